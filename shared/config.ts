@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+/**
+ * Every setting teams-notify reads, in one place. Names follow what Azure and botbuilder already
+ * use where one exists (`MicrosoftAppId`, `ServiceBusConnection__fullyQualifiedNamespace`), so the
+ * Bicep app settings, `local.settings.json` and this file say the same thing.
+ */
+export const SETTINGS = {
+  /** Azurite or any storage account by connection string (local, or `func start`). */
+  storageConnectionString: 'STORAGE_CONNECTION_STRING',
+  /** Table endpoint used with a managed identity in Azure, e.g. https://acct.table.core.windows.net. */
+  tableEndpoint: 'STORAGE_TABLE_ENDPOINT',
+  /** Prefix for table names, so several deployments can share one account. */
+  tablePrefix: 'TABLE_PREFIX',
+  /** `servicebus` (Azure) or `storage-queue` (local default: Azurite). */
+  queueTransport: 'QUEUE_TRANSPORT',
+  /** Service Bus namespace host name for identity-based connections (same name the trigger binding reads). */
+  serviceBusNamespace: 'ServiceBusConnection__fullyQualifiedNamespace',
+  /** Service Bus connection string (local `func start` against a real namespace, or the test peer). */
+  serviceBusConnectionString: 'ServiceBusConnection',
+  /** Client id of the user-assigned managed identity (DefaultAzureCredential reads it). */
+  managedIdentityClientId: 'AZURE_CLIENT_ID',
+  botAppId: 'MicrosoftAppId',
+  botAppType: 'MicrosoftAppType',
+  botAppTenantId: 'MicrosoftAppTenantId',
+  botAppPassword: 'MicrosoftAppPassword',
+  /** Comma-separated tenant ids; when set, other tenants are refused. */
+  allowedTenants: 'ALLOWED_TENANT_IDS',
+  /** Bot Connector requests per second per tenant, for this process. */
+  sendRatePerSecond: 'SEND_RATE_PER_SECOND',
+  /** Send attempts per recipient for transient failures before `retries-exhausted`. */
+  maxAttempts: 'MAX_DELIVERY_ATTEMPTS',
+  welcomePersonalText: 'WELCOME_PERSONAL_TEXT',
+  welcomeTeamText: 'WELCOME_TEAM_TEXT',
+  appName: 'APP_DISPLAY_NAME',
+} as const;
+
+const intFrom = (fallback: number, min: number, max: number) =>
+  z.preprocess((v) => (v === undefined || v === '' ? fallback : Number(v)), z.number().int().min(min).max(max));
+
+const configSchema = z.object({
+  storageConnectionString: z.string().optional(),
+  tableEndpoint: z.url().optional(),
+  tablePrefix: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/).optional(),
+  queueTransport: z.enum(['servicebus', 'storage-queue']).default('storage-queue'),
+  serviceBusNamespace: z.string().optional(),
+  serviceBusConnectionString: z.string().optional(),
+  managedIdentityClientId: z.string().optional(),
+  botAppId: z.string().optional(),
+  botAppType: z.enum(['UserAssignedMSI', 'SingleTenant', 'MultiTenant']).optional(),
+  botAppTenantId: z.string().optional(),
+  botAppPassword: z.string().optional(),
+  allowedTenants: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0)),
+  sendRatePerSecond: intFrom(50, 1, 1000),
+  maxAttempts: intFrom(6, 1, 50),
+  welcomePersonalText: z.string().optional(),
+  welcomeTeamText: z.string().optional(),
+  appName: z.string().default('Notifications'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and checks the settings; an unusable combination fails at start, not at the first message. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = Object.fromEntries(
+    Object.entries(SETTINGS).map(([key, name]) => [key, env[name] === '' ? undefined : env[name]]),
+  );
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue?.path[0] as keyof typeof SETTINGS | undefined;
+    throw new ConfigError(`setting ${key ? SETTINGS[key] : '?'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const config = parsed.data;
+  if (config.storageConnectionString === undefined && config.tableEndpoint === undefined) {
+    throw new ConfigError(`set ${SETTINGS.storageConnectionString} (local) or ${SETTINGS.tableEndpoint} (managed identity)`);
+  }
+  if (config.queueTransport === 'servicebus' && config.serviceBusNamespace === undefined && config.serviceBusConnectionString === undefined) {
+    throw new ConfigError(`${SETTINGS.queueTransport}=servicebus needs ${SETTINGS.serviceBusNamespace} or ${SETTINGS.serviceBusConnectionString}`);
+  }
+  if (config.queueTransport === 'storage-queue' && config.storageConnectionString === undefined) {
+    throw new ConfigError(`${SETTINGS.queueTransport}=storage-queue needs ${SETTINGS.storageConnectionString}`);
+  }
+  return config;
+}

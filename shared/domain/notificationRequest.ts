@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { messageSchema } from './message';
+import { recipientSchema, type Recipient } from './recipient';
+import type { Message } from './message';
+
+/** How many recipient entries one request may name; fan-out entries (allUsers, ...) count as one. */
+export const MAX_RECIPIENTS_PER_REQUEST = 1000;
+
+const instant = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T09:00:00Z' });
+
+export const notificationRequestSchema = z
+  .object({
+    recipients: z.array(recipientSchema).min(1, 'name at least one recipient').max(MAX_RECIPIENTS_PER_REQUEST),
+    message: messageSchema,
+    sendAt: instant.optional(),
+    expiresAt: instant.optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.sendAt !== undefined && r.expiresAt !== undefined && Date.parse(r.expiresAt) <= Date.parse(r.sendAt)) {
+      ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'expiresAt must be after sendAt' });
+    }
+    if (r.expiresAt !== undefined && Date.parse(r.expiresAt) <= Date.now()) {
+      ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'expiresAt is already in the past' });
+    }
+  });
+
+export interface NotificationRequest {
+  readonly recipients: readonly Recipient[];
+  readonly message: Message;
+  readonly sendAt?: string;
+  readonly expiresAt?: string;
+}

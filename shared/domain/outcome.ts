@@ -1,0 +1,60 @@
+/**
+ * What one send attempt to the Bot Connector came to, named by what the worker must do next.
+ * Mapped from the connector's status and error code by `classifySendFailure`.
+ */
+export type SendOutcome =
+  | { readonly kind: 'delivered'; readonly activityId: string; readonly conversationId: string }
+  /** 429: wait Retry-After (or back off), slow every sender for the tenant; does not spend a retry. */
+  | { readonly kind: 'throttled'; readonly retryAfterMs?: number; readonly detail: string }
+  /** 412, 502, 503, 504, timeouts, network errors: retry with exponential backoff. */
+  | { readonly kind: 'transient'; readonly detail: string }
+  /** 403 BotNotInConversationRoster, ForbiddenOperationException, BotDisabledByAdmin: app not there. */
+  | { readonly kind: 'not-installed'; readonly detail: string }
+  /** 403 ConversationBlockedByUser / MessageWritesBlocked. */
+  | { readonly kind: 'blocked-by-user'; readonly detail: string }
+  /** 404 ConversationNotFound. */
+  | { readonly kind: 'conversation-not-found'; readonly detail: string }
+  /** 400, 413, and 500 (Teams documents 500 as do-not-retry). */
+  | { readonly kind: 'rejected'; readonly detail: string };
+
+export type SendFailure = Exclude<SendOutcome, { kind: 'delivered' }>;
+
+/** Why a recipient ended failed or skipped: the contract's reasons. */
+export type FailureReason =
+  | 'not-installed'
+  | 'blocked-by-user'
+  | 'conversation-not-found'
+  | 'rejected'
+  | 'expired'
+  | 'retries-exhausted'
+  | 'opted-out'
+  | 'unknown-recipient'
+  | 'tenant-not-allowed'
+  | 'invalid-job';
+
+/** Where a recipient's delivery ends up; `pending` is the only state that may still change. */
+export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'skipped';
+
+/** Classifies a connector error response into what the worker does next (TEAMS-FACTS, "Responses"). */
+export function classifySendFailure(failure: {
+  readonly statusCode?: number;
+  readonly code?: string;
+  readonly retryAfterMs?: number;
+  readonly message: string;
+}): SendFailure {
+  const { statusCode, code } = failure;
+  const detail = [statusCode, code, failure.message].filter((x) => x !== undefined && x !== '').join(' ');
+  if (statusCode === undefined) return { kind: 'transient', detail };
+  if (statusCode === 429) {
+    return failure.retryAfterMs !== undefined ? { kind: 'throttled', retryAfterMs: failure.retryAfterMs, detail } : { kind: 'throttled', detail };
+  }
+  if (statusCode === 403) {
+    if (code === 'ConversationBlockedByUser' || code === 'MessageWritesBlocked') return { kind: 'blocked-by-user', detail };
+    return { kind: 'not-installed', detail };
+  }
+  if (statusCode === 404) return { kind: 'conversation-not-found', detail };
+  if (statusCode === 408 || statusCode === 412 || statusCode === 502 || statusCode === 503 || statusCode === 504) {
+    return { kind: 'transient', detail };
+  }
+  return { kind: 'rejected', detail };
+}

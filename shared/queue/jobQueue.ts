@@ -1,0 +1,30 @@
+import type { Job } from '../domain/job';
+
+/** The delivery queue's name, the same in Service Bus (Azure) and Azurite (local). */
+export const DELIVERY_QUEUE_NAME = 'delivery-jobs';
+/** Where jobs that can never succeed go, with their reason (poison bodies, exhausted retries). */
+export const DEAD_LETTER_QUEUE_NAME = 'delivery-jobs-deadletter';
+
+export interface QueuedJob {
+  readonly job: Job;
+  /** Deliver no earlier than this (Service Bus scheduled enqueue; Azurite visibility delay). */
+  readonly notBefore?: Date;
+}
+
+export interface DeadLetter {
+  /** The body as it arrived, so an operator can replay or inspect it. */
+  readonly body: string;
+  readonly reason: string;
+  readonly description: string;
+}
+
+/** The producer side of the job queue: the HTTP function and the worker's re-scheduling use it. */
+export interface JobQueue {
+  /** Enqueues all jobs or throws; each job carries a deterministic message id (see `jobMessageId`). */
+  enqueue(jobs: readonly QueuedJob[]): Promise<void>;
+  /** Parks a job that must not be retried, with the reason, where operators look for them. */
+  deadLetter(letter: DeadLetter): Promise<void>;
+  /** Throws when the queue cannot be reached (the health endpoint's check). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

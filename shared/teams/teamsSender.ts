@@ -1,0 +1,47 @@
+import type { SendFailure, SendOutcome } from '../domain/outcome';
+
+/** A rendered message, ready for the wire. */
+export interface OutgoingMessage {
+  readonly text?: string;
+  /** Adaptive Card content (already templated). */
+  readonly card?: Record<string, unknown>;
+  readonly summary?: string;
+}
+
+/** Where the bot talks to Teams for one tenant: every connector call needs these. */
+export interface BotEndpointAddress {
+  readonly serviceUrl: string;
+  readonly tenantId: string;
+  readonly botId: string;
+}
+
+export interface ConversationAddress extends BotEndpointAddress {
+  readonly conversationId: string;
+  readonly conversationType?: 'personal' | 'groupChat' | 'channel';
+}
+
+export interface TeamMember {
+  readonly userId: string;
+  readonly aadObjectId?: string;
+  readonly name?: string;
+}
+
+export type CreateConversationResult = { readonly kind: 'created'; readonly conversationId: string } | SendFailure;
+export type TeamMembersPage =
+  | { readonly kind: 'members'; readonly members: readonly TeamMember[]; readonly continuationToken?: string }
+  | SendFailure;
+
+/**
+ * The port to Teams' Bot Connector. The production adapter is botbuilder's CloudAdapter; the
+ * Microsoft 365 Agents SDK can replace it here without the core knowing. Adapters never throw for a
+ * connector answer: they classify it into a `SendOutcome`.
+ */
+export interface TeamsSender {
+  send(to: ConversationAddress, message: OutgoingMessage): Promise<SendOutcome>;
+  /** Creates (or gets back: Teams returns the existing one) the 1:1 chat between the bot and a user. */
+  createPersonalConversation(at: BotEndpointAddress, userId: string): Promise<CreateConversationResult>;
+  /** Starts a new thread in a channel with this message as its root post. */
+  createChannelThread(at: BotEndpointAddress, channelId: string, message: OutgoingMessage): Promise<SendOutcome>;
+  /** One page of a team's roster (paged: the unpaged call is throttled to 5 a minute). */
+  listTeamMembers(at: BotEndpointAddress, teamId: string, continuationToken?: string): Promise<TeamMembersPage>;
+}
