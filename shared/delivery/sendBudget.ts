@@ -1,0 +1,74 @@
+/**
+ * Paces Bot Connector requests per tenant with a token bucket, shared by every delivery in the
+ * process, so that 429s are rare rather than the pacing mechanism. A 429 pauses the tenant's
+ * bucket for everyone (Teams throttles per app and tenant), not just the message that got it.
+ */
+export class SendBudget {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly clock: { now(): number; sleep(ms: number): Promise<void> } = realClock,
+  ) {
+    if (!(ratePerSecond > 0)) throw new RangeError('ratePerSecond must be positive');
+  }
+
+  /** Waits until a request to this tenant may go out, then spends one token. */
+  async take(tenantId: string): Promise<void> {
+    const bucket = this.bucket(tenantId);
+    // Reserve a slot first, then wait: concurrent callers queue up in order instead of racing.
+    for (;;) {
+      const now = this.clock.now();
+      if (bucket.pausedUntil > now) {
+        await this.clock.sleep(bucket.pausedUntil - now);
+        continue;
+      }
+      bucket.tokens = Math.min(this.capacity, bucket.tokens + ((now - bucket.refilledAt) * this.ratePerSecond) / 1000);
+      bucket.refilledAt = now;
+      bucket.tokens -= 1;
+      if (bucket.tokens >= 0) return;
+      const wait = (-bucket.tokens * 1000) / this.ratePerSecond;
+      await this.clock.sleep(wait);
+      return;
+    }
+  }
+
+  /** Teams said 429: nobody sends to this tenant until `ms` from now, and the bucket starts empty. */
+  pause(tenantId: string, ms: number): void {
+    const bucket = this.bucket(tenantId);
+    const until = this.clock.now() + ms;
+    if (until > bucket.pausedUntil) bucket.pausedUntil = until;
+    bucket.tokens = Math.min(bucket.tokens, 0);
+    bucket.refilledAt = Math.max(bucket.refilledAt, until);
+  }
+
+  /** Milliseconds until the tenant's pause ends (0 when not paused). */
+  pausedFor(tenantId: string): number {
+    return Math.max(0, (this.buckets.get(tenantId)?.pausedUntil ?? 0) - this.clock.now());
+  }
+
+  /** One second's worth of burst: enough to keep up, small enough to stay under the 1 s limit. */
+  private get capacity(): number {
+    return this.ratePerSecond;
+  }
+
+  private bucket(tenantId: string): Bucket {
+    let bucket = this.buckets.get(tenantId);
+    if (bucket === undefined) {
+      bucket = { tokens: this.capacity, refilledAt: this.clock.now(), pausedUntil: 0 };
+      this.buckets.set(tenantId, bucket);
+    }
+    return bucket;
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  refilledAt: number;
+  pausedUntil: number;
+}
+
+const realClock = {
+  now: () => performance.now(),
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, Math.ceil(ms)))),
+};

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import type { Message } from './message';
+import type { FailureReason, RecipientStatus } from './outcome';
+import type { Recipient } from './recipient';
+
+/** A notification as accepted: what to send, and when. Recipients live in their delivery rows. */
+export interface NotificationRecord {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly message: Message;
+  readonly sendAt?: string;
+  readonly expiresAt?: string;
+  /** How many recipient entries the request named (fan-out entries count once). */
+  readonly requestedRecipients: number;
+  readonly idempotencyKey?: string;
+  /** Set once every job of the request is on the queue; a record without it is not yet accepted. */
+  readonly enqueuedAt?: string;
+  readonly cancelled?: boolean;
+}
+
+export type NotificationStatus = 'accepted' | 'scheduled' | 'sending' | 'completed' | 'cancelled';
+
+/** One recipient's delivery: the status row that also makes delivery idempotent. */
+export interface DeliveryRecord {
+  readonly notificationId: string;
+  readonly recipientKey: string;
+  readonly recipient: Recipient;
+  readonly status: RecipientStatus;
+  readonly reason?: FailureReason;
+  /** What Teams (or the worker) said, for operators: status code, error code, message. */
+  readonly detail?: string;
+  /** Connector send attempts made so far. */
+  readonly attempts: number;
+  readonly activityId?: string;
+  readonly conversationId?: string;
+  readonly updatedAt: string;
+  /** While set and in the future, one worker is sending to this recipient; others keep off. */
+  readonly leaseUntil?: string;
+  /** For a fan-out entry (allUsers, ...): how many recipients it expanded into, once done. */
+  readonly expandedTo?: number;
+  /** For a recipient produced by a fan-out entry: that entry's key. */
+  readonly fromKey?: string;
+  /** Optimistic concurrency token of the row as read. */
+  readonly etag: string;
+}
+
+export interface StatusCounts {
+  readonly total: number;
+  readonly pending: number;
+  readonly delivered: number;
+  readonly failed: number;
+  readonly skipped: number;
+}
+
+/** Time-ordered, unguessable notification ids: sortable in tables and logs. */
+export function newNotificationId(now = Date.now()): string {
+  return `n${now.toString(36).padStart(9, '0')}${randomBytes(10).toString('hex')}`;
+}
+
+export function isTerminal(status: RecipientStatus): boolean {
+  return status !== 'pending';
+}
+
+/** The notification's status, derived from its rows so that it can never disagree with them. */
+export function notificationStatus(record: NotificationRecord, counts: StatusCounts, anyAttempted: boolean, now = Date.now()): NotificationStatus {
+  if (record.cancelled === true) return 'cancelled';
+  if (counts.total > 0 && counts.pending === 0) return 'completed';
+  if (anyAttempted || counts.delivered + counts.failed + counts.skipped > 0) return 'sending';
+  if (record.sendAt !== undefined && Date.parse(record.sendAt) > now) return 'scheduled';
+  return 'accepted';
+}

@@ -1,0 +1,206 @@
+import { TableTransaction, type TableClient } from '@azure/data-tables';
+import type { DeliveryRecord, StatusCounts } from '../domain/notification';
+import type { FailureReason, RecipientStatus } from '../domain/outcome';
+import type { Recipient } from '../domain/recipient';
+import type { Page } from './conversationStore';
+import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
+
+/** A new pending row, before it is stored. */
+export interface NewDelivery {
+  readonly recipientKey: string;
+  readonly recipient: Recipient;
+  readonly fromKey?: string;
+}
+
+/** Fields a worker changes on a row; `undefined` leaves a field as it is. */
+export interface DeliveryChange {
+  readonly status?: RecipientStatus;
+  readonly reason?: FailureReason;
+  readonly detail?: string;
+  readonly attempts?: number;
+  readonly activityId?: string;
+  readonly conversationId?: string;
+  /** An empty string clears the lease. */
+  readonly leaseUntil?: string;
+  readonly expandedTo?: number;
+}
+
+export type ConditionalUpdate = { readonly kind: 'updated'; readonly row: DeliveryRecord } | { readonly kind: 'stale' };
+
+/** Per-recipient delivery rows: the status API reads them, and they make delivery idempotent. */
+export interface DeliveryStore {
+  /** Creates pending rows; rows that already exist are left untouched (a resumed request). */
+  createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<void>;
+  get(notificationId: string, recipientKey: string): Promise<DeliveryRecord | undefined>;
+  /** Applies the change only if the row still has the etag it was read with. */
+  update(row: DeliveryRecord, change: DeliveryChange): Promise<ConditionalUpdate>;
+  /** Recipients as the status API shows them (expanded fan-out entries are replaced by their recipients). */
+  list(notificationId: string, continuationToken?: string, pageSize?: number): Promise<Page<DeliveryRecord>>;
+  counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }>;
+  deleteAll(notificationId: string): Promise<void>;
+}
+
+interface DeliveryEntity {
+  partitionKey: string;
+  rowKey: string;
+  recipientKey: string;
+  recipient: string;
+  status: RecipientStatus;
+  reason?: FailureReason;
+  detail?: string;
+  attempts: number;
+  activityId?: string;
+  conversationId?: string;
+  updatedAt: string;
+  leaseUntil?: string;
+  expandedTo?: number;
+  fromKey?: string;
+  /** False for a fan-out entry once expanded: its recipients stand in for it. */
+  visible: boolean;
+}
+
+const TRANSACTION_LIMIT = 100;
+
+export class TableDeliveryStore implements DeliveryStore {
+  private readonly table: TableClient;
+
+  constructor(tables: Tables) {
+    this.table = tables.client('deliveries');
+  }
+
+  async createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<void> {
+    const now = new Date().toISOString();
+    const entities = rows.map(
+      (row): DeliveryEntity => ({
+        partitionKey: notificationId,
+        rowKey: tableKey(row.recipientKey),
+        recipientKey: row.recipientKey,
+        recipient: JSON.stringify(row.recipient),
+        status: 'pending',
+        attempts: 0,
+        updatedAt: now,
+        visible: true,
+        ...(row.fromKey !== undefined && { fromKey: row.fromKey }),
+      }),
+    );
+    const unique = [...new Map(entities.map((e) => [e.rowKey, e])).values()];
+    for (let i = 0; i < unique.length; i += TRANSACTION_LIMIT) {
+      const chunk = unique.slice(i, i + TRANSACTION_LIMIT);
+      const transaction = new TableTransaction();
+      for (const entity of chunk) transaction.createEntity(entity);
+      try {
+        await this.table.submitTransaction(transaction.actions);
+      } catch (error) {
+        // Some rows exist already (a resumed or repeated request): create the others one by one.
+        if (!isStatus(error, 409)) throw error;
+        await Promise.all(chunk.map((entity) => this.createIfAbsent(entity)));
+      }
+    }
+  }
+
+  private async createIfAbsent(entity: DeliveryEntity): Promise<void> {
+    try {
+      await this.table.createEntity(entity);
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+  }
+
+  async get(notificationId: string, recipientKey: string): Promise<DeliveryRecord | undefined> {
+    const entity = await getEntityOrUndefined<DeliveryEntity>(this.table, notificationId, tableKey(recipientKey));
+    return entity && toRecord(entity, entity.etag);
+  }
+
+  async update(row: DeliveryRecord, change: DeliveryChange): Promise<ConditionalUpdate> {
+    const now = new Date().toISOString();
+    const patch: Partial<DeliveryEntity> & { partitionKey: string; rowKey: string } = {
+      partitionKey: row.notificationId,
+      rowKey: tableKey(row.recipientKey),
+      updatedAt: now,
+      ...definedOnly(change),
+    };
+    if (change.expandedTo !== undefined) patch.visible = false;
+    try {
+      const response = await this.table.updateEntity(patch, 'Merge', { etag: row.etag });
+      const merged = { ...row, ...definedOnly(change), updatedAt: now, etag: response.etag ?? row.etag };
+      if (merged.leaseUntil === '') delete (merged as { leaseUntil?: string }).leaseUntil;
+      return { kind: 'updated', row: merged };
+    } catch (error) {
+      if (isStatus(error, 412) || isStatus(error, 404)) return { kind: 'stale' };
+      throw error;
+    }
+  }
+
+  async list(notificationId: string, continuationToken?: string, pageSize = 100): Promise<Page<DeliveryRecord>> {
+    const pages = this.table
+      .listEntities<DeliveryEntity>({
+        queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and visible eq true` },
+      })
+      .byPage({ maxPageSize: pageSize, ...(continuationToken !== undefined && { continuationToken }) });
+    const next = await pages.next();
+    if (next.done === true) return { items: [] };
+    return {
+      items: next.value.map((e) => toRecord(e, e.etag)),
+      ...(next.value.continuationToken !== undefined && { continuationToken: next.value.continuationToken }),
+    };
+  }
+
+  async counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }> {
+    const tally = { total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0 };
+    let anyAttempted = false;
+    const rows = this.table.listEntities<Pick<DeliveryEntity, 'status' | 'visible' | 'attempts'>>({
+      queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}'`, select: ['status', 'visible', 'attempts'] },
+    });
+    for await (const row of rows) {
+      if (row.attempts > 0) anyAttempted = true;
+      if (!row.visible) {
+        anyAttempted = true;
+        continue;
+      }
+      tally.total += 1;
+      tally[row.status] += 1;
+    }
+    return { counts: tally, anyAttempted };
+  }
+
+  async deleteAll(notificationId: string): Promise<void> {
+    const keys: string[] = [];
+    for await (const e of this.table.listEntities<{ rowKey: string }>({
+      queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}'`, select: ['RowKey'] },
+    })) {
+      keys.push(e.rowKey);
+    }
+    for (let i = 0; i < keys.length; i += TRANSACTION_LIMIT) {
+      const transaction = new TableTransaction();
+      for (const rowKey of keys.slice(i, i + TRANSACTION_LIMIT)) transaction.deleteEntity(notificationId, rowKey);
+      await this.table.submitTransaction(transaction.actions);
+    }
+  }
+}
+
+function escapeOData(value: string): string {
+  return value.replace(/'/g, "''");
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
+  return {
+    notificationId: e.partitionKey,
+    recipientKey: e.recipientKey,
+    recipient: JSON.parse(e.recipient) as Recipient,
+    status: e.status,
+    attempts: e.attempts,
+    updatedAt: e.updatedAt,
+    etag,
+    ...(e.reason !== undefined && { reason: e.reason }),
+    ...(e.detail !== undefined && { detail: e.detail }),
+    ...(e.activityId !== undefined && { activityId: e.activityId }),
+    ...(e.conversationId !== undefined && { conversationId: e.conversationId }),
+    ...(e.leaseUntil !== undefined && e.leaseUntil !== '' && { leaseUntil: e.leaseUntil }),
+    ...(e.expandedTo !== undefined && { expandedTo: e.expandedTo }),
+    ...(e.fromKey !== undefined && { fromKey: e.fromKey }),
+  };
+}

@@ -1,0 +1,121 @@
+import type { TableClient } from '@azure/data-tables';
+import type { Message } from '../domain/message';
+import type { NotificationRecord } from '../domain/notification';
+import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
+
+export type IdempotencyClaim =
+  | { readonly kind: 'claimed' }
+  | { readonly kind: 'existing'; readonly notificationId: string }
+  | { readonly kind: 'conflict'; readonly notificationId: string };
+
+/** Notification records and the Idempotency-Key index that maps a key to the notification it made. */
+export interface NotificationStore {
+  /** Writes the record unless one with this id exists (then leaves it as it is). */
+  create(record: NotificationRecord): Promise<void>;
+  get(id: string): Promise<NotificationRecord | undefined>;
+  markEnqueued(id: string, at: string): Promise<void>;
+  delete(id: string): Promise<void>;
+  /** Atomically binds an Idempotency-Key to a notification id and a request fingerprint. */
+  claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim>;
+  releaseIdempotencyKey(key: string): Promise<void>;
+}
+
+interface NotificationEntity {
+  partitionKey: string;
+  rowKey: string;
+  createdAt: string;
+  message: string;
+  sendAt?: string;
+  expiresAt?: string;
+  requestedRecipients: number;
+  idempotencyKey?: string;
+  enqueuedAt?: string;
+  cancelled?: boolean;
+}
+
+interface IdempotencyEntity {
+  partitionKey: string;
+  rowKey: string;
+  notificationId: string;
+  requestHash: string;
+}
+
+export class TableNotificationStore implements NotificationStore {
+  private readonly notifications: TableClient;
+  private readonly idempotency: TableClient;
+
+  constructor(tables: Tables) {
+    this.notifications = tables.client('notifications');
+    this.idempotency = tables.client('idempotency');
+  }
+
+  async create(record: NotificationRecord): Promise<void> {
+    const entity: NotificationEntity = {
+      partitionKey: record.id,
+      rowKey: '',
+      createdAt: record.createdAt,
+      message: JSON.stringify(record.message),
+      requestedRecipients: record.requestedRecipients,
+      ...(record.sendAt !== undefined && { sendAt: record.sendAt }),
+      ...(record.expiresAt !== undefined && { expiresAt: record.expiresAt }),
+      ...(record.idempotencyKey !== undefined && { idempotencyKey: record.idempotencyKey }),
+    };
+    try {
+      await this.notifications.createEntity(entity);
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+  }
+
+  async get(id: string): Promise<NotificationRecord | undefined> {
+    const e = await getEntityOrUndefined<NotificationEntity>(this.notifications, id, '');
+    if (e === undefined) return undefined;
+    return {
+      id,
+      createdAt: e.createdAt,
+      message: JSON.parse(e.message) as Message,
+      requestedRecipients: e.requestedRecipients,
+      ...(e.sendAt !== undefined && { sendAt: e.sendAt }),
+      ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }),
+      ...(e.idempotencyKey !== undefined && { idempotencyKey: e.idempotencyKey }),
+      ...(e.enqueuedAt !== undefined && { enqueuedAt: e.enqueuedAt }),
+      ...(e.cancelled !== undefined && { cancelled: e.cancelled }),
+    };
+  }
+
+  async markEnqueued(id: string, at: string): Promise<void> {
+    await this.notifications.updateEntity({ partitionKey: id, rowKey: '', enqueuedAt: at }, 'Merge');
+  }
+
+  async delete(id: string): Promise<void> {
+    try {
+      await this.notifications.deleteEntity(id, '');
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+
+  async claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim> {
+    const partitionKey = tableKey(key);
+    try {
+      await this.idempotency.createEntity<IdempotencyEntity>({ partitionKey, rowKey: '', notificationId, requestHash });
+      return { kind: 'claimed' };
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+    const existing = await getEntityOrUndefined<IdempotencyEntity>(this.idempotency, partitionKey, '');
+    // Released between our create and our read (the other request failed): claim it again.
+    if (existing === undefined) return this.claimIdempotencyKey(key, notificationId, requestHash);
+    return existing.requestHash === requestHash
+      ? { kind: 'existing', notificationId: existing.notificationId }
+      : { kind: 'conflict', notificationId: existing.notificationId };
+  }
+
+  async releaseIdempotencyKey(key: string): Promise<void> {
+    try {
+      await this.idempotency.deleteEntity(tableKey(key), '');
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/core-auth';
+import { RestError } from '@azure/core-rest-pipeline';
+
+/** The tables teams-notify keeps; created at start when missing. */
+export const TABLE_NAMES = {
+  notifications: 'notifications',
+  deliveries: 'deliveries',
+  conversations: 'conversations',
+  idempotency: 'idempotency',
+  optOuts: 'optouts',
+  welcomes: 'welcomes',
+} as const;
+
+export type TableName = keyof typeof TABLE_NAMES;
+
+export type TableAccess =
+  | { readonly kind: 'connectionString'; readonly connectionString: string; readonly prefix?: string }
+  | { readonly kind: 'identity'; readonly endpoint: string; readonly credential: TokenCredential; readonly prefix?: string };
+
+/** Hands out one TableClient per table and creates the tables once per process. */
+export class Tables {
+  private readonly clients = new Map<TableName, TableClient>();
+  private ensured: Promise<void> | undefined;
+
+  constructor(private readonly access: TableAccess) {}
+
+  client(table: TableName): TableClient {
+    let client = this.clients.get(table);
+    if (client === undefined) {
+      const name = `${this.access.prefix ?? ''}${TABLE_NAMES[table]}`;
+      client =
+        this.access.kind === 'connectionString'
+          ? TableClient.fromConnectionString(this.access.connectionString, name, {
+              allowInsecureConnection: isLoopback(this.access.connectionString),
+            })
+          : new TableClient(this.access.endpoint, name, this.access.credential);
+      this.clients.set(table, client);
+    }
+    return client;
+  }
+
+  /** Creates every table that does not exist yet; safe to call from many instances at once. */
+  ensureCreated(): Promise<void> {
+    this.ensured ??= Promise.all(
+      (Object.keys(TABLE_NAMES) as TableName[]).map((t) => this.client(t).createTable()),
+    ).then(
+      () => undefined,
+      (error: unknown) => {
+        this.ensured = undefined;
+        throw error;
+      },
+    );
+    return this.ensured;
+  }
+
+  /** One cheap round trip, for the health endpoint. */
+  async ping(): Promise<void> {
+    await this.client('notifications').getAccessPolicy();
+  }
+}
+
+function isLoopback(connectionString: string): boolean {
+  return /UseDevelopmentStorage=true|https?:\/\/(127\.0\.0\.1|localhost)[:/]/i.test(connectionString);
+}
+
+/**
+ * Table keys may not hold / \ # ? or control characters, and Teams ids hold ':' '@' ';' and,
+ * in conversation ids, sometimes '/'. Percent-encoding keeps keys readable and reversible.
+ */
+export function tableKey(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+export function isStatus(error: unknown, status: number): boolean {
+  return error instanceof RestError && error.statusCode === status;
+}
+
+/** Reads one entity, or undefined when it does not exist. */
+export async function getEntityOrUndefined<T extends object>(
+  client: TableClient,
+  partitionKey: string,
+  rowKey: string,
+): Promise<TableEntityResult<T> | undefined> {
+  try {
+    return await client.getEntity<T>(partitionKey, rowKey);
+  } catch (error) {
+    if (isStatus(error, 404)) return undefined;
+    throw error;
+  }
+}
