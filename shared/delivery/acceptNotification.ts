@@ -75,7 +75,7 @@ export async function acceptNotification(
 function firstJob(notificationId: string, row: NewDelivery): Job {
   const { recipient } = row;
   return isFanOut(recipient)
-    ? { v: 1, kind: 'expand', notificationId, recipientKey: row.recipientKey, recipient, page: 0 }
+    ? { v: 1, kind: 'expand', notificationId, recipientKey: row.recipientKey, recipient, page: 0, expanded: 0, attempt: 0, throttled: 0 }
     : { v: 1, kind: 'deliver', notificationId, recipientKey: row.recipientKey, recipient, attempt: 0, throttled: 0 };
 }
 

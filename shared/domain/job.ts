@@ -28,6 +28,11 @@ export interface ExpandJob {
   /** Where the previous page of the expansion stopped. */
   readonly continuationToken?: string;
   readonly page: number;
+  /** Recipients produced by the pages before this one. */
+  readonly expanded: number;
+  /** Listing failures so far (the roster call can fail like a send). */
+  readonly attempt: number;
+  readonly throttled: number;
 }
 
 export type Job = DeliverJob | ExpandJob;
@@ -52,6 +57,9 @@ export const jobSchema = z.discriminatedUnion('kind', [
     recipient: recipientSchema,
     continuationToken: z.string().optional(),
     page: z.number().int().min(0),
+    expanded: z.number().int().min(0),
+    attempt: z.number().int().min(0),
+    throttled: z.number().int().min(0),
   }),
 ]);
 
@@ -82,7 +90,7 @@ export function parseJob(body: unknown): JobParseResult {
  * detection drops a second enqueue of it (a retried HTTP request, a redelivered expansion page).
  */
 export function jobMessageId(job: Job): string {
-  const step = job.kind === 'deliver' ? `d:${job.attempt}:${job.throttled}` : `e:${job.page}`;
+  const step = job.kind === 'deliver' ? `d:${job.attempt}:${job.throttled}` : `e:${job.page}:${job.attempt}:${job.throttled}`;
   const digest = createHash('sha256').update(`${job.notificationId}\n${job.recipientKey}\n${step}`).digest('base64url');
   return `${job.notificationId.slice(0, 40)}-${digest}`;
 }

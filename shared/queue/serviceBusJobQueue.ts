@@ -143,17 +143,13 @@ export class ServiceBusJobQueue implements JobQueue {
 }
 
 function toMessage(job: Job): ServiceBusMessage {
-  const applicationProperties: Record<string, string | number> = {
-    notificationId: job.notificationId,
-    recipientKey: job.recipientKey,
-  };
-  if (job.kind === 'deliver') applicationProperties.attempt = job.attempt;
   return {
     body: job,
     contentType: 'application/json',
     messageId: jobMessageId(job),
     subject: job.kind,
-    applicationProperties,
+    // Copies of routing facts, so Service Bus Explorer and SQL filters can see them without the body.
+    applicationProperties: { notificationId: job.notificationId, recipientKey: job.recipientKey },
   };
 }
 

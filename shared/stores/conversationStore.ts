@@ -13,7 +13,10 @@ export interface Page<T> {
  * The Table Storage adapter below is the only one: Azurite serves it locally.
  */
 export interface ConversationStore {
+  /** Creates or merges a user; fields left undefined keep their stored value. */
   saveUser(user: UserReference): Promise<void>;
+  /** Forgets the stored 1:1 chat id (Teams dropped it), so the next send creates it again. */
+  clearPersonalConversation(user: UserReference): Promise<void>;
   findUser(recipient: UserRecipient): Promise<UserReference | undefined>;
   saveTeam(team: TeamReference): Promise<void>;
   findTeam(teamId: string): Promise<TeamReference | undefined>;
@@ -49,6 +52,11 @@ export class TableConversationStore implements ConversationStore {
     transaction.upsertEntity({ ...entity, rowKey: byUserId(user.userId) }, 'Merge');
     if (user.aadObjectId !== undefined) transaction.upsertEntity({ ...entity, rowKey: byAad(user.aadObjectId) }, 'Merge');
     await this.table.submitTransaction(transaction.actions);
+  }
+
+  async clearPersonalConversation(user: UserReference): Promise<void> {
+    // Merge never removes a property: an empty string is the stored form of "none".
+    await this.saveUser({ ...user, personalConversationId: '', updatedAt: new Date().toISOString() });
   }
 
   async findUser(recipient: UserRecipient): Promise<UserReference | undefined> {
@@ -117,7 +125,15 @@ function pick<T extends object>(entity: Record<string, unknown>, keys: readonly 
 
 const ADDRESS = ['serviceUrl', 'tenantId', 'botId'] as const;
 const toUser = (e: Record<string, unknown>) =>
-  pick<UserReference>(e, [...ADDRESS, 'userId', 'aadObjectId', 'name', 'personalConversationId', 'installed', 'updatedAt']);
+  pick<UserReference>({ ...e, personalConversationId: e.personalConversationId === '' ? undefined : e.personalConversationId }, [
+    ...ADDRESS,
+    'userId',
+    'aadObjectId',
+    'name',
+    'personalConversationId',
+    'installed',
+    'updatedAt',
+  ]);
 const toTeam = (e: Record<string, unknown>) =>
   pick<TeamReference>(e, [...ADDRESS, 'teamId', 'name', 'generalChannelId', 'installed', 'installedBy', 'updatedAt']);
 const toConversation = (e: Record<string, unknown>) =>

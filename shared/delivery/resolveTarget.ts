@@ -1,0 +1,56 @@
+import type { FailureReason } from '../domain/outcome';
+import type { TargetRecipient } from '../domain/recipient';
+import type { UserReference } from '../domain/reference';
+import type { ConversationStore } from '../stores/conversationStore';
+import type { BotEndpointAddress } from '../teams/teamsSender';
+
+/**
+ * Where a recipient's message goes, as far as the stored references know, before any connector
+ * call: an existing conversation, a 1:1 chat still to create, or a new channel thread.
+ */
+export type ResolvedTarget =
+  | { readonly kind: 'conversation'; readonly at: BotEndpointAddress; readonly conversationId: string; readonly user?: UserReference }
+  | { readonly kind: 'create-personal'; readonly at: BotEndpointAddress; readonly user: UserReference }
+  | { readonly kind: 'new-thread'; readonly at: BotEndpointAddress; readonly channelId: string }
+  | { readonly kind: 'unreachable'; readonly reason: FailureReason; readonly detail: string; readonly tenantId?: string };
+
+export async function resolveTarget(recipient: TargetRecipient, store: ConversationStore): Promise<ResolvedTarget> {
+  switch (recipient.type) {
+    case 'user': {
+      const user = await store.findUser(recipient);
+      if (user === undefined) {
+        return unreachable('not-installed', 'no conversation reference for this user: the app is not installed for them, nor in a team they are in');
+      }
+      if (!user.installed) return unreachable('not-installed', 'the user removed the app or the bot was blocked', user.tenantId);
+      const at = address(user);
+      return user.personalConversationId !== undefined
+        ? { kind: 'conversation', at, conversationId: user.personalConversationId, user }
+        : { kind: 'create-personal', at, user };
+    }
+    case 'conversation': {
+      const conversation = await store.findConversation(recipient.conversationId);
+      if (conversation === undefined) return unreachable('not-installed', 'the bot has never been in this conversation');
+      if (!conversation.active) return unreachable('not-installed', 'the bot was removed from this conversation', conversation.tenantId);
+      return { kind: 'conversation', at: address(conversation), conversationId: conversation.conversationId };
+    }
+    case 'channel':
+    case 'team': {
+      const team = await store.findTeam(recipient.teamId);
+      if (team === undefined) return unreachable('not-installed', 'the app is not installed in this team');
+      if (!team.installed) return unreachable('not-installed', 'the app was removed from this team', team.tenantId);
+      const at = address(team);
+      if (recipient.type === 'team') return { kind: 'new-thread', at, channelId: team.generalChannelId };
+      return recipient.replyToId !== undefined
+        ? { kind: 'conversation', at, conversationId: `${recipient.channelId};messageid=${recipient.replyToId}` }
+        : { kind: 'new-thread', at, channelId: recipient.channelId };
+    }
+  }
+}
+
+function address(ref: BotEndpointAddress): BotEndpointAddress {
+  return { serviceUrl: ref.serviceUrl, tenantId: ref.tenantId, botId: ref.botId };
+}
+
+function unreachable(reason: FailureReason, detail: string, tenantId?: string): ResolvedTarget {
+  return { kind: 'unreachable', reason, detail, ...(tenantId !== undefined && { tenantId }) };
+}

@@ -1,0 +1,199 @@
+import {
+  CardFactory,
+  TeamsInfo,
+  type Activity,
+  type CloudAdapter,
+  type ConversationParameters,
+  type ConversationReference,
+  type TurnContext,
+} from 'botbuilder';
+import { classifySendFailure, type SendFailure, type SendOutcome } from '../../domain/outcome';
+import type {
+  BotEndpointAddress,
+  ConversationAddress,
+  CreateConversationResult,
+  OutgoingMessage,
+  TeamMembersPage,
+  TeamsSender,
+} from '../teamsSender';
+
+const TEAMS_CHANNEL = 'msteams';
+
+export interface BotbuilderTeamsSenderOptions {
+  /** The bot's app id (empty for local development without auth). */
+  readonly botAppId: string;
+  /** A connector call that takes longer than this counts as a transient failure. */
+  readonly requestTimeoutMs?: number;
+  readonly membersPageSize?: number;
+}
+
+/**
+ * The Teams sender on botbuilder's CloudAdapter: `continueConversationAsync` to send,
+ * `createConversationAsync` to open 1:1 chats and channel threads, `TeamsInfo` for rosters.
+ * Every connector error becomes a `SendOutcome`; nothing thrown by botbuilder leaks into the core.
+ */
+export class BotbuilderTeamsSender implements TeamsSender {
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly adapter: CloudAdapter,
+    private readonly options: BotbuilderTeamsSenderOptions,
+  ) {
+    this.timeoutMs = options.requestTimeoutMs ?? 30_000;
+  }
+
+  async send(to: ConversationAddress, message: OutgoingMessage): Promise<SendOutcome> {
+    return this.guard(async () => {
+      let activityId: string | undefined;
+      await this.adapter.continueConversationAsync(this.options.botAppId, reference(to), async (context) => {
+        const response = await context.sendActivity(toActivity(message));
+        activityId = response?.id;
+      });
+      return { kind: 'delivered', activityId: activityId ?? '', conversationId: to.conversationId };
+    });
+  }
+
+  async createPersonalConversation(at: BotEndpointAddress, userId: string): Promise<CreateConversationResult> {
+    return this.guard(async () => {
+      const parameters = {
+        isGroup: false,
+        bot: { id: at.botId, name: '' },
+        members: [{ id: userId, name: '' }],
+        tenantId: at.tenantId,
+        channelData: { tenant: { id: at.tenantId } },
+      } as ConversationParameters;
+      const conversationId = await this.create(at, parameters);
+      return { kind: 'created', conversationId };
+    });
+  }
+
+  async createChannelThread(at: BotEndpointAddress, channelId: string, message: OutgoingMessage): Promise<SendOutcome> {
+    return this.guard(async () => {
+      const parameters = {
+        isGroup: true,
+        bot: { id: at.botId, name: '' },
+        tenantId: at.tenantId,
+        channelData: { channel: { id: channelId }, tenant: { id: at.tenantId } },
+        activity: toActivity(message),
+      } as ConversationParameters;
+      const conversationId = await this.create(at, parameters);
+      // A thread's conversation id is "<channel id>;messageid=<root post id>": the root post is our message.
+      const activityId = /;messageid=(.+)$/.exec(conversationId)?.[1] ?? '';
+      return { kind: 'delivered', activityId, conversationId };
+    });
+  }
+
+  async listTeamMembers(at: BotEndpointAddress, teamId: string, continuationToken?: string): Promise<TeamMembersPage> {
+    return this.guard(async () => {
+      let page: TeamMembersPage | undefined;
+      const to: ConversationAddress = { ...at, conversationId: teamId, conversationType: 'channel' };
+      await this.adapter.continueConversationAsync(this.options.botAppId, reference(to), async (context: TurnContext) => {
+        const result = await TeamsInfo.getPagedTeamMembers(context, teamId, this.options.membersPageSize ?? 100, continuationToken);
+        page = {
+          kind: 'members',
+          members: result.members.map((m) => ({
+            userId: m.id,
+            ...(m.aadObjectId !== undefined && { aadObjectId: m.aadObjectId }),
+            ...(m.name !== undefined && { name: m.name }),
+          })),
+          ...(result.continuationToken !== undefined && result.continuationToken !== null && { continuationToken: result.continuationToken }),
+        };
+      });
+      return page ?? { kind: 'members', members: [] };
+    });
+  }
+
+  private async create(at: BotEndpointAddress, parameters: ConversationParameters): Promise<string> {
+    let conversationId: string | undefined;
+    await this.adapter.createConversationAsync(this.options.botAppId, TEAMS_CHANNEL, at.serviceUrl, '', parameters, async (context) => {
+      conversationId = context.activity.conversation.id;
+    });
+    if (conversationId === undefined || conversationId === '') throw new Error('createConversation returned no conversation id');
+    return conversationId;
+  }
+
+  /** Runs one connector operation with a deadline, and turns whatever it throws into an outcome. */
+  private async guard<T>(operation: () => Promise<T>): Promise<T | SendFailure> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<SendFailure>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'transient', detail: `no answer from the Bot Connector within ${this.timeoutMs} ms` }), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([operation(), deadline]);
+    } catch (error) {
+      return classifySendFailure(readConnectorError(error));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function reference(to: ConversationAddress): Partial<ConversationReference> {
+  return {
+    channelId: TEAMS_CHANNEL,
+    serviceUrl: to.serviceUrl,
+    bot: { id: to.botId, name: '' },
+    conversation: {
+      id: to.conversationId,
+      tenantId: to.tenantId,
+      isGroup: to.conversationType !== undefined && to.conversationType !== 'personal',
+      conversationType: to.conversationType ?? 'personal',
+      name: '',
+    },
+  };
+}
+
+export function toActivity(message: OutgoingMessage): Partial<Activity> {
+  return {
+    type: 'message',
+    ...(message.text !== undefined && { text: message.text, textFormat: 'markdown' }),
+    ...(message.summary !== undefined && { summary: message.summary }),
+    ...(message.card !== undefined && { attachments: [CardFactory.adaptiveCard(message.card)] }),
+  };
+}
+
+/** What a failed connector call says, wherever botbuilder's HTTP stack put it. */
+export function readConnectorError(error: unknown): { statusCode?: number; code?: string; retryAfterMs?: number; message: string } {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as {
+    statusCode?: unknown;
+    code?: unknown;
+    message?: unknown;
+    body?: unknown;
+    response?: { status?: unknown; headers?: { get?: (name: string) => string | undefined | null }; bodyAsText?: unknown; parsedBody?: unknown };
+  };
+  const statusCode = typeof e.statusCode === 'number' ? e.statusCode : typeof e.response?.status === 'number' ? e.response.status : undefined;
+  const body = parseBody(e.response?.parsedBody ?? e.body ?? e.response?.bodyAsText);
+  const code = body?.error?.code ?? (typeof e.code === 'string' && !/^(ECONN|ETIMEDOUT|ENOTFOUND|EAI_)/.test(e.code) ? e.code : undefined);
+  const subCode = body?.error?.innerHttpError?.subCode ?? body?.error?.subCode;
+  const retryAfter = e.response?.headers?.get?.('retry-after') ?? undefined;
+  const message = body?.error?.message ?? (typeof e.message === 'string' ? e.message : String(error));
+  return {
+    ...(statusCode !== undefined && { statusCode }),
+    ...((subCode ?? code) !== undefined && { code: subCode === 'MessageWritesBlocked' ? subCode : code }),
+    ...(retryAfter !== undefined && retryAfter !== null && { retryAfterMs: parseRetryAfter(retryAfter) }),
+    message,
+  };
+}
+
+interface ConnectorErrorBody {
+  error?: { code?: string; message?: string; subCode?: string; innerHttpError?: { subCode?: string } };
+}
+
+function parseBody(body: unknown): ConnectorErrorBody | undefined {
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body) as ConnectorErrorBody;
+    } catch {
+      return undefined;
+    }
+  }
+  return typeof body === 'object' && body !== null ? (body as ConnectorErrorBody) : undefined;
+}
+
+/** Retry-After is seconds or an HTTP date. */
+export function parseRetryAfter(value: string, now = Date.now()): number {
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(0, date - now) : 1000;
+}
