@@ -1,0 +1,311 @@
+// teams-notify: everything one `az deployment group create` needs for a working pipeline.
+//
+//   HTTP POST /api/notifications ─► Service Bus queue `delivery-jobs` ─► worker ─► Bot Connector ─► Teams
+//   Teams ─► Azure Bot (Teams channel) ─► POST /api/messages (installs, conversation references)
+//
+// No secret exists in the default configuration: the bot authenticates as a user-assigned managed
+// identity (msaAppType UserAssignedMSI), and the Function App reaches Storage, Service Bus and
+// Application Insights with that same identity through RBAC. Shared keys and SAS are turned off.
+
+targetScope = 'resourceGroup'
+
+// ─── Parameters ──────────────────────────────────────────────────────────────────────────────
+
+@description('Short name of the environment (dev, test, prod); part of every resource name and the azd-env-name tag.')
+@minLength(1)
+@maxLength(12)
+param environmentName string
+
+@description('Region for every regional resource. It must offer the Flex Consumption plan: `az functionapp list-flexconsumption-locations -o table`.')
+param location string = resourceGroup().location
+
+@description('Display name of the bot and of the app in Teams; also read by the app as APP_DISPLAY_NAME.')
+@minLength(1)
+@maxLength(30)
+param appDisplayName string = 'Notifications'
+
+@description('How the bot authenticates to the Bot Framework. UserAssignedMSI (default): the managed identity is the bot, no password exists. SingleTenant: an existing Entra app registration (singleTenantAppId) with a client secret (singleTenantAppPassword), kept in Key Vault.')
+@allowed([
+  'UserAssignedMSI'
+  'SingleTenant'
+])
+param botAppType string = 'UserAssignedMSI'
+
+@description('SingleTenant only: client (application) id of the Entra app registration that is the bot. Ignored for UserAssignedMSI.')
+param singleTenantAppId string = ''
+
+@description('SingleTenant only: a client secret of that app registration. Stored in Key Vault; the app setting holds a Key Vault reference, never the value.')
+@secure()
+param singleTenantAppPassword string = ''
+
+@description('Azure Bot pricing tier. F0 is free and has no limit on messages to the Teams channel (a standard channel).')
+@allowed([
+  'F0'
+  'S1'
+])
+param botSku string = 'F0'
+
+@description('Upper bound of Flex Consumption instances. The per-tenant Bot Connector budget (tenantRatePerSecond) is divided by it, so every instance together stays under the Teams limit.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 10
+
+@description('Memory of each Flex Consumption instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Bot Connector requests per second allowed for one app in one tenant (Teams documents 50). Each instance gets floor(tenantRatePerSecond / maximumInstanceCount), at least 1.')
+@minValue(1)
+@maxValue(1000)
+param tenantRatePerSecond int = 50
+
+@description('Send attempts per recipient for transient failures before a recipient is marked retries-exhausted (MAX_DELIVERY_ATTEMPTS).')
+@minValue(1)
+@maxValue(50)
+param maxDeliveryAttempts int = 6
+
+@description('Comma-separated Entra tenant ids the bot serves (ALLOWED_TENANT_IDS). Empty: only the tenant of this deployment, which is the only tenant a UserAssignedMSI or SingleTenant bot can be used from anyway.')
+param allowedTenantIds string = ''
+
+@description('Prefix for the table names the app creates at start (TABLE_PREFIX), so several deployments can share one account. Empty: no prefix.')
+@maxLength(21)
+param tablePrefix string = ''
+
+@description('Optional welcome text for a personal install (WELCOME_PERSONAL_TEXT). Empty: the app default.')
+param welcomePersonalText string = ''
+
+@description('Optional welcome text for a team install (WELCOME_TEAM_TEXT). Empty: the app default.')
+param welcomeTeamText string = ''
+
+@description('Peek-lock duration of a delivery job (ISO 8601, at most PT5M). The Functions host renews the lock while the function runs (host.json maxAutoLockRenewalDuration), so this only bounds how long a job stays invisible after an instance dies.')
+param queueLockDuration string = 'PT1M'
+
+@description('Deliveries of one job before Service Bus moves it to the queue\'s own $DeadLetterQueue. The worker parks jobs it gives up on itself; this is the backstop for crashes and unhandled errors.')
+@minValue(1)
+@maxValue(100)
+param queueMaxDeliveryCount int = 10
+
+@description('Window in which Service Bus drops a second message with the same MessageId (jobs carry deterministic ids). Set at queue creation: changing requiresDuplicateDetection later needs a new queue.')
+param duplicateDetectionWindow string = 'PT1H'
+
+@description('Time to live of a queued job; an expired job is dead-lettered (deadLetteringOnMessageExpiration), not silently dropped.')
+param jobTimeToLive string = 'P7D'
+
+@description('Days Log Analytics keeps logs and Application Insights telemetry.')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+@description('Tags added to every resource (azd-env-name is always added).')
+param tags object = {}
+
+// ─── Names ───────────────────────────────────────────────────────────────────────────────────
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
+var allTags = union(tags, { 'azd-env-name': environmentName })
+var isSingleTenant = botAppType == 'SingleTenant'
+
+var names = {
+  identity: 'id-notify-${environmentName}-${resourceToken}'
+  logAnalytics: 'log-notify-${environmentName}-${resourceToken}'
+  appInsights: 'appi-notify-${environmentName}-${resourceToken}'
+  storage: take('stnotify${resourceToken}', 24)
+  serviceBus: 'sbns-notify-${environmentName}-${resourceToken}'
+  plan: 'plan-notify-${environmentName}-${resourceToken}'
+  functionApp: 'func-notify-${environmentName}-${resourceToken}'
+  bot: 'bot-notify-${environmentName}-${resourceToken}'
+  keyVault: take('kv-notify-${resourceToken}', 24)
+}
+
+// The queue names the code uses (shared/queue/jobQueue.ts); test/infra checks they stay equal.
+var deliveryQueueName = 'delivery-jobs'
+var deadLetterQueueName = 'delivery-jobs-deadletter'
+// The Flex Consumption deployment package lives here (blob container, identity auth).
+var deploymentContainerName = 'app-package'
+
+// Integer division floors; at least one request per second so the app's config check passes.
+var sendRatePerSecond = max(1, tenantRatePerSecond / maximumInstanceCount)
+
+// ─── Identity ────────────────────────────────────────────────────────────────────────────────
+
+@description('The one identity of the app: Function App runtime, its data-plane access, and (UserAssignedMSI) the bot itself.')
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = {
+  name: names.identity
+  location: location
+  tags: allTags
+}
+
+// ─── Modules ─────────────────────────────────────────────────────────────────────────────────
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: allTags
+    logAnalyticsName: names.logAnalytics
+    appInsightsName: names.appInsights
+    retentionInDays: logRetentionInDays
+    principalId: identity.properties.principalId
+    identityId: identity.id
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    tags: allTags
+    name: names.storage
+    deploymentContainerName: deploymentContainerName
+    principalId: identity.properties.principalId
+    identityId: identity.id
+  }
+}
+
+module serviceBus 'modules/serviceBus.bicep' = {
+  name: 'serviceBus'
+  params: {
+    location: location
+    tags: allTags
+    name: names.serviceBus
+    deliveryQueueName: deliveryQueueName
+    deadLetterQueueName: deadLetterQueueName
+    lockDuration: queueLockDuration
+    maxDeliveryCount: queueMaxDeliveryCount
+    duplicateDetectionWindow: duplicateDetectionWindow
+    jobTimeToLive: jobTimeToLive
+    principalId: identity.properties.principalId
+    identityId: identity.id
+  }
+}
+
+module botSecret 'modules/botSecret.bicep' = if (isSingleTenant) {
+  name: 'botSecret'
+  params: {
+    location: location
+    tags: allTags
+    name: names.keyVault
+    appPassword: singleTenantAppPassword
+    principalId: identity.properties.principalId
+    identityId: identity.id
+  }
+}
+
+var botAppId = isSingleTenant ? singleTenantAppId : identity.properties.clientId
+
+module functionApp 'modules/functionApp.bicep' = {
+  name: 'functionApp'
+  params: {
+    location: location
+    tags: allTags
+    planName: names.plan
+    name: names.functionApp
+    identityId: identity.id
+    deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    // Every setting the code reads (shared/config.ts SETTINGS) plus the host's own. Identity-based
+    // connections only: a name__fullyQualifiedNamespace / __accountName, the credential kind and the
+    // client id of the user-assigned identity; no connection string, key or password appears here.
+    appSettings: {
+      // Functions host storage (leases, keys) over the managed identity.
+      AzureWebJobsStorage__accountName: storage.outputs.name
+      AzureWebJobsStorage__credential: 'managedidentity'
+      AzureWebJobsStorage__clientId: identity.properties.clientId
+      // Telemetry: the connection string only says where to send; Entra auth is required because
+      // local auth is off on the Application Insights resource.
+      APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+      // The Service Bus trigger binding (connection 'ServiceBusConnection') and the app's sender.
+      ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+      ServiceBusConnection__credential: 'managedidentity'
+      ServiceBusConnection__clientId: identity.properties.clientId
+      QUEUE_TRANSPORT: 'servicebus'
+      // Tables, through DefaultAzureCredential with AZURE_CLIENT_ID.
+      STORAGE_TABLE_ENDPOINT: storage.outputs.tableEndpoint
+      TABLE_PREFIX: tablePrefix
+      AZURE_CLIENT_ID: identity.properties.clientId
+      // botbuilder's ConfigurationBotFrameworkAuthentication.
+      MicrosoftAppType: botAppType
+      MicrosoftAppId: botAppId
+      MicrosoftAppTenantId: tenant().tenantId
+      // Empty for UserAssignedMSI (no password exists); a Key Vault reference for SingleTenant.
+      MicrosoftAppPassword: isSingleTenant ? '@Microsoft.KeyVault(SecretUri=${botSecret!.outputs.secretUri})' : ''
+      ALLOWED_TENANT_IDS: empty(allowedTenantIds) ? tenant().tenantId : allowedTenantIds
+      SEND_RATE_PER_SECOND: string(sendRatePerSecond)
+      MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
+      APP_DISPLAY_NAME: appDisplayName
+      WELCOME_PERSONAL_TEXT: welcomePersonalText
+      WELCOME_TEAM_TEXT: welcomeTeamText
+    }
+  }
+}
+
+module bot 'modules/bot.bicep' = {
+  name: 'bot'
+  params: {
+    tags: allTags
+    name: names.bot
+    displayName: appDisplayName
+    sku: botSku
+    endpoint: '${functionApp.outputs.baseUrl}/api/messages'
+    msaAppType: botAppType
+    msaAppId: botAppId
+    msaAppTenantId: tenant().tenantId
+    msaAppMSIResourceId: isSingleTenant ? '' : identity.id
+  }
+}
+
+// ─── Outputs (no secrets: ids, names and URLs only) ─────────────────────────────────────────
+
+@description('Base URL of the Function App; the API is under /api (POST /api/notifications, GET /api/health).')
+output functionBaseUrl string = functionApp.outputs.baseUrl
+
+@description('Name of the Function App, for `func azure functionapp publish` and `az functionapp keys list`.')
+output functionAppName string = functionApp.outputs.name
+
+@description('Host name of the Function App: the Teams manifest lists it in validDomains.')
+output functionHostName string = functionApp.outputs.hostName
+
+@description('The bot (Microsoft App) id: the managed identity\'s client id, or the SingleTenant app registration\'s. The Teams manifest\'s botId.')
+output botId string = botAppId
+
+@description('Authentication type of the bot (MicrosoftAppType).')
+output botAppType string = botAppType
+
+@description('Where Teams sends activities, as registered on the Azure Bot.')
+output messagingEndpoint string = bot.outputs.endpoint
+
+@description('Display name of the bot and the Teams app.')
+output appDisplayName string = appDisplayName
+
+@description('Name of the Azure Bot resource.')
+output botResourceName string = bot.outputs.name
+
+@description('Client id of the user-assigned managed identity (AZURE_CLIENT_ID).')
+output identityClientId string = identity.properties.clientId
+
+@description('Service Bus namespace host name.')
+output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
+
+@description('Delivery queue name (the trigger queue).')
+output deliveryQueueName string = deliveryQueueName
+
+@description('Queue where the worker parks jobs it gives up on.')
+output deadLetterQueueName string = deadLetterQueueName
+
+@description('Table endpoint of the storage account (STORAGE_TABLE_ENDPOINT).')
+output storageTableEndpoint string = storage.outputs.tableEndpoint
+
+@description('Maximum Flex Consumption instances; the per-instance send rate is the tenant rate divided by it.')
+output maximumInstanceCount int = maximumInstanceCount
+
+@description('SEND_RATE_PER_SECOND given to each instance.')
+output sendRatePerSecond int = sendRatePerSecond
+
+@description('Worst case Bot Connector requests per second per tenant with every instance busy (sendRatePerSecond x maximumInstanceCount).')
+output maxTenantRatePerSecond int = sendRatePerSecond * maximumInstanceCount

@@ -1,0 +1,16 @@
+using 'main.bicep'
+
+// Values for a first deployment. Everything else has a default chosen on purpose (see main.bicep).
+// Override on the command line, e.g.: -p environmentName=prod -p maximumInstanceCount=20
+
+param environmentName = readEnvironmentVariable('AZURE_ENV_NAME', 'dev')
+param appDisplayName = 'Notifications'
+
+// UserAssignedMSI: the bot is the managed identity, no password exists.
+// For SingleTenant set botAppType = 'SingleTenant', singleTenantAppId, and pass the secret with
+//   -p singleTenantAppPassword=$SECRET   (never commit it here).
+param botAppType = 'UserAssignedMSI'
+
+// 50 requests/s per tenant (Teams) split over at most 10 instances: 5 per instance.
+param maximumInstanceCount = 10
+param tenantRatePerSecond = 50
