@@ -29,7 +29,7 @@ export interface ServiceBusJobQueueOptions {
  * a large group of jobs scheduled for the same instant is split across requests.
  */
 const SCHEDULE_REQUEST_BUDGET_BYTES = 192 * 1024;
-/** Per-entry allowance for headers and properties on top of the JSON body in a schedule request. */
+/** Per-entry allowance for AMQP framing and the SDK's own annotations in a schedule request. */
 const SCHEDULE_ENTRY_OVERHEAD_BYTES = 512;
 const DEFAULT_PING_TIMEOUT_MS = 5_000;
 
@@ -149,7 +149,7 @@ function toMessage(job: Job): ServiceBusMessage {
     messageId: jobMessageId(job),
     subject: job.kind,
     // Copies of routing facts, so Service Bus Explorer and SQL filters can see them without the body.
-    applicationProperties: { notificationId: job.notificationId, recipientKey: job.recipientKey },
+    applicationProperties: { notificationId: job.notificationId, recipientKey: job.recipientKey, attempt: job.attempt },
   };
 }
 
@@ -175,7 +175,8 @@ function scheduleChunks(messages: readonly ServiceBusMessage[]): ServiceBusMessa
   let current: ServiceBusMessage[] = [];
   let size = 0;
   for (const message of messages) {
-    const estimate = Buffer.byteLength(JSON.stringify(message.body)) + SCHEDULE_ENTRY_OVERHEAD_BYTES;
+    const { body, applicationProperties, messageId } = message;
+    const estimate = Buffer.byteLength(JSON.stringify({ body, applicationProperties, messageId })) + SCHEDULE_ENTRY_OVERHEAD_BYTES;
     if (current.length > 0 && size + estimate > SCHEDULE_REQUEST_BUDGET_BYTES) {
       chunks.push(current);
       current = [];

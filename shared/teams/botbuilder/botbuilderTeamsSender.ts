@@ -8,6 +8,7 @@ import {
   type TurnContext,
 } from 'botbuilder';
 import { classifySendFailure, type SendFailure, type SendOutcome } from '../../domain/outcome';
+import type { ConnectorClient } from 'botframework-connector';
 import type {
   BotEndpointAddress,
   ConversationAddress,
@@ -46,8 +47,15 @@ export class BotbuilderTeamsSender implements TeamsSender {
     return this.guard(async () => {
       let activityId: string | undefined;
       await this.adapter.continueConversationAsync(this.options.botAppId, reference(to), async (context) => {
-        const response = await context.sendActivity(toActivity(message));
-        activityId = response?.id;
+        // The connector client directly, not context.sendActivity: a proactive message is a new
+        // post (sendToConversation, not a reply to the synthetic continuation event), and the
+        // request can carry a deadline that really aborts it.
+        const client = context.turnState.get<ConnectorClient>(this.adapter.ConnectorClientKey);
+        const activity = { ...toActivity(message), from: { id: to.botId }, conversation: context.activity.conversation } as Activity;
+        const response = await client.conversations.sendToConversation(to.conversationId, activity, {
+          abortSignal: AbortSignal.timeout(this.timeoutMs),
+        });
+        activityId = response.id;
       });
       return { kind: 'delivered', activityId: activityId ?? '', conversationId: to.conversationId };
     });
@@ -93,7 +101,10 @@ export class BotbuilderTeamsSender implements TeamsSender {
           kind: 'members',
           members: result.members.map((m) => ({
             userId: m.id,
-            ...(m.aadObjectId !== undefined && { aadObjectId: m.aadObjectId }),
+            // The paged roster carries Teams' `objectId`; botbuilder only maps it on other paths.
+            ...((m.aadObjectId ?? (m as { objectId?: string }).objectId) !== undefined && {
+              aadObjectId: m.aadObjectId ?? (m as { objectId?: string }).objectId,
+            }),
             ...(m.name !== undefined && { name: m.name }),
           })),
           ...(result.continuationToken !== undefined && result.continuationToken !== null && { continuationToken: result.continuationToken }),
@@ -159,24 +170,27 @@ export function readConnectorError(error: unknown): { statusCode?: number; code?
     code?: unknown;
     message?: unknown;
     body?: unknown;
+    details?: unknown;
     response?: { status?: unknown; headers?: { get?: (name: string) => string | undefined | null }; bodyAsText?: unknown; parsedBody?: unknown };
   };
   const statusCode = typeof e.statusCode === 'number' ? e.statusCode : typeof e.response?.status === 'number' ? e.response.status : undefined;
-  const body = parseBody(e.response?.parsedBody ?? e.body ?? e.response?.bodyAsText);
-  const code = body?.error?.code ?? (typeof e.code === 'string' && !/^(ECONN|ETIMEDOUT|ENOTFOUND|EAI_)/.test(e.code) ? e.code : undefined);
-  const subCode = body?.error?.innerHttpError?.subCode ?? body?.error?.subCode;
+  const bodyText = typeof e.response?.bodyAsText === 'string' ? e.response.bodyAsText : '';
+  const body = parseBody(e.details ?? e.response?.parsedBody ?? e.body ?? bodyText);
+  const code = body?.error?.code ?? (typeof e.code === 'string' && !/^(ECONN|ETIMEDOUT|ENOTFOUND|EAI_|ABORT)/i.test(e.code) ? e.code : undefined);
+  // A block can come as {"errorCode":209,"message":"{ \"subCode\": \"MessageWritesBlocked\" ... }"}, with no error object.
+  const subCode = /MessageWritesBlocked/.test(bodyText) || /MessageWritesBlocked/.test(String(e.message)) ? 'MessageWritesBlocked' : undefined;
   const retryAfter = e.response?.headers?.get?.('retry-after') ?? undefined;
   const message = body?.error?.message ?? (typeof e.message === 'string' ? e.message : String(error));
   return {
     ...(statusCode !== undefined && { statusCode }),
-    ...((subCode ?? code) !== undefined && { code: subCode === 'MessageWritesBlocked' ? subCode : code }),
+    ...((subCode ?? code) !== undefined && { code: subCode ?? code }),
     ...(retryAfter !== undefined && retryAfter !== null && { retryAfterMs: parseRetryAfter(retryAfter) }),
     message,
   };
 }
 
 interface ConnectorErrorBody {
-  error?: { code?: string; message?: string; subCode?: string; innerHttpError?: { subCode?: string } };
+  error?: { code?: string; message?: string };
 }
 
 function parseBody(body: unknown): ConnectorErrorBody | undefined {

@@ -1,4 +1,9 @@
-import { CloudAdapter, ConfigurationBotFrameworkAuthentication, type ConfigurationBotFrameworkAuthenticationOptions } from 'botbuilder';
+import {
+  CloudAdapter,
+  ConfigurationBotFrameworkAuthentication,
+  type ConfigurationBotFrameworkAuthenticationOptions,
+} from 'botbuilder';
+import type { BotFrameworkAuthentication, ConnectorClient, ConnectorFactory } from 'botframework-connector';
 import type { Config } from '../../config';
 
 /**
@@ -13,5 +18,34 @@ export function createCloudAdapter(config: Pick<Config, 'botAppId' | 'botAppType
     ...(config.botAppTenantId !== undefined && { MicrosoftAppTenantId: config.botAppTenantId }),
     ...(config.botAppPassword !== undefined && { MicrosoftAppPassword: config.botAppPassword }),
   };
-  return new CloudAdapter(new ConfigurationBotFrameworkAuthentication(options));
+  return new CloudAdapter(withoutConnectorRetries(new ConfigurationBotFrameworkAuthentication(options)));
+}
+
+/**
+ * botbuilder's connector client retries 408, 429 and 5xx itself, three times, out of sight. That
+ * would hide the 429s our send budget must see, retry the 500s Teams says not to retry, and hold a
+ * queue message through four attempts. Retrying is the delivery worker's job, so the connector
+ * clients this authentication hands out make exactly one attempt.
+ */
+function withoutConnectorRetries(auth: BotFrameworkAuthentication): BotFrameworkAuthentication {
+  return new Proxy(auth, {
+    get(target, property, receiver) {
+      if (property === 'createConnectorFactory') {
+        return (...args: Parameters<BotFrameworkAuthentication['createConnectorFactory']>): ConnectorFactory => {
+          const factory = target.createConnectorFactory(...args);
+          return { create: async (serviceUrl: string, audience?: string) => singleAttempt(await factory.create(serviceUrl, audience)) };
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function singleAttempt(client: ConnectorClient): ConnectorClient {
+  // ConnectorClient wraps an @azure/core-client ServiceClient (botbuilder-stdlib's compat layer).
+  const pipeline = (client as unknown as { client?: { pipeline?: { removePolicy(options: { name: string }): unknown } } }).client?.pipeline;
+  if (pipeline === undefined) throw new Error('botbuilder ConnectorClient has no core-client pipeline: cannot turn off its hidden retries');
+  pipeline.removePolicy({ name: 'defaultRetryPolicy' });
+  return client;
 }

@@ -1,0 +1,244 @@
+import type { ConversationKind, UserReference } from '../domain/reference';
+import type { Logger } from '../logger';
+import {
+  groupChatWelcome,
+  helpMessage,
+  optedInMessage,
+  optedOutMessage,
+  personalWelcome,
+  teamWelcome,
+  unknownCommandMessage,
+  type BotMessageSettings,
+} from '../messages/botMessages';
+import { OPT_OUT_SUBMIT } from '../messages/notificationCard';
+import type { ConversationStore } from '../stores/conversationStore';
+import type { OptOutStore } from '../stores/optOutStore';
+import type { WelcomeStore } from '../stores/welcomeStore';
+import type { OutgoingMessage } from '../teams/teamsSender';
+import type { ActivityHandler } from './botEndpoint';
+import type { ChannelAccount, IncomingActivity } from './incomingActivity';
+
+export interface ActivityHandlerDependencies {
+  readonly conversations: ConversationStore;
+  readonly optOuts: OptOutStore;
+  readonly welcomes: WelcomeStore;
+  readonly settings: BotMessageSettings;
+  /** Lower-case tenant ids; empty allows every tenant. */
+  readonly allowedTenants: readonly string[];
+  readonly log: Logger;
+}
+
+type Command = 'stop' | 'start' | 'help' | 'unknown';
+
+/**
+ * What the bot learns from Teams and what it answers. Every activity refreshes the references it
+ * carries (serviceUrl can change); installs and member changes create or retire them; a personal
+ * install or a team install gets one welcome; `stop`/`start`/`help` manage the user's opt-out.
+ */
+export class TeamsActivityHandler implements ActivityHandler {
+  constructor(private readonly deps: ActivityHandlerDependencies) {}
+
+  async handle(activity: IncomingActivity): Promise<readonly OutgoingMessage[]> {
+    const tenantId = tenantOf(activity);
+    if (tenantId === undefined) {
+      this.deps.log.warn(`activity ${activity.type} without a tenant id ignored`);
+      return [];
+    }
+    if (this.deps.allowedTenants.length > 0 && !this.deps.allowedTenants.includes(tenantId.toLowerCase())) {
+      this.deps.log.warn(`activity ${activity.type} from tenant ${tenantId} refused: not in the allow-list`);
+      return [];
+    }
+    const context = new ActivityContext(activity, tenantId);
+
+    switch (activity.type) {
+      case 'installationUpdate':
+        return activity.action?.startsWith('remove') === true ? this.removed(context) : this.installed(context);
+      case 'conversationUpdate':
+        return this.conversationUpdate(context);
+      case 'message':
+        return this.message(context);
+      default:
+        await this.remember(context);
+        return [];
+    }
+  }
+
+  private async conversationUpdate(context: ActivityContext): Promise<readonly OutgoingMessage[]> {
+    const { activity } = context;
+    const botId = activity.recipient.id;
+    const eventType = activity.channelData?.eventType;
+    if (activity.membersRemoved?.some((m) => m.id === botId) === true || eventType === 'teamDeleted') return this.removed(context);
+    const replies = activity.membersAdded?.some((m) => m.id === botId) === true ? await this.installed(context) : await this.remember(context);
+    // People added to a team or chat: remember them so a 1:1 chat can be created later.
+    for (const member of activity.membersAdded ?? []) {
+      if (member.id !== botId) await this.rememberUser(context, member, false);
+    }
+    for (const member of activity.membersRemoved ?? []) {
+      if (member.id !== botId) this.deps.log.log(`member ${member.id} left ${activity.conversation.id}`);
+    }
+    return replies;
+  }
+
+  private async installed(context: ActivityContext): Promise<readonly OutgoingMessage[]> {
+    await this.remember(context, true);
+    const { activity } = context;
+    if (!(await this.deps.welcomes.claim(context.welcomeKey))) return [];
+    switch (context.kind) {
+      case 'personal':
+        return [personalWelcome(this.deps.settings)];
+      case 'channel':
+        return [teamWelcome(this.deps.settings, activity.from.name, activity.channelData?.team?.name)];
+      case 'groupChat':
+        return [groupChatWelcome(this.deps.settings, activity.from.name)];
+    }
+  }
+
+  private async removed(context: ActivityContext): Promise<readonly OutgoingMessage[]> {
+    const { activity, tenantId } = context;
+    const now = new Date().toISOString();
+    const { conversations } = this.deps;
+    await conversations.saveConversation({ ...context.address, conversationId: activity.conversation.id, kind: context.kind, active: false, updatedAt: now });
+    if (context.kind === 'personal') {
+      const user = await conversations.findUser({ type: 'user', userId: activity.from.id });
+      await conversations.saveUser({ ...(user ?? this.userFrom(context, activity.from)), installed: false, updatedAt: now });
+    }
+    const teamId = context.teamId;
+    if (teamId !== undefined) {
+      const team = await conversations.findTeam(teamId);
+      if (team !== undefined) await conversations.saveTeam({ ...team, installed: false, updatedAt: now });
+    }
+    await this.deps.welcomes.release(context.welcomeKey);
+    this.deps.log.log(`app removed from ${context.kind} ${activity.conversation.id} (tenant ${tenantId})`);
+    return [];
+  }
+
+  private async message(context: ActivityContext): Promise<readonly OutgoingMessage[]> {
+    await this.remember(context);
+    const command = commandOf(context.activity);
+    if (command === undefined) return [];
+    const { activity, tenantId } = context;
+    const { optOuts, settings } = this.deps;
+    switch (command) {
+      case 'stop':
+        await optOuts.optOut(tenantId, activity.from.id, activity.from.aadObjectId);
+        return [optedOutMessage(settings)];
+      case 'start':
+        await optOuts.optIn(tenantId, activity.from.id);
+        return [optedInMessage(settings)];
+      case 'help':
+        return [helpMessage(settings)];
+      case 'unknown':
+        return context.kind === 'personal' ? [unknownCommandMessage()] : [];
+    }
+  }
+
+  /** Stores the references this activity carries; `installing` revives ones an uninstall retired. */
+  private async remember(context: ActivityContext, installing = false): Promise<readonly OutgoingMessage[]> {
+    const { activity } = context;
+    const now = new Date().toISOString();
+    const { conversations } = this.deps;
+    const existing = await conversations.findConversation(activity.conversation.id);
+    await conversations.saveConversation({
+      ...context.address,
+      conversationId: activity.conversation.id,
+      kind: context.kind,
+      active: installing || (existing?.active ?? true),
+      updatedAt: now,
+      ...(activity.conversation.name !== undefined && { name: activity.conversation.name }),
+      ...(context.teamId !== undefined && { teamId: context.teamId }),
+      ...(context.kind === 'personal' && { userId: activity.from.id }),
+    });
+    const teamId = context.teamId;
+    if (teamId !== undefined) {
+      const team = await conversations.findTeam(teamId);
+      if (installing || team !== undefined) {
+        await conversations.saveTeam({
+          ...context.address,
+          teamId,
+          generalChannelId: team?.generalChannelId ?? teamId,
+          installed: installing || (team?.installed ?? true),
+          updatedAt: now,
+          ...((activity.channelData?.team?.name ?? team?.name) !== undefined && { name: activity.channelData?.team?.name ?? team?.name }),
+          ...(installing && activity.from.name !== undefined && { installedBy: activity.from.name }),
+        });
+      }
+    }
+    if (isUser(activity.from)) await this.rememberUser(context, activity.from, context.kind === 'personal' && (installing || activity.type === 'message'));
+    return [];
+  }
+
+  /**
+   * Remembers a user. Only an activity in the personal chat proves the bot may write there, so only
+   * that sets the chat id and revives a user who had removed the app.
+   */
+  private async rememberUser(context: ActivityContext, account: ChannelAccount, personalChat: boolean): Promise<void> {
+    const { conversations } = this.deps;
+    const known = await conversations.findUser({ type: 'user', userId: account.id });
+    const fresh = this.userFrom(context, account);
+    await conversations.saveUser({
+      ...known,
+      ...fresh,
+      installed: personalChat ? true : (known?.installed ?? true),
+      ...(personalChat && { personalConversationId: context.activity.conversation.id }),
+      ...(!personalChat && known?.personalConversationId !== undefined && { personalConversationId: known.personalConversationId }),
+    });
+  }
+
+  private userFrom(context: ActivityContext, account: ChannelAccount): UserReference {
+    return {
+      ...context.address,
+      userId: account.id,
+      installed: true,
+      updatedAt: new Date().toISOString(),
+      ...(account.aadObjectId !== undefined && { aadObjectId: account.aadObjectId }),
+      ...(account.name !== undefined && account.name !== '' && { name: account.name }),
+    };
+  }
+}
+
+/** What every step needs to know about the activity, worked out once. */
+class ActivityContext {
+  readonly kind: ConversationKind;
+  readonly teamId: string | undefined;
+  readonly address: { serviceUrl: string; tenantId: string; botId: string };
+
+  constructor(
+    readonly activity: IncomingActivity,
+    readonly tenantId: string,
+  ) {
+    const type = activity.conversation.conversationType;
+    this.kind = type === 'channel' || type === 'groupChat' ? type : activity.channelData?.team?.id !== undefined ? 'channel' : 'personal';
+    this.teamId = activity.channelData?.team?.id;
+    this.address = { serviceUrl: activity.serviceUrl, tenantId, botId: activity.recipient.id };
+  }
+
+  /** One welcome per installation: per team for a team install, else per conversation. */
+  get welcomeKey(): string {
+    return this.teamId !== undefined ? `team:${this.teamId}` : this.activity.conversation.id;
+  }
+}
+
+function tenantOf(activity: IncomingActivity): string | undefined {
+  return activity.channelData?.tenant?.id ?? activity.conversation.tenantId;
+}
+
+function isUser(account: ChannelAccount): boolean {
+  // Bots have ids like 28:<app id>; users 29:... (or aadObjectIds); the Playground uses plain ids.
+  return !account.id.startsWith('28:');
+}
+
+/** Reads a command from typed text (mentions stripped) or from the card's opt-out button. */
+export function commandOf(activity: Pick<IncomingActivity, 'text' | 'value'>): Command | undefined {
+  const value = activity.value as Record<string, unknown> | undefined;
+  if (value !== undefined && value !== null && value.teamsNotify === OPT_OUT_SUBMIT.teamsNotify) return 'stop';
+  const text = (activity.text ?? '')
+    .replace(/<at>.*?<\/at>/gi, ' ')
+    .trim()
+    .toLowerCase()
+    .replace(/[.!]+$/, '');
+  if (text === '') return undefined;
+  if (text === 'stop' || text === 'unsubscribe') return 'stop';
+  if (text === 'start' || text === 'subscribe') return 'start';
+  if (text === 'help' || text === '?') return 'help';
+  return 'unknown';
+}
