@@ -85,6 +85,8 @@ export class ServiceBusJobQueue implements JobQueue {
         else later.set(notBefore.getTime(), [message]);
       }
     }
+    // A failure part-way leaves the earlier batches sent. The caller retries the whole call, and
+    // because every job keeps its message id, duplicate detection drops what already went.
     const sender = this.sender(this.queueName);
     if (immediate.length > 0) await sendInBatches(sender, immediate);
     for (const [at, messages] of later) {
