@@ -19,7 +19,7 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
     const response = new CapturedResponse();
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) if (value !== undefined) headers[name.toLowerCase()] = value;
-    await this.adapter.process({ method: request.method, headers, body: request.body }, response, async (context: TurnContext) => {
+    await this.adapter.process({ method: request.method, headers, body: request.body as Record<string, unknown> | undefined }, response, async (context: TurnContext) => {
       const replies = await this.handler.handle(context.activity as unknown as IncomingActivity);
       for (const reply of replies) await context.sendActivity(toActivity(reply));
     });

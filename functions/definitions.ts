@@ -1,0 +1,62 @@
+import type { HttpHandler, HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { problem } from '../shared/http/problem';
+import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
+import { botMessages } from './handlers/botMessages';
+import { deliverJob } from './handlers/deliverJob';
+import { getNotification } from './handlers/getNotification';
+import { health } from './handlers/health';
+import { postNotification } from './handlers/postNotification';
+
+/** The app setting prefix of the Service Bus connection (identity-based: `...__fullyQualifiedNamespace`). */
+export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
+
+export interface HttpFunctionDefinition {
+  readonly kind: 'http';
+  readonly name: string;
+  readonly methods: readonly HttpMethod[];
+  /** Relative to the `api` route prefix. */
+  readonly route: string;
+  readonly authLevel: 'anonymous' | 'function';
+  readonly handler: HttpHandler;
+}
+
+export interface QueueFunctionDefinition {
+  readonly kind: 'queue';
+  readonly name: string;
+  readonly queueName: string;
+  readonly connection: string;
+  readonly handler: (message: unknown, context: InvocationContext) => Promise<void>;
+}
+
+export type FunctionDefinition = HttpFunctionDefinition | QueueFunctionDefinition;
+
+/**
+ * Every function of the app, once. `functions/index.ts` registers them with the Azure Functions
+ * host; `local/host.ts` serves the same handlers on port 7071 and feeds the queue handler from Azurite.
+ */
+export const functionDefinitions: readonly FunctionDefinition[] = [
+  { kind: 'http', name: 'postNotification', methods: ['POST'], route: 'notifications', authLevel: 'function', handler: withProblemDetails(postNotification) },
+  { kind: 'http', name: 'getNotification', methods: ['GET'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(getNotification) },
+  { kind: 'http', name: 'health', methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: withProblemDetails(health) },
+  // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.
+  { kind: 'http', name: 'botMessages', methods: ['POST'], route: 'messages', authLevel: 'anonymous', handler: withProblemDetails(botMessages) },
+  { kind: 'queue', name: 'deliverJob', queueName: DELIVERY_QUEUE_NAME, connection: SERVICE_BUS_CONNECTION, handler: deliverJob },
+];
+
+/** An unexpected error becomes a problem+json 500 (or 503 for an unreachable dependency), logged, never leaked. */
+export function withProblemDetails(handler: HttpHandler): HttpHandler {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      return await handler(request, context);
+    } catch (error) {
+      context.error(`${context.functionName} failed (${context.invocationId}):`, error);
+      const unavailable = isConnectionFailure(error);
+      return problem(unavailable ? 503 : 500, unavailable ? 'a dependency did not answer; retry later (with the same Idempotency-Key)' : `internal error; invocation ${context.invocationId}`);
+    }
+  };
+}
+
+function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|ServiceUnavailable|ServiceCommunicationProblem)$/.test(code);
+}

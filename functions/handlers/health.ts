@@ -1,0 +1,37 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { problem } from '../../shared/http/problem';
+import { services } from '../../shared/services';
+
+const CHECK_TIMEOUT_MS = 5_000;
+
+/** GET /api/health: 200 when storage and the queue answer, 503 naming what does not. */
+export async function health(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const svc = services();
+  const checks = await Promise.all([
+    check('storage', () => svc.tables.ping()),
+    check('queue', () => svc.queue.ping()),
+  ]);
+  const failing = checks.filter((c) => !c.ok);
+  const dependencies = Object.fromEntries(checks.map((c) => [c.name, c.ok ? 'ok' : c.error]));
+  if (failing.length === 0) return { status: 200, jsonBody: { status: 'ok', dependencies } };
+  context.warn(`health: ${failing.map((f) => f.name).join(', ')} unreachable`);
+  return problem(503, `unreachable: ${failing.map((f) => f.name).join(', ')}`, { dependencies, failing: failing.map((f) => f.name) });
+}
+
+async function check(name: string, probe: () => Promise<void>): Promise<{ name: string; ok: true } | { name: string; ok: false; error: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+    return { name, ok: true };
+  } catch (error) {
+    // The error's name and message only: connection strings never reach a response.
+    return { name, ok: false, error: error instanceof Error ? `${error.name}: ${error.message.split('\n')[0] ?? ''}`.slice(0, 200) : 'unreachable' };
+  } finally {
+    clearTimeout(timer);
+  }
+}

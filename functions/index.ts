@@ -1,0 +1,20 @@
+import { app } from '@azure/functions';
+import { functionDefinitions } from './definitions';
+
+// The Azure Functions entry point (package.json "main"): each definition becomes one function.
+for (const definition of functionDefinitions) {
+  if (definition.kind === 'http') {
+    app.http(definition.name, {
+      methods: [...definition.methods],
+      route: definition.route,
+      authLevel: definition.authLevel,
+      handler: definition.handler,
+    });
+  } else {
+    app.serviceBusQueue(definition.name, {
+      queueName: definition.queueName,
+      connection: definition.connection,
+      handler: definition.handler,
+    });
+  }
+}

@@ -1,0 +1,29 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { problem } from './problem';
+
+/** Larger than any valid request (1000 recipients and a 28 KB message), small enough to refuse floods. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export type BodyResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly response: HttpResponseInit };
+
+/** Reads a JSON body, refusing what is not JSON (415), too large (413) or malformed (400). */
+export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<BodyResult> {
+  const contentType = request.headers.get('content-type') ?? '';
+  if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType.trim())) {
+    return { ok: false, response: problem(415, `send the body as application/json (got ${contentType === '' ? 'no content-type' : contentType})`) };
+  }
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    return { ok: false, response: problem(413, `the body is ${declared} bytes; the limit is ${maxBytes}`) };
+  }
+  const text = await request.text();
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > maxBytes) return { ok: false, response: problem(413, `the body is ${size} bytes; the limit is ${maxBytes}`) };
+  if (text.trim() === '') return { ok: false, response: problem(400, 'the body is empty', { errors: [{ path: '', message: 'expected a JSON object' }] }) };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : 'invalid JSON';
+    return { ok: false, response: problem(400, `the body is not valid JSON: ${message}`, { errors: [{ path: '', message }] }) };
+  }
+}

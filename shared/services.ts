@@ -1,0 +1,149 @@
+import { DefaultAzureCredential } from '@azure/identity';
+import { TeamsActivityHandler } from './bot/activityHandler';
+import type { BotEndpoint } from './bot/botEndpoint';
+import { loadConfig, type Config } from './config';
+import { acceptNotification, type AcceptResult } from './delivery/acceptNotification';
+import { DEFAULT_DELIVERY_OPTIONS, DeliveryWorker, type DeliveryOptions } from './delivery/deliveryWorker';
+import { SendBudget } from './delivery/sendBudget';
+import type { NotificationRequest } from './domain/notificationRequest';
+import type { Logger } from './logger';
+import type { JobQueue } from './queue/jobQueue';
+import { ServiceBusJobQueue } from './queue/serviceBusJobQueue';
+import { StorageQueueJobQueue } from './queue/storageQueueJobQueue';
+import { TableConversationStore, type ConversationStore } from './stores/conversationStore';
+import { TableDeliveryStore, type DeliveryStore } from './stores/deliveryStore';
+import { TableNotificationStore, type NotificationStore } from './stores/notificationStore';
+import { TableOptOutStore, type OptOutStore } from './stores/optOutStore';
+import { Tables } from './stores/tables';
+import { TableWelcomeStore, type WelcomeStore } from './stores/welcomeStore';
+import { BotbuilderBotEndpoint } from './teams/botbuilder/botbuilderBotEndpoint';
+import { BotbuilderTeamsSender } from './teams/botbuilder/botbuilderTeamsSender';
+import { createCloudAdapter } from './teams/botbuilder/cloudAdapter';
+import type { TeamsSender } from './teams/teamsSender';
+
+/** Everything the function handlers use, wired once per process from the settings. */
+export interface Services {
+  readonly config: Config;
+  readonly tables: Tables;
+  readonly queue: JobQueue;
+  readonly notifications: NotificationStore;
+  readonly deliveries: DeliveryStore;
+  readonly conversations: ConversationStore;
+  readonly optOuts: OptOutStore;
+  readonly welcomes: WelcomeStore;
+  readonly sender: TeamsSender;
+  readonly worker: DeliveryWorker;
+  readonly bot: BotEndpoint;
+  accept(request: NotificationRequest, idempotencyKey: string | undefined): Promise<AcceptResult>;
+  /** Creates tables and queues that do not exist yet. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  readonly sender?: TeamsSender;
+  readonly queue?: JobQueue;
+  readonly delivery?: Partial<DeliveryOptions>;
+  readonly log?: Logger;
+}
+
+export function createServices(config: Config = loadConfig(), overrides: ServiceOverrides = {}): Services {
+  const log = overrides.log ?? console;
+  const credential =
+    config.tableEndpoint !== undefined || config.serviceBusNamespace !== undefined
+      ? new DefaultAzureCredential(config.managedIdentityClientId !== undefined ? { managedIdentityClientId: config.managedIdentityClientId } : {})
+      : undefined;
+
+  const tables = new Tables(
+    config.storageConnectionString !== undefined
+      ? { kind: 'connectionString', connectionString: config.storageConnectionString, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) }
+      : { kind: 'identity', endpoint: config.tableEndpoint as string, credential: credential as DefaultAzureCredential, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) },
+  );
+  const queue = overrides.queue ?? createQueue(config, credential);
+  const notifications = new TableNotificationStore(tables);
+  const deliveries = new TableDeliveryStore(tables);
+  const conversations = new TableConversationStore(tables);
+  const optOuts = new TableOptOutStore(tables);
+  const welcomes = new TableWelcomeStore(tables);
+  const adapter = createCloudAdapter(config);
+  const sender = overrides.sender ?? new BotbuilderTeamsSender(adapter, { botAppId: config.botAppId ?? '' });
+  const options: DeliveryOptions = {
+    ...DEFAULT_DELIVERY_OPTIONS,
+    maxAttempts: config.maxAttempts,
+    allowedTenants: config.allowedTenants,
+    appName: config.appName,
+    ...overrides.delivery,
+  };
+  const worker = new DeliveryWorker({
+    notifications,
+    deliveries,
+    conversations,
+    optOuts,
+    queue,
+    sender,
+    budget: new SendBudget(config.sendRatePerSecond),
+    options,
+  });
+  const handler = new TeamsActivityHandler({
+    conversations,
+    optOuts,
+    welcomes,
+    allowedTenants: config.allowedTenants,
+    settings: {
+      appName: config.appName,
+      ...(config.welcomePersonalText !== undefined && { welcomePersonalText: config.welcomePersonalText }),
+      ...(config.welcomeTeamText !== undefined && { welcomeTeamText: config.welcomeTeamText }),
+    },
+    log,
+  });
+  const bot = new BotbuilderBotEndpoint(adapter, handler, log);
+  let ready: Promise<void> | undefined;
+
+  return {
+    config,
+    tables,
+    queue,
+    notifications,
+    deliveries,
+    conversations,
+    optOuts,
+    welcomes,
+    sender,
+    worker,
+    bot,
+    accept: (request, idempotencyKey) => acceptNotification(request, idempotencyKey, { notifications, deliveries, queue }),
+    ready() {
+      ready ??= Promise.all([tables.ensureCreated(), queue instanceof StorageQueueJobQueue ? queue.ensureCreated() : Promise.resolve()]).then(
+        () => undefined,
+        (error: unknown) => {
+          ready = undefined;
+          throw error;
+        },
+      );
+      return ready;
+    },
+    close: () => queue.close(),
+  };
+}
+
+function createQueue(config: Config, credential: DefaultAzureCredential | undefined): JobQueue {
+  if (config.queueTransport === 'storage-queue') return new StorageQueueJobQueue(config.storageConnectionString as string);
+  return ServiceBusJobQueue.fromSettings({
+    ...(config.serviceBusConnectionString !== undefined && { connectionString: config.serviceBusConnectionString }),
+    ...(config.serviceBusNamespace !== undefined && { fullyQualifiedNamespace: config.serviceBusNamespace }),
+    ...(credential !== undefined && { credential }),
+  });
+}
+
+let shared: Services | undefined;
+
+/** The process-wide services, created on first use (the Functions host loads handlers before settings matter). */
+export function services(): Services {
+  shared ??= createServices();
+  return shared;
+}
+
+/** For hosts and tests that build their own: makes `services()` return these. */
+export function useServices(value: Services | undefined): void {
+  shared = value;
+}
