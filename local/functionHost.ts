@@ -1,0 +1,147 @@
+import { HttpRequest, InvocationContext, type HttpResponseInit, type LogLevel } from '@azure/functions';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { functionDefinitions, type FunctionDefinition, type HttpFunctionDefinition } from '../functions/definitions';
+import { problem } from '../shared/http/problem';
+import { MAX_BODY_BYTES } from '../shared/http/readJsonBody';
+import type { Logger } from '../shared/logger';
+
+export interface LocalFunctionHostOptions {
+  readonly port: number;
+  readonly host?: string;
+  /** The key `authLevel: function` endpoints require, as `x-functions-key` or `?code=`. */
+  readonly functionKey: string;
+  readonly definitions?: readonly FunctionDefinition[];
+  readonly log?: Logger;
+}
+
+export interface RunningFunctionHost {
+  readonly url: string;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * A stand-in for the Azure Functions host's HTTP side: the same routes, the same `api` prefix,
+ * function keys where Azure asks for them, and the very same handlers, called with the
+ * `HttpRequest` and `InvocationContext` types of `@azure/functions`.
+ */
+export async function startFunctionHost(options: LocalFunctionHostOptions): Promise<RunningFunctionHost> {
+  const routes = (options.definitions ?? functionDefinitions)
+    .filter((d): d is HttpFunctionDefinition => d.kind === 'http')
+    .map((definition) => ({ definition, pattern: routePattern(definition.route) }));
+  const log = options.log ?? console;
+
+  const server = createServer((req, res) => {
+    void serve(req, res).catch((error: unknown) => {
+      log.error('local host: request failed', error);
+      if (!res.headersSent) send(res, problem(500, 'internal error in the local host'));
+    });
+  });
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    const path = url.pathname.replace(/\/+$/, '');
+    const matches = routes
+      .map((r) => ({ ...r, params: r.pattern.exec(path)?.groups }))
+      .filter((r): r is typeof r & { params: Record<string, string> } => r.params !== undefined);
+    if (matches.length === 0) return send(res, problem(404, `no function at ${path}`));
+    const match = matches.find((m) => m.definition.methods.includes((req.method ?? 'GET') as never));
+    if (match === undefined) return send(res, problem(405, `${req.method ?? ''} is not allowed on ${path}`));
+    const { definition } = match;
+
+    if (definition.authLevel === 'function' && !hasKey(req, url, options.functionKey)) {
+      return send(res, problem(401, 'send the function key as the x-functions-key header or the code query parameter'));
+    }
+    const body = await readBody(req, MAX_BODY_BYTES + 1);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    const params = Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, decodeURIComponent(v)]));
+    const request = new HttpRequest({
+      method: req.method ?? 'GET',
+      url: url.toString(),
+      headers,
+      query: Object.fromEntries(url.searchParams),
+      params,
+      ...(body.length > 0 && { body: { bytes: body } }),
+    });
+    const context = invocationContext(definition.name, log);
+    send(res, await definition.handler(request, context));
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** An InvocationContext whose log calls go to our logger, as the host's go to Application Insights. */
+export function invocationContext(functionName: string, log: Logger, triggerMetadata?: Record<string, unknown>): InvocationContext {
+  const logHandler = (level: LogLevel, ...args: unknown[]): void => {
+    if (level === 'error' || level === 'critical') log.error(`[${functionName}]`, ...args);
+    else if (level === 'warning') log.warn(`[${functionName}]`, ...args);
+    else if (level !== 'debug' && level !== 'trace') log.log(`[${functionName}]`, ...args);
+  };
+  return new InvocationContext({ functionName, invocationId: randomUUID(), logHandler, ...(triggerMetadata !== undefined && { triggerMetadata }) });
+}
+
+/** `notifications/{id}` → /^\/api\/notifications\/(?<id>[^/]+)$/ */
+function routePattern(route: string): RegExp {
+  const source = route
+    .split('/')
+    .map((segment) => {
+      const param = /^\{(\w+)\}$/.exec(segment);
+      return param !== null ? `(?<${param[1] ?? 'p'}>[^/]+)` : segment.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return new RegExp(`^/api/${source}$`);
+}
+
+function hasKey(req: IncomingMessage, url: URL, expected: string): boolean {
+  const given = (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? '';
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Reads at most `limit` bytes: a larger body is cut there and the handler answers 413. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+      size += chunk.length;
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, response: HttpResponseInit): void {
+  const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
+  let payload: string | Buffer | undefined;
+  if (response.jsonBody !== undefined) {
+    payload = JSON.stringify(response.jsonBody);
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+  } else if (typeof response.body === 'string') {
+    payload = response.body;
+    if (!headers.has('content-type')) headers.set('content-type', 'text/plain; charset=utf-8');
+  } else if (response.body instanceof Uint8Array) {
+    payload = Buffer.from(response.body);
+  }
+  res.statusCode = response.status ?? 200;
+  headers.forEach((value, name) => res.setHeader(name, value));
+  res.end(payload);
+}
