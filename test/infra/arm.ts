@@ -1,0 +1,196 @@
+/**
+ * Compiles infra/main.bicep with the Bicep CLI restored by scripts/bicep.sh and gives the infra
+ * tests a small model of the ARM JSON: the main template, its module deployments (with the
+ * main-level expression passed to every module parameter) and every resource, nested or not.
+ *
+ * There is no skip: without the CLI the tests fail and say how to get it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const MAIN_BICEP = join(ROOT, 'infra', 'main.bicep');
+export const MAIN_BICEPPARAM = join(ROOT, 'infra', 'main.bicepparam');
+
+export type Json = Record<string, unknown>;
+
+export interface ArmResource extends Json {
+  type: string;
+  apiVersion: string;
+  name: string;
+  scope?: string;
+  condition?: unknown;
+  properties?: Json;
+}
+
+export interface ArmTemplate extends Json {
+  parameters?: Record<string, Json & { type: string; defaultValue?: unknown; allowedValues?: unknown[] }>;
+  variables?: Json;
+  resources: ArmResource[] | Record<string, ArmResource>;
+  outputs?: Record<string, { type: string; value: unknown }>;
+}
+
+export interface ModuleDeployment {
+  /** The module's deployment name in main.bicep (`name:`), e.g. 'storage'. */
+  readonly name: string;
+  readonly resource: ArmResource;
+  /** Main-level expression or literal passed to each module parameter. */
+  readonly params: Record<string, unknown>;
+  readonly template: ArmTemplate;
+}
+
+export function bicepPath(): string {
+  const candidate = process.env.BICEP_PATH ?? join(ROOT, '.tools', 'bicep', 'bicep');
+  if (!existsSync(candidate)) {
+    throw new Error(
+      `Bicep CLI not found at ${candidate}. Restore it first: \`bash scripts/bicep.sh --restore-only\` ` +
+        '(dotnet restore of the NuGet package Azure.Bicep.CommandLine.linux-x64), or set BICEP_PATH.',
+    );
+  }
+  return candidate;
+}
+
+export interface BuildResult {
+  readonly json: Json;
+  /** What bicep printed on stderr: warnings and errors (the linter runs during build). */
+  readonly diagnostics: string;
+}
+
+function runBicep(args: readonly string[], outFile: string): BuildResult {
+  const dir = mkdtempSync(join(tmpdir(), 'teams-notify-bicep-'));
+  const out = join(dir, outFile);
+  try {
+    const run = spawnSync(bicepPath(), [...args, '--outfile', out], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1' },
+    });
+    if (run.error) throw run.error;
+    if (run.status !== 0) throw new Error(`bicep ${args.join(' ')} failed (exit ${String(run.status)}):\n${run.stderr}${run.stdout}`);
+    return { json: JSON.parse(readFileSync(out, 'utf8')) as Json, diagnostics: `${run.stderr}${run.stdout}`.trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+let cached: BuildResult | undefined;
+
+/** `bicep build infra/main.bicep` into a temporary directory (once per test file). */
+export function buildMain(): BuildResult {
+  cached ??= runBicep(['build', MAIN_BICEP], 'main.json');
+  return cached;
+}
+
+/** `bicep build-params infra/main.bicepparam`. */
+export function buildParams(): BuildResult {
+  return runBicep(['build-params', MAIN_BICEPPARAM], 'main.parameters.json');
+}
+
+export function mainTemplate(): ArmTemplate {
+  return buildMain().json as ArmTemplate;
+}
+
+export function resourcesOf(template: ArmTemplate): ArmResource[] {
+  return Array.isArray(template.resources) ? template.resources : Object.values(template.resources);
+}
+
+const DEPLOYMENTS = 'Microsoft.Resources/deployments';
+
+export function modules(template: ArmTemplate = mainTemplate()): ModuleDeployment[] {
+  return resourcesOf(template)
+    .filter((r) => r.type === DEPLOYMENTS)
+    .map((r) => {
+      const props = r.properties as { parameters?: Record<string, { value?: unknown } | string>; template: ArmTemplate };
+      // A parameter is { value } or, when Bicep hoists a condition, an expression building { value }.
+      const params = Object.fromEntries(
+        Object.entries(props.parameters ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : v.value]),
+      );
+      return { name: r.name, resource: r, params, template: props.template };
+    });
+}
+
+export function moduleNamed(name: string, template: ArmTemplate = mainTemplate()): ModuleDeployment {
+  const found = modules(template).find((m) => m.name === name);
+  if (!found) throw new Error(`no module deployment named ${name}; have ${modules(template).map((m) => m.name).join(', ')}`);
+  return found;
+}
+
+export interface LocatedResource {
+  /** Module deployment name, or 'main'. */
+  readonly module: string;
+  readonly resource: ArmResource;
+}
+
+/** Every resource of the deployment: main's own and each module's. */
+export function allResources(template: ArmTemplate = mainTemplate()): LocatedResource[] {
+  const own = resourcesOf(template)
+    .filter((r) => r.type !== DEPLOYMENTS)
+    .map((resource) => ({ module: 'main', resource }));
+  const nested = modules(template).flatMap((m) =>
+    resourcesOf(m.template).map((resource) => ({ module: m.name, resource })),
+  );
+  return [...own, ...nested];
+}
+
+export function resourcesOfType(type: string, template: ArmTemplate = mainTemplate()): LocatedResource[] {
+  return allResources(template).filter((r) => r.resource.type.toLowerCase() === type.toLowerCase());
+}
+
+export function oneResource(type: string, template: ArmTemplate = mainTemplate()): LocatedResource {
+  const found = resourcesOfType(type, template);
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return found[0] as LocatedResource;
+}
+
+/** `[parameters('x')]` → 'x'; anything else → undefined. */
+export function parameterName(expression: unknown): string | undefined {
+  return typeof expression === 'string' ? /^\[parameters\('([^']+)'\)\]$/.exec(expression)?.[1] : undefined;
+}
+
+/** `[variables('x')]` → main's variable value (a literal for the simple ones). */
+export function mainVariable(name: string, template: ArmTemplate = mainTemplate()): unknown {
+  const variables = template.variables ?? {};
+  if (!(name in variables)) throw new Error(`main template has no variable ${name}`);
+  return variables[name];
+}
+
+/**
+ * The main-level value behind a module parameter: follows `[variables('x')]` to a literal when it
+ * is one, and returns the expression otherwise.
+ */
+export function moduleParam(moduleName: string, param: string, template: ArmTemplate = mainTemplate()): unknown {
+  const m = moduleNamed(moduleName, template);
+  if (!(param in m.params)) throw new Error(`module ${moduleName} gets no parameter ${param}`);
+  const value = m.params[param];
+  const variable = typeof value === 'string' ? /^\[variables\('([^']+)'\)\]$/.exec(value)?.[1] : undefined;
+  return variable ? mainVariable(variable, template) : value;
+}
+
+/** Main-level expression of a module output reference: `reference(...'storage'...).outputs.x.value`. */
+export function referencesModuleOutput(expression: unknown, moduleName: string, output: string): boolean {
+  if (typeof expression !== 'string') return false;
+  const escaped = moduleName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(
+    `reference\\(resourceId\\('Microsoft\\.Resources/deployments', '${escaped}'\\), '[^']+'\\)\\.outputs\\.${output}\\.value`,
+  ).test(expression);
+}
+
+/** Expression naming the user-assigned identity declared in main.bicep, with a property (clientId, principalId). */
+export function referencesIdentity(expression: unknown, property: 'clientId' | 'principalId'): boolean {
+  return (
+    typeof expression === 'string' &&
+    new RegExp(
+      `reference\\(resourceId\\('Microsoft\\.ManagedIdentity/userAssignedIdentities', variables\\('names'\\)\\.identity\\), '[^']+'\\)\\.${property}`,
+    ).test(expression)
+  );
+}
+
+/** The module's own output expression. */
+export function moduleOutput(moduleName: string, output: string, template: ArmTemplate = mainTemplate()): unknown {
+  const m = moduleNamed(moduleName, template);
+  const out = m.template.outputs?.[output];
+  if (!out) throw new Error(`module ${moduleName} has no output ${output}`);
+  return out.value;
+}

@@ -1,0 +1,148 @@
+/** `npm run package:teams` (scripts/package-teams.ts): the zip Teams accepts, with the deployment's values. */
+import AdmZip from 'adm-zip';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
+import { APP_PACKAGE_DIR, buildTeamsPackage, inputsFromDeploymentOutputs, resolveValues } from '../../scripts/package-teams';
+
+const BOT_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
+const DOMAIN = 'func-notify-dev-abc.azurewebsites.net';
+
+interface Manifest {
+  $schema: string;
+  manifestVersion: string;
+  version: string;
+  id: string;
+  developer: Record<string, string>;
+  name: { short: string; full: string };
+  description: { short: string; full: string };
+  bots: { botId: string; scopes: string[]; isNotificationOnly: boolean; commandLists: { commands: { title: string }[] }[] }[];
+  validDomains: string[];
+}
+
+interface Png {
+  width: number;
+  height: number;
+  colorType: number;
+  /** RGBA pixels (only for 8-bit RGBA images). */
+  pixels: Buffer;
+}
+
+/** Minimal PNG reader: IHDR + IDAT, 8-bit RGBA, all five row filters. */
+function readPng(data: Buffer): Png {
+  expect(data.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  let offset = 8;
+  let width = 0;
+  let height = 0;
+  let colorType = -1;
+  const idat: Buffer[] = [];
+  while (offset < data.length) {
+    const length = data.readUInt32BE(offset);
+    const type = data.toString('latin1', offset + 4, offset + 8);
+    const body = data.subarray(offset + 8, offset + 8 + length);
+    if (type === 'IHDR') {
+      width = body.readUInt32BE(0);
+      height = body.readUInt32BE(4);
+      expect(body[8]).toBe(8);
+      colorType = body[9] as number;
+    } else if (type === 'IDAT') idat.push(body);
+    offset += 12 + length;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const bpp = 4;
+  const stride = width * bpp;
+  const pixels = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)] as number;
+    for (let x = 0; x < stride; x++) {
+      const cur = raw[y * (stride + 1) + 1 + x] as number;
+      const a = x >= bpp ? (pixels[y * stride + x - bpp] as number) : 0;
+      const b = y > 0 ? (pixels[(y - 1) * stride + x] as number) : 0;
+      const c = x >= bpp && y > 0 ? (pixels[(y - 1) * stride + x - bpp] as number) : 0;
+      const paeth = () => {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      };
+      const predictor = [0, a, b, (a + b) >> 1, paeth()][filter] as number;
+      pixels[y * stride + x] = (cur + predictor) & 0xff;
+    }
+  }
+  return { width, height, colorType, pixels };
+}
+
+describe('Teams app package', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'teams-notify-package-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function build() {
+    const out = join(dir, 'appPackage.zip');
+    buildTeamsPackage({ BOT_ID, BOT_DOMAIN: DOMAIN }, out);
+    const zip = new AdmZip(out);
+    const names = zip.getEntries().map((e) => e.entryName).sort();
+    const manifest = JSON.parse(zip.readAsText('manifest.json')) as Manifest;
+    return { zip, names, manifest };
+  }
+
+  it('holds manifest.json and the two icons at the root of the zip', () => {
+    expect(build().names).toEqual(['color.png', 'manifest.json', 'outline.png']);
+  });
+
+  it('fills the bot id and domain in, and leaves no placeholder', () => {
+    const { zip, manifest } = build();
+    expect(zip.readAsText('manifest.json')).not.toMatch(/\$\{\{/);
+    expect(manifest.bots[0]?.botId).toBe(BOT_ID);
+    expect(manifest.id).toBe(BOT_ID);
+    expect(manifest.validDomains).toEqual([DOMAIN]);
+    expect(manifest.version).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('declares a bot in personal, team and groupChat scopes on a current manifest schema', () => {
+    const { manifest } = build();
+    const version = Number(/^1\.(\d+)$/.exec(manifest.manifestVersion)?.[1]);
+    const bot = manifest.bots[0]!;
+    expect(version).toBeGreaterThanOrEqual(22);
+    expect(manifest.$schema).toBe(`https://developer.microsoft.com/json-schemas/teams/v${manifest.manifestVersion}/MicrosoftTeams.schema.json`);
+    expect(manifest.bots).toHaveLength(1);
+    expect([...bot.scopes].sort()).toEqual(['groupChat', 'personal', 'team']);
+    expect(bot.isNotificationOnly).toBe(false);
+    const commands = (bot.commandLists[0]?.commands ?? []).map((c) => c.title).sort();
+    expect(commands).toEqual(['help', 'start', 'stop']);
+    expect(manifest.name.short.length).toBeLessThanOrEqual(30);
+    expect(manifest.description.short.length).toBeLessThanOrEqual(80);
+    for (const url of ['websiteUrl', 'privacyUrl', 'termsOfUseUrl']) expect(manifest.developer[url]).toMatch(/^https:\/\//);
+  });
+
+  it('ships a 192x192 colour icon and a 32x32 white-on-transparent outline icon', () => {
+    const color = readPng(readFileSync(join(APP_PACKAGE_DIR, 'color.png')));
+    expect([color.width, color.height]).toEqual([192, 192]);
+    const outline = readPng(readFileSync(join(APP_PACKAGE_DIR, 'outline.png')));
+    expect([outline.width, outline.height, outline.colorType]).toEqual([32, 32, 6]);
+    let transparent = 0;
+    for (let i = 0; i < outline.pixels.length; i += 4) {
+      const [r, g, b, a] = [outline.pixels[i], outline.pixels[i + 1], outline.pixels[i + 2], outline.pixels[i + 3]];
+      if (a === 0) transparent++;
+      else expect([r, g, b]).toEqual([255, 255, 255]);
+    }
+    expect(transparent).toBeGreaterThan(0);
+  });
+
+  it('reads the bot id and host name from `az deployment group show` outputs', () => {
+    const outputs = { botId: { type: 'String', value: BOT_ID }, functionHostName: { type: 'String', value: DOMAIN }, appDisplayName: { type: 'String', value: 'Alerts' } };
+    expect(inputsFromDeploymentOutputs(outputs)).toEqual({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_DISPLAY_NAME: 'Alerts' });
+    expect(inputsFromDeploymentOutputs({ properties: { outputs } })).toEqual({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_DISPLAY_NAME: 'Alerts' });
+  });
+
+  it('refuses a missing or malformed bot id or domain', () => {
+    expect(() => resolveValues({ BOT_DOMAIN: DOMAIN })).toThrow(/BOT_ID/);
+    expect(() => resolveValues({ BOT_ID: 'not-a-guid', BOT_DOMAIN: DOMAIN })).toThrow(/BOT_ID/);
+    expect(() => resolveValues({ BOT_ID })).toThrow(/BOT_DOMAIN/);
+    expect(resolveValues({ BOT_ID, BOT_DOMAIN: `https://${DOMAIN}/` }).BOT_DOMAIN).toBe(DOMAIN);
+  });
+});
