@@ -44,8 +44,11 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
     const path = url.pathname.replace(/\/+$/, '');
     const matches = routes
-      .map((r) => ({ ...r, params: r.pattern.exec(path)?.groups }))
-      .filter((r): r is typeof r & { params: Record<string, string> } => r.params !== undefined);
+      .map((r) => {
+        const match = r.pattern.exec(path);
+        return match === null ? undefined : { ...r, params: { ...match.groups } };
+      })
+      .filter((r) => r !== undefined);
     if (matches.length === 0) return send(res, problem(404, `no function at ${path}`));
     const match = matches.find((m) => m.definition.methods.includes((req.method ?? 'GET') as never));
     if (match === undefined) return send(res, problem(405, `${req.method ?? ''} is not allowed on ${path}`));

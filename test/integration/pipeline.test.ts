@@ -1,0 +1,129 @@
+import type { QueueClient } from '@azure/storage-queue';
+import { startFakeConnector, type FakeConnector } from '../support/fakeConnector';
+import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
+
+const TENANT = 'tenant-a';
+const USER = { aadObjectId: '11111111-1111-1111-1111-111111111111', userId: '29:user-1' };
+
+async function queueLength(queue: QueueClient): Promise<number> {
+  const properties = await queue.getProperties();
+  return properties.approximateMessagesCount ?? 0;
+}
+
+describe('the pipeline on Azurite: POST → queue → worker → Bot Connector → status', () => {
+  let connector: FakeConnector;
+  let pipeline: TestPipeline;
+
+  beforeAll(async () => {
+    connector = await startFakeConnector();
+    pipeline = await startTestPipeline();
+    await pipeline.services.conversations.saveUser({
+      ...USER,
+      serviceUrl: connector.serviceUrl,
+      tenantId: TENANT,
+      botId: 'bot-1',
+      name: 'Alex',
+      installed: true,
+      updatedAt: new Date().toISOString(),
+    });
+  });
+  afterAll(async () => {
+    await pipeline.stop();
+    await connector.close();
+  });
+  beforeEach(() => connector.reset());
+
+  it('delivers a notification to a known user: creates the 1:1 chat, sends, records delivered', async () => {
+    const post = await pipeline.api('/api/notifications', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ recipients: [{ type: 'user', aadObjectId: USER.aadObjectId }], message: { text: 'Build **42** passed' } }),
+    });
+    expect(post.status).toBe(202);
+    const accepted = (await post.json()) as { id: string; status: string; statusUrl: string };
+    expect(accepted.status).toBe('accepted');
+    expect(post.headers.get('location')).toBe(`/api/notifications/${accepted.id}`);
+    expect(accepted.statusUrl).toBe(`/api/notifications/${accepted.id}`);
+
+    const worker = pipeline.startWorker();
+    const status = await eventually(async () => {
+      const res = await pipeline.api(accepted.statusUrl);
+      const body = (await res.json()) as { status: string; counts: { delivered: number }; recipients: { status: string; activityId?: string; conversationId?: string; attempts: number }[] };
+      return body.status === 'completed' ? body : undefined;
+    }, 20_000, 'completed');
+    await worker.stop();
+
+    expect(status.counts).toEqual({ total: 1, pending: 0, delivered: 1, failed: 0, skipped: 0 });
+    const [row] = status.recipients;
+    expect(row).toMatchObject({ status: 'delivered', conversationId: `a:fake-${USER.userId}`, attempts: 2 });
+    const messages = connector.delivered(`a:fake-${USER.userId}`);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]?.activity.text).toBe('Build **42** passed');
+    expect(row?.activityId).toBe(messages[0]?.activityId);
+    expect(connector.calls.map((c) => c.op)).toEqual(['createConversation', 'sendToConversation']);
+
+    // The 1:1 chat is stored: the next notification goes straight to it.
+    const user = await pipeline.services.conversations.findUser({ type: 'user', aadObjectId: USER.aadObjectId });
+    expect(user?.personalConversationId).toBe(`a:fake-${USER.userId}`);
+  });
+
+  it('answers 401 problem+json without the function key, and the key works as ?code= too', async () => {
+    const noKey = await pipeline.api('/api/notifications', { method: 'POST', key: null, headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(noKey.status).toBe(401);
+    expect(noKey.headers.get('content-type')).toContain('application/problem+json');
+    const wrongKey = await pipeline.api('/api/notifications/nxyz', { key: 'not-the-key' });
+    expect(wrongKey.status).toBe(401);
+    const byCode = await pipeline.api(`/api/notifications/n0?code=${pipeline.functionKey}`, { key: null });
+    expect(byCode.status).toBe(404);
+    expect(((await byCode.json()) as { status: number }).status).toBe(404);
+  });
+
+  it('refuses bad requests with problem+json naming the field, and writes and enqueues nothing', async () => {
+    const before = await queueLength(pipeline.queue.deliveries);
+    const countRows = async () => {
+      let n = 0;
+      for await (const _ of pipeline.services.tables.client('notifications').listEntities()) n += 1;
+      for await (const _ of pipeline.services.tables.client('deliveries').listEntities()) n += 1;
+      return n;
+    };
+    const rowsBefore = await countRows();
+
+    const bad = await pipeline.api('/api/notifications', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ recipients: [{ type: 'channel', channelId: '19:x@thread.tacv2' }], message: { text: 'hi' } }),
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+    const problem = (await bad.json()) as { type: string; title: string; status: number; detail: string; errors: { path: string; message: string }[] };
+    expect(problem.status).toBe(400);
+    expect(problem.errors.map((e) => e.path)).toContain('recipients[0].teamId');
+
+    const notJson = await pipeline.api('/api/notifications', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(notJson.status).toBe(415);
+    const malformed = await pipeline.api('/api/notifications', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"recipients": [' });
+    expect(malformed.status).toBe(400);
+    const huge = await pipeline.api('/api/notifications', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ recipients: [{ type: 'allUsers' }], message: { text: 'x'.repeat(300 * 1024) } }),
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.headers.get('content-type')).toContain('application/problem+json');
+
+    expect(await queueLength(pipeline.queue.deliveries)).toBe(before);
+    expect(await countRows()).toBe(rowsBefore);
+  });
+
+  it('answers 404 problem+json for an unknown notification id', async () => {
+    const res = await pipeline.api('/api/notifications/n0000000000000000000000');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('reports health 200 when storage and queue answer', async () => {
+    const res = await pipeline.api('/api/health', { key: null });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok', dependencies: { storage: 'ok', queue: 'ok' } });
+  });
+});
