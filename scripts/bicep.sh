@@ -63,7 +63,7 @@ check() {
   cat "$log" >&2
   if grep -Eq ' : (Warning|Error) ' "$log"; then status=1; fi
 }
-echo "bicep $("$BICEP" --version)"
+"$BICEP" --version
 check build "$ROOT/infra/main.bicep" --outdir "$out"
 check build-params "$ROOT/infra/main.bicepparam" --outfile "$out/main.parameters.json"
 check lint "$ROOT/infra/main.bicep"

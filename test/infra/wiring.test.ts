@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { functionDefinitions } from '../../functions/definitions';
 import { SETTINGS, loadConfig } from '../../shared/config';
 import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME } from '../../shared/queue/jobQueue';
 import {
@@ -153,6 +154,29 @@ describe('app settings', () => {
     expect(config.botAppPassword).toBeUndefined();
     expect(config.sendRatePerSecond).toBe(5);
     expect(config.maxAttempts).toBe(defaultOf('maxDeliveryAttempts'));
+  });
+});
+
+describe('the function definitions (functions/definitions.ts) against the template', () => {
+  it('gives the Service Bus trigger an identity-based connection and a queue the template creates', () => {
+    const triggers = functionDefinitions.filter((d) => d.kind === 'queue');
+    expect(triggers.length).toBeGreaterThan(0);
+    const settings = appSettings();
+    const queueNames = [moduleParam('serviceBus', 'deliveryQueueName'), moduleParam('serviceBus', 'deadLetterQueueName')];
+    for (const trigger of triggers) {
+      expect(settings).toHaveProperty(`${trigger.connection}__fullyQualifiedNamespace`);
+      expect(settings[`${trigger.connection}__credential`]).toBe('managedidentity');
+      expect(referencesIdentity(settings[`${trigger.connection}__clientId`], 'clientId')).toBe(true);
+      expect(settings).not.toHaveProperty(trigger.connection);
+      expect(queueNames).toContain(trigger.queueName);
+    }
+  });
+
+  it('serves the bot\'s messaging endpoint (/api/messages) anonymously: Bot Framework JWTs are its key', () => {
+    const host = JSON.parse(readFileSync(join(ROOT, 'host.json'), 'utf8')) as { extensions: { http: { routePrefix: string } } };
+    const bot = functionDefinitions.find((d) => d.kind === 'http' && `/${host.extensions.http.routePrefix}/${d.route}` === '/api/messages');
+    expect(bot).toMatchObject({ methods: ['POST'], authLevel: 'anonymous' });
+    expect(moduleParam('bot', 'endpoint')).toMatch(/\/api\/messages'/);
   });
 });
 
