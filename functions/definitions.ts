@@ -1,4 +1,4 @@
-import type { HttpHandler, HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { problem } from '../shared/http/problem';
 import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
 import { botMessages } from './handlers/botMessages';
@@ -9,6 +9,9 @@ import { postNotification } from './handlers/postNotification';
 
 /** The app setting prefix of the Service Bus connection (identity-based: `...__fullyQualifiedNamespace`). */
 export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
+
+/** Our HTTP handlers answer with a plain `HttpResponseInit`, which both hosts can write out. */
+export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
 export interface HttpFunctionDefinition {
   readonly kind: 'http';
