@@ -95,7 +95,7 @@ describe('handlers: requests refused before any storage is touched', () => {
     expect(body.detail).toContain('text/plain');
   });
 
-  it('415 without a content-type', async () => {
+  it('415 when no content-type is set (a string body then defaults to text/plain)', async () => {
     const res = await postNotification(post(JSON.stringify(validBody), {}), context());
     // A string body gets text/plain from the Request constructor: either way it is not JSON.
     expectProblem(res, 415);
