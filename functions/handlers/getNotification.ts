@@ -57,7 +57,18 @@ function toRecipientStatus(row: DeliveryRecord) {
   };
 }
 
+/**
+ * Our token wraps the Table Storage one (base64 JSON with an opaque `nextPartitionKey`); anything
+ * else is a 400, never a 500 from the SDK. A token from another notification is harmless: the
+ * query stays filtered to this notification's partition.
+ */
 function decodeToken(token: string): string | undefined {
   const decoded = Buffer.from(token, 'base64url').toString('utf8');
-  return decoded.length > 0 && Buffer.from(decoded, 'utf8').toString('base64url') === token ? decoded : undefined;
+  if (decoded.length === 0 || Buffer.from(decoded, 'utf8').toString('base64url') !== token) return undefined;
+  try {
+    const inner = JSON.parse(Buffer.from(decoded, 'base64').toString('utf8')) as { nextPartitionKey?: unknown };
+    return typeof inner.nextPartitionKey === 'string' && inner.nextPartitionKey !== '' ? decoded : undefined;
+  } catch {
+    return undefined;
+  }
 }

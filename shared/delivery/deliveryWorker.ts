@@ -213,7 +213,7 @@ export class DeliveryWorker {
       const user = await conversations.findUser(recipient);
       if (user === undefined) return;
       // A block drops the chat (TEAMS-FACTS); a 404 after re-creating it means the same.
-      await conversations.clearPersonalConversation({ ...user, installed: failure.kind === 'conversation-not-found', updatedAt: now });
+      await conversations.clearPersonalConversation(user, { installed: failure.kind === 'conversation-not-found' });
     } else if (recipient.type === 'conversation') {
       const conversation = await conversations.findConversation(recipient.conversationId);
       if (conversation !== undefined) await conversations.saveConversation({ ...conversation, active: false, updatedAt: now });

@@ -29,6 +29,10 @@ export class SendBudget {
       if (bucket.tokens >= 0) return;
       const wait = (-bucket.tokens * 1000) / this.ratePerSecond;
       await this.clock.sleep(wait);
+      // The token is ours, but a 429 may have paused the tenant while we waited: honour it.
+      for (let now = this.clock.now(); bucket.pausedUntil > now; now = this.clock.now()) {
+        await this.clock.sleep(bucket.pausedUntil - now);
+      }
       return;
     }
   }

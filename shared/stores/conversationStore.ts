@@ -15,8 +15,11 @@ export interface Page<T> {
 export interface ConversationStore {
   /** Creates or merges a user; fields left undefined keep their stored value. */
   saveUser(user: UserReference): Promise<void>;
-  /** Forgets the stored 1:1 chat id (Teams dropped it), so the next send creates it again. */
-  clearPersonalConversation(user: UserReference): Promise<void>;
+  /**
+   * Forgets the stored 1:1 chat id (Teams dropped it), so the next send creates it again; with
+   * `installed: false` the user is also marked unreachable. Touches no other field.
+   */
+  clearPersonalConversation(user: Pick<UserReference, 'userId' | 'aadObjectId'>, change?: { installed?: boolean }): Promise<void>;
   findUser(recipient: UserRecipient): Promise<UserReference | undefined>;
   saveTeam(team: TeamReference): Promise<void>;
   findTeam(teamId: string): Promise<TeamReference | undefined>;
@@ -54,9 +57,18 @@ export class TableConversationStore implements ConversationStore {
     await this.table.submitTransaction(transaction.actions);
   }
 
-  async clearPersonalConversation(user: UserReference): Promise<void> {
+  async clearPersonalConversation(user: Pick<UserReference, 'userId' | 'aadObjectId'>, change: { installed?: boolean } = {}): Promise<void> {
     // Merge never removes a property: an empty string is the stored form of "none".
-    await this.saveUser({ ...user, personalConversationId: '', updatedAt: new Date().toISOString() });
+    const patch = {
+      partitionKey: USER,
+      personalConversationId: '',
+      updatedAt: new Date().toISOString(),
+      ...(change.installed !== undefined && { installed: change.installed }),
+    };
+    const transaction = new TableTransaction();
+    transaction.updateEntity({ ...patch, rowKey: byUserId(user.userId) }, 'Merge');
+    if (user.aadObjectId !== undefined) transaction.updateEntity({ ...patch, rowKey: byAad(user.aadObjectId) }, 'Merge');
+    await this.table.submitTransaction(transaction.actions);
   }
 
   async findUser(recipient: UserRecipient): Promise<UserReference | undefined> {

@@ -184,7 +184,7 @@ export function readConnectorError(error: unknown): { statusCode?: number; code?
   return {
     ...(statusCode !== undefined && { statusCode }),
     ...((subCode ?? code) !== undefined && { code: subCode ?? code }),
-    ...(retryAfter !== undefined && retryAfter !== null && { retryAfterMs: parseRetryAfter(retryAfter) }),
+    ...(retryAfter !== undefined && retryAfter !== null && retryAfter.trim() !== '' && { retryAfterMs: parseRetryAfter(retryAfter) }),
     message,
   };
 }
