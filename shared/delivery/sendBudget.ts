@@ -6,11 +6,18 @@
 export class SendBudget {
   private readonly buckets = new Map<string, Bucket>();
 
+  /**
+   * @param burst Tokens a quiet tenant may spend at once. The default, 1, spaces requests evenly
+   * (1/rate apart), so no one-second window ever sees more than rate + 1 requests: Teams counts
+   * per second, and a full second's burst on top of the refill would double the rate in the first second.
+   */
   constructor(
     private readonly ratePerSecond: number,
     private readonly clock: { now(): number; sleep(ms: number): Promise<void> } = realClock,
+    private readonly burst = 1,
   ) {
     if (!(ratePerSecond > 0)) throw new RangeError('ratePerSecond must be positive');
+    if (!(burst >= 1)) throw new RangeError('burst must be at least 1');
   }
 
   /** Waits until a request to this tenant may go out, then spends one token. */
@@ -51,9 +58,8 @@ export class SendBudget {
     return Math.max(0, (this.buckets.get(tenantId)?.pausedUntil ?? 0) - this.clock.now());
   }
 
-  /** One second's worth of burst: enough to keep up, small enough to stay under the 1 s limit. */
   private get capacity(): number {
-    return this.ratePerSecond;
+    return this.burst;
   }
 
   private bucket(tenantId: string): Bucket {
