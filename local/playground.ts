@@ -309,3 +309,16 @@ async function waitForHttp(url: string, timeoutMs: number, gaveUp: () => boolean
   }
   throw new Error(`Agents Playground did not answer at ${url}: ${String(lastError)}`);
 }
+
+/**
+ * Installs the app in one of the Playground's conversations, as opening its web UI does: the
+ * Playground sends installationUpdate (add) and conversationUpdate (membersAdded) to the bot.
+ */
+export async function installApp(playgroundUrl: string, conversationId: string): Promise<void> {
+  const res = await fetch(`${playgroundUrl}/_debug/conversation/${encodeURIComponent(conversationId)}/installation`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+  if (!res.ok) throw new Error(`Playground install in ${conversationId} answered ${res.status}: ${await res.text()}`);
+}

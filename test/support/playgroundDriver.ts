@@ -17,7 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Activity } from 'botbuilder';
-import type { RunningPlayground } from '../../local/playground';
+import { installApp, type RunningPlayground } from '../../local/playground';
 
 /** One entry of the Playground's events recording. */
 export interface RecordedCall {
@@ -186,7 +186,7 @@ export function createPlaygroundDriver(
     },
 
     async install(conversationId) {
-      await request('POST', `/_debug/conversation/${enc(conversationId)}/installation`, {});
+      await installApp(base, conversationId);
     },
 
     async sendUserMessage(conversationId, text, fromId) {
