@@ -1,0 +1,186 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_PLAYGROUND_CONFIG, startPlayground, type RunningPlayground } from '../../local/playground';
+import { freePort } from '../support/freePort';
+import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
+import { createPlaygroundDriver, type ConnectorActivity, type PlaygroundDriver } from '../support/playgroundDriver';
+
+const teams = DEFAULT_PLAYGROUND_CONFIG;
+const ALEX = teams.currentUser;
+const PERSONAL_CHAT = teams.personalChat.id;
+const TEAM = teams.team.id;
+
+interface StatusBody {
+  status: string;
+  counts: Record<string, number>;
+  recipients: { status: string; reason?: string; attempts: number; activityId?: string; conversationId?: string }[];
+}
+
+/**
+ * The pipeline end to end through the real Microsoft 365 Agents Playground (Microsoft's Teams
+ * emulator): installs reach our bot endpoint, notifications go out through its mock Bot Connector.
+ */
+describe('end to end through the Agents Playground', () => {
+  let pipeline: TestPipeline;
+  let playground: RunningPlayground;
+  let driver: PlaygroundDriver;
+  let workDir: string;
+
+  beforeAll(async () => {
+    pipeline = await startTestPipeline();
+    pipeline.startWorker();
+    workDir = mkdtempSync(join(tmpdir(), 'teams-notify-e2e-'));
+    playground = await startPlayground({ port: await freePort(), botEndpoint: `${pipeline.host.url}/api/messages`, cwd: workDir });
+    driver = createPlaygroundDriver(playground);
+  }, 60_000);
+  afterAll(async () => {
+    await playground?.stop();
+    await pipeline?.stop();
+    if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  async function notify(body: Record<string, unknown>): Promise<string> {
+    const res = await pipeline.api('/api/notifications', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(202);
+    return ((await res.json()) as { id: string }).id;
+  }
+
+  async function completed(id: string): Promise<StatusBody> {
+    return eventually(async () => {
+      const body = (await (await pipeline.api(`/api/notifications/${id}`)).json()) as StatusBody;
+      return body.status === 'completed' ? body : undefined;
+    }, 30_000, `notification ${id}`);
+  }
+
+  const inChat = async (conversationId: string): Promise<ConnectorActivity[]> =>
+    (await driver.connectorActivities()).filter((a) => a.conversationId === conversationId || a.conversationId?.startsWith(`${conversationId};`));
+  const texts = (activities: ConnectorActivity[]) => activities.map((a) => a.text ?? '').join('\n');
+  const cardTexts = (activity: ConnectorActivity | undefined) => JSON.stringify(activity?.attachments ?? []);
+
+  it('install welcomes the user once, even when the install activities come again', async () => {
+    await driver.install(PERSONAL_CHAT);
+    const welcome = await eventually(async () => {
+      const sent = await inChat(PERSONAL_CHAT);
+      return sent.find((a) => cardTexts(a).includes('Welcome to'));
+    }, 15_000, 'the welcome card');
+    expect(cardTexts(welcome)).toMatch(/installed for you/);
+    expect(cardTexts(welcome)).toMatch(/help/);
+
+    await driver.install(PERSONAL_CHAT);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const welcomes = (await inChat(PERSONAL_CHAT)).filter((a) => cardTexts(a).includes('Welcome to'));
+    expect(welcomes).toHaveLength(1);
+
+    // The install stored the reference: the user is known by aadObjectId with the personal chat.
+    const user = await pipeline.services.conversations.findUser({ type: 'user', aadObjectId: ALEX.aadObjectId });
+    expect(user).toMatchObject({ userId: ALEX.id, personalConversationId: PERSONAL_CHAT, tenantId: teams.tenantId, installed: true });
+    expect(user?.serviceUrl).toBe(playground.serviceUrl);
+  }, 40_000);
+
+  it('a notification to the user arrives in the Playground and the status API says delivered', async () => {
+    const before = (await inChat(PERSONAL_CHAT)).length;
+    const id = await notify({ recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }], message: { text: 'Build **42** passed' } });
+    const done = await completed(id);
+    expect(done.recipients[0]).toMatchObject({ status: 'delivered', conversationId: PERSONAL_CHAT });
+    const sent = (await inChat(PERSONAL_CHAT)).slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.text).toBe('Build **42** passed');
+    expect(sent[0]?.statusCode).toBe(201);
+    expect(done.recipients[0]?.activityId).toBe(sent[0]?.responseId);
+  }, 40_000);
+
+  it('stop opts the user out (next notification skipped), start opts back in', async () => {
+    await driver.sendUserMessage(PERSONAL_CHAT, 'stop');
+    await eventually(async () => (texts(await inChat(PERSONAL_CHAT)).includes("won't send you notifications") ? true : undefined), 15_000, 'the opt-out reply');
+    expect(texts(await inChat(PERSONAL_CHAT))).toMatch(/send \*\*start\*\*/i);
+
+    const before = (await inChat(PERSONAL_CHAT)).length;
+    const skipped = await completed(await notify({ recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }], message: { text: 'You should not see this' } }));
+    expect(skipped.recipients[0]).toMatchObject({ status: 'skipped', reason: 'opted-out', attempts: 0 });
+    expect(skipped.counts).toMatchObject({ skipped: 1, delivered: 0 });
+    expect((await inChat(PERSONAL_CHAT)).length).toBe(before);
+
+    await driver.sendUserMessage(PERSONAL_CHAT, 'start');
+    await eventually(async () => (texts(await inChat(PERSONAL_CHAT)).includes('Welcome back') ? true : undefined), 15_000, 'the opt-in reply');
+    const back = await completed(await notify({ recipients: [{ type: 'user', userId: ALEX.id }], message: { text: 'Back again' } }));
+    expect(back.recipients[0]).toMatchObject({ status: 'delivered' });
+    expect(texts(await inChat(PERSONAL_CHAT))).toContain('Back again');
+  }, 60_000);
+
+  it('help lists the commands', async () => {
+    await driver.sendUserMessage(PERSONAL_CHAT, 'help');
+    const help = await eventually(async () => (await inChat(PERSONAL_CHAT)).find((a) => (a.text ?? '').includes('Commands:')), 15_000, 'help');
+    expect(help?.text).toMatch(/stop/);
+    expect(help?.text).toMatch(/start/);
+  }, 30_000);
+
+  it('renders the notification template as an Adaptive Card whose opt-out button works', async () => {
+    const id = await notify({
+      recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }],
+      message: {
+        template: 'notification',
+        data: {
+          title: 'Deploy to production failed',
+          whatHappened: 'The deploy of api v2.3.1 stopped at the health check.',
+          result: 'Rolled back to v2.3.0',
+          triggeredBy: 'Megan Bowen',
+          actions: [{ title: 'Open the run', url: 'https://example.com/runs/7' }],
+        },
+      },
+    });
+    await completed(id);
+    const card = await eventually(async () => (await inChat(PERSONAL_CHAT)).find((a) => cardTexts(a).includes('Deploy to production failed')), 15_000, 'the card');
+    const attachment = card?.attachments?.[0] as { contentType: string; content: { body: { type: string; text?: string; facts?: { title: string; value: string }[] }[]; actions: { type: string; title: string; url?: string; data?: unknown }[] } };
+    expect(attachment.contentType).toBe('application/vnd.microsoft.card.adaptive');
+    const facts = attachment.content.body.find((b) => b.type === 'FactSet')?.facts;
+    expect(facts).toEqual([
+      { title: 'Result', value: 'Rolled back to v2.3.0' },
+      { title: 'Triggered by', value: 'Megan Bowen' },
+    ]);
+    expect(attachment.content.actions.map((a) => a.type)).toEqual(['Action.OpenUrl', 'Action.Submit']);
+    const optOut = attachment.content.actions[1];
+
+    await driver.submitCard(PERSONAL_CHAT, card?.responseId ?? '', optOut?.data as Record<string, unknown>);
+    await eventually(async () => ((await pipeline.services.optOuts.isOptedOut(teams.tenantId, ALEX.id)) ? true : undefined), 15_000, 'opted out by the button');
+    const skipped = await completed(await notify({ recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }], message: { text: 'after the button' } }));
+    expect(skipped.recipients[0]).toMatchObject({ status: 'skipped', reason: 'opted-out' });
+    await driver.sendUserMessage(PERSONAL_CHAT, 'start');
+    await eventually(async () => ((await pipeline.services.optOuts.isOptedOut(teams.tenantId, ALEX.id)) ? undefined : true), 15_000, 'opted back in');
+  }, 60_000);
+
+  it('team install welcomes the team once in General; a team notification starts a new thread there', async () => {
+    await driver.install(TEAM);
+    const welcome = await eventually(async () => (await inChat(TEAM)).find((a) => (a.text ?? '').includes('added **')), 15_000, 'team welcome');
+    expect(welcome?.text).toContain(teams.team.name);
+    await driver.install(TEAM);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await inChat(TEAM)).filter((a) => (a.text ?? '').includes('added **'))).toHaveLength(1);
+
+    const team = await pipeline.services.conversations.findTeam(TEAM);
+    expect(team).toMatchObject({ teamId: TEAM, generalChannelId: TEAM, name: teams.team.name, installed: true, tenantId: teams.tenantId });
+
+    const done = await completed(await notify({ recipients: [{ type: 'team', teamId: TEAM }], message: { text: 'Release 7 is out' } }));
+    expect(done.recipients[0]?.conversationId).toMatch(new RegExp(`^${TEAM.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')};messageid=`));
+    const thread = (await inChat(TEAM)).find((a) => a.text === 'Release 7 is out');
+    expect(thread?.operation).toBe('create');
+  }, 60_000);
+
+  it('after the app is removed, the next notification ends not-installed with zero connector calls', async () => {
+    await driver.lifecycle(PERSONAL_CHAT, 'uninstall');
+    await eventually(async () => {
+      const user = await pipeline.services.conversations.findUser({ type: 'user', aadObjectId: ALEX.aadObjectId });
+      return user?.installed === false ? true : undefined;
+    }, 15_000, 'the uninstall to be recorded');
+    const callsBefore = (await driver.connectorActivities()).length;
+    const done = await completed(await notify({ recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }], message: { text: 'nobody home' } }));
+    expect(done.recipients[0]).toMatchObject({ status: 'failed', reason: 'not-installed', attempts: 0 });
+    expect((await driver.connectorActivities()).length).toBe(callsBefore);
+
+    // Installing again brings the user back, with a new welcome for the new installation.
+    await driver.install(PERSONAL_CHAT);
+    await eventually(async () => ((await inChat(PERSONAL_CHAT)).filter((a) => cardTexts(a).includes('Welcome to')).length === 2 ? true : undefined), 15_000, 'a second welcome');
+    const again = await completed(await notify({ recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }], message: { text: 'welcome back' } }));
+    expect(again.recipients[0]).toMatchObject({ status: 'delivered' });
+  }, 60_000);
+});
