@@ -87,9 +87,9 @@ export class TeamsActivityHandler implements ActivityHandler {
       case 'personal':
         return [personalWelcome(this.deps.settings)];
       case 'channel':
-        return [teamWelcome(this.deps.settings, activity.from.name, activity.channelData?.team?.name)];
+        return [teamWelcome(this.deps.settings, await this.nameOf(activity.from), activity.channelData?.team?.name)];
       case 'groupChat':
-        return [groupChatWelcome(this.deps.settings, activity.from.name)];
+        return [groupChatWelcome(this.deps.settings, await this.nameOf(activity.from))];
     }
   }
 
@@ -182,6 +182,12 @@ export class TeamsActivityHandler implements ActivityHandler {
       ...(personalChat && { personalConversationId: context.activity.conversation.id }),
       ...(!personalChat && known?.personalConversationId !== undefined && { personalConversationId: known.personalConversationId }),
     });
+  }
+
+  /** Install activities often carry no display name; the name seen on an earlier activity will do. */
+  private async nameOf(account: ChannelAccount): Promise<string | undefined> {
+    if (account.name !== undefined && account.name !== '') return account.name;
+    return (await this.deps.conversations.findUser({ type: 'user', userId: account.id }))?.name;
   }
 
   private userFrom(context: ActivityContext, account: ChannelAccount): UserReference {

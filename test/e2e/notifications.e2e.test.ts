@@ -153,6 +153,8 @@ describe('end to end through the Agents Playground', () => {
     await driver.install(TEAM);
     const welcome = await eventually(async () => (await inChat(TEAM)).find((a) => (a.text ?? '').includes('added **')), 15_000, 'team welcome');
     expect(welcome?.text).toContain(teams.team.name);
+    // The install activity carries no name; the one seen on Alex's earlier messages is used.
+    expect(welcome?.text).toContain(ALEX.name);
     await driver.install(TEAM);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect((await inChat(TEAM)).filter((a) => (a.text ?? '').includes('added **'))).toHaveLength(1);
