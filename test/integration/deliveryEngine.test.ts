@@ -46,6 +46,15 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     await connector.close();
   });
   beforeEach(() => connector.reset());
+  afterEach(() => {
+    // Whatever a test scripted, no conversation may have received the same message twice.
+    const seen = new Set<string>();
+    for (const m of connector.delivered()) {
+      const key = `${m.conversationId}\n${JSON.stringify(m.activity.text ?? m.activity.attachments)}`;
+      expect(seen.has(key) ? key : undefined).toBeUndefined();
+      seen.add(key);
+    }
+  });
 
   /** A user the bot knows (installed, no 1:1 chat yet unless given). */
   async function knownUser(options: { chat?: boolean } = {}) {
@@ -350,5 +359,60 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     });
     expect(conflict.status).toBe(409);
     expect(conflict.headers.get('content-type')).toContain('application/problem+json');
+  });
+});
+
+describe('tenant allow-list on delivery', () => {
+  let connector: FakeConnector;
+  let pipeline: TestPipeline;
+
+  beforeAll(async () => {
+    connector = await startFakeConnector();
+    pipeline = await startTestPipeline({ env: { ALLOWED_TENANT_IDS: 'Tenant-OK, tenant-also-ok' } });
+    pipeline.startWorker();
+  });
+  afterAll(async () => {
+    await pipeline.stop();
+    await connector.close();
+  });
+
+  it('refuses targets in other tenants with tenant-not-allowed and no connector call; allUsers skips them', async () => {
+    const save = (n: number, tenantId: string) =>
+      pipeline.services.conversations.saveUser({
+        userId: `29:allow-${n}`,
+        aadObjectId: `allow-aad-${n}`,
+        personalConversationId: `a:allow-${n}`,
+        serviceUrl: connector.serviceUrl,
+        tenantId,
+        botId: 'bot-1',
+        installed: true,
+        updatedAt: new Date().toISOString(),
+      });
+    await save(1, 'tenant-ok');
+    await save(2, 'tenant-elsewhere');
+    const post = async (recipients: unknown[]) => {
+      const res = await pipeline.api('/api/notifications', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ recipients, message: { text: 'allow-list' } }),
+      });
+      return ((await res.json()) as { id: string }).id;
+    };
+    const done = async (id: string) =>
+      eventually(async () => {
+        const body = (await (await pipeline.api(`/api/notifications/${id}`)).json()) as StatusBody;
+        return body.status === 'completed' ? body : undefined;
+      });
+
+    const direct = await done(await post([{ type: 'user', aadObjectId: 'allow-aad-1' }, { type: 'user', aadObjectId: 'allow-aad-2' }]));
+    expect(direct.recipients.map((r) => [r.status, r.reason])).toEqual([
+      ['delivered', undefined],
+      ['failed', 'tenant-not-allowed'],
+    ]);
+    expect(connector.calls.filter((c) => c.conversationId === 'a:allow-2')).toHaveLength(0);
+
+    const everyone = await done(await post([{ type: 'allUsers' }]));
+    expect(everyone.counts).toMatchObject({ total: 1, delivered: 1 });
+    expect(connector.delivered('a:allow-2')).toHaveLength(0);
   });
 });

@@ -127,3 +127,56 @@ describe('the pipeline on Azurite: POST → queue → worker → Bot Connector �
     expect(await res.json()).toEqual({ status: 'ok', dependencies: { storage: 'ok', queue: 'ok' } });
   });
 });
+
+describe('the bot endpoint with an app id configured', () => {
+  let pipeline: TestPipeline;
+  beforeAll(async () => {
+    pipeline = await startTestPipeline({ env: { MicrosoftAppId: '5f6c3c3e-0000-4000-8000-00000000b07a', MicrosoftAppType: 'MultiTenant' } });
+  });
+  afterAll(() => pipeline.stop());
+
+  it('refuses an activity without a Bot Framework token (401) and stores nothing from it', async () => {
+    const activity = {
+      type: 'message',
+      text: 'stop',
+      channelId: 'msteams',
+      serviceUrl: 'https://smba.trafficmanager.net/teams/',
+      from: { id: '29:intruder', aadObjectId: 'intruder-aad' },
+      recipient: { id: '28:5f6c3c3e-0000-4000-8000-00000000b07a' },
+      conversation: { id: 'a:intruder-chat', conversationType: 'personal', tenantId: 'tenant-x' },
+      channelData: { tenant: { id: 'tenant-x' } },
+    };
+    const res = await pipeline.api('/api/messages', { method: 'POST', key: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify(activity) });
+    expect(res.status).toBe(401);
+    expect(await pipeline.services.conversations.findUser({ type: 'user', userId: '29:intruder' })).toBeUndefined();
+    expect(await pipeline.services.optOuts.isOptedOut('tenant-x', '29:intruder')).toBe(false);
+  });
+});
+
+describe('health when the queue is unreachable', () => {
+  it('answers 503 problem+json naming the queue, without leaking the connection string', async () => {
+    const { createServices, useServices } = await import('../../shared/services');
+    const { loadConfig } = await import('../../shared/config');
+    const { StorageQueueJobQueue } = await import('../../shared/queue/storageQueueJobQueue');
+    const { health } = await import('../../functions/handlers/health');
+    const { HttpRequest, InvocationContext } = await import('@azure/functions');
+    const { storageConnectionString, uniqueName } = await import('../support/azurite');
+    const deadQueue = storageConnectionString().replace(/QueueEndpoint=http:\/\/127\.0\.0\.1:\d+/, 'QueueEndpoint=http://127.0.0.1:9');
+    const services = createServices(loadConfig({ STORAGE_CONNECTION_STRING: storageConnectionString(), TABLE_PREFIX: uniqueName() }), {
+      queue: new StorageQueueJobQueue(deadQueue, { deliveries: uniqueName('q'), deadLetters: uniqueName('d') }),
+    });
+    await services.tables.ensureCreated();
+    useServices(services);
+    try {
+      const res = await health(new HttpRequest({ method: 'GET', url: 'http://localhost/api/health' }), new InvocationContext({ functionName: 'health' }));
+      expect(res.status).toBe(503);
+      expect((res.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+      const body = res.jsonBody as { failing: string[]; dependencies: Record<string, string> };
+      expect(body.failing).toEqual(['queue']);
+      expect(body.dependencies.storage).toBe('ok');
+      expect(JSON.stringify(body)).not.toMatch(/AccountKey|Eby8vdM02/);
+    } finally {
+      useServices(undefined);
+    }
+  }, 30_000);
+});
