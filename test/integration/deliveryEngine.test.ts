@@ -1,5 +1,6 @@
 import { jobMessageId, type DeliverJob } from '../../shared/domain/job';
 import type { RecipientStatus } from '../../shared/domain/outcome';
+import { recipientKey } from '../../shared/domain/recipient';
 import { decodeQueueBody, encodeQueueBody } from '../../shared/queue/storageQueueJobQueue';
 import { BotbuilderTeamsSender } from '../../shared/teams/botbuilder/botbuilderTeamsSender';
 import { createCloudAdapter } from '../../shared/teams/botbuilder/cloudAdapter';
@@ -9,6 +10,12 @@ import { eventually, startTestPipeline, type TestPipeline } from '../support/pip
 const TENANT = 'tenant-d';
 const BACKOFF_BASE_MS = 1000;
 const MAX_ATTEMPTS = 3;
+
+/** The job the HTTP function enqueues for a user recipient, as a broker would deliver it again. */
+function firstJob(notificationId: string, aadObjectId: string): DeliverJob {
+  const recipient = { type: 'user', aadObjectId } as const;
+  return { v: 1, kind: 'deliver', notificationId, recipientKey: recipientKey(recipient), recipient, attempt: 0, throttled: 0 };
+}
 
 interface RecipientRow {
   recipient: Record<string, string>;
@@ -220,15 +227,7 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     const users = await Promise.all([knownUser({ chat: true }), knownUser({ chat: true })]);
     const id = await notify(users.map((u) => ({ type: 'user', aadObjectId: u.aadObjectId })));
     await completed(id);
-    const job = (u: { aadObjectId: string }): DeliverJob => ({
-      v: 1,
-      kind: 'deliver',
-      notificationId: id,
-      recipientKey: `user:aad:${u.aadObjectId}`,
-      recipient: { type: 'user', aadObjectId: u.aadObjectId },
-      attempt: 0,
-      throttled: 0,
-    });
+    const job = (u: { aadObjectId: string }) => firstJob(id, u.aadObjectId);
     // Redeliver after completion: five copies of each job, as a broker would after lost locks.
     for (const u of users) {
       await Promise.all(Array.from({ length: 5 }, () => pipeline.queue.deliveries.sendMessage(encodeQueueBody(job(u)))));
@@ -244,15 +243,7 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     // A slow connector widens the window in which both copies are in flight.
     connector.script({ op: 'send', conversationId: chat }, [{ delayMs: 700, then: { ok: true } }]);
     const id = await notify([{ type: 'user', aadObjectId: user.aadObjectId }]);
-    const copy: DeliverJob = {
-      v: 1,
-      kind: 'deliver',
-      notificationId: id,
-      recipientKey: `user:aad:${user.aadObjectId}`,
-      recipient: { type: 'user', aadObjectId: user.aadObjectId },
-      attempt: 0,
-      throttled: 0,
-    };
+    const copy = firstJob(id, user.aadObjectId);
     await Promise.all(Array.from({ length: 4 }, () => pipeline.queue.deliveries.sendMessage(encodeQueueBody(copy))));
     await completed(id);
     await eventually(async () => ((await pipeline.queue.deliveries.getProperties()).approximateMessagesCount === 0 ? true : undefined), 30_000, 'queue drained');
