@@ -1,0 +1,609 @@
+/**
+ * The bot's core (TeamsActivityHandler) over the real Table stores on Azurite, fed activities shaped
+ * like the ones Teams sends (Microsoft Learn: "Conversation events in your Teams bot",
+ * "installationUpdate", "Handle bot events in Microsoft Teams"): what it stores and what it answers.
+ */
+import { randomUUID } from 'node:crypto';
+import { TeamsActivityHandler } from '../../shared/bot/activityHandler';
+import type { ChannelAccount, IncomingActivity } from '../../shared/bot/incomingActivity';
+import type { Logger } from '../../shared/logger';
+import { TableConversationStore } from '../../shared/stores/conversationStore';
+import { TableOptOutStore } from '../../shared/stores/optOutStore';
+import { Tables } from '../../shared/stores/tables';
+import { TableWelcomeStore } from '../../shared/stores/welcomeStore';
+import type { OutgoingMessage } from '../../shared/teams/teamsSender';
+import { storageConnectionString, uniqueName } from '../support/azurite';
+
+const APP = 'Notifications';
+const SERVICE_URL = 'https://smba.trafficmanager.net/emea/';
+const NEW_SERVICE_URL = 'https://smba.trafficmanager.net/amer/';
+const BOT: ChannelAccount = { id: '28:5e2f8a1c-7d41-4b8e-9a3f-0c6d2e1b4a77', name: APP };
+
+class RecordingLogger implements Logger {
+  readonly lines: { level: 'log' | 'warn' | 'error'; text: string }[] = [];
+  log(...args: unknown[]): void {
+    this.lines.push({ level: 'log', text: args.map(String).join(' ') });
+  }
+  warn(...args: unknown[]): void {
+    this.lines.push({ level: 'warn', text: args.map(String).join(' ') });
+  }
+  error(...args: unknown[]): void {
+    this.lines.push({ level: 'error', text: args.map(String).join(' ') });
+  }
+  warnings(): string[] {
+    return this.lines.filter((l) => l.level === 'warn').map((l) => l.text);
+  }
+}
+
+let tables: Tables;
+let conversations: TableConversationStore;
+let optOuts: TableOptOutStore;
+let welcomes: TableWelcomeStore;
+
+beforeAll(async () => {
+  tables = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix: uniqueName() });
+  await tables.ensureCreated();
+  conversations = new TableConversationStore(tables);
+  optOuts = new TableOptOutStore(tables);
+  welcomes = new TableWelcomeStore(tables);
+});
+
+function build(allowedTenants: readonly string[] = []): { bot: TeamsActivityHandler; log: RecordingLogger } {
+  const log = new RecordingLogger();
+  const bot = new TeamsActivityHandler({ conversations, optOuts, welcomes, settings: { appName: APP }, allowedTenants, log });
+  return { bot, log };
+}
+
+/** Fresh ids per test: every test shares the tables, none shares a user, chat or team. */
+interface World {
+  readonly tenantId: string;
+  readonly user: ChannelAccount & { readonly aadObjectId: string; readonly name: string };
+  readonly personalId: string;
+  readonly teamId: string;
+  readonly teamName: string;
+  readonly groupChatId: string;
+}
+
+function world(tenantId: string = randomUUID()): World {
+  const n = uniqueName('');
+  return {
+    tenantId,
+    user: { id: `29:1Xq${n}-userGuidLikeTeamsSends`, aadObjectId: randomUUID(), name: 'Adele Vance' },
+    personalId: `a:1${n}Kx9vPqS2_personal-chat-id`,
+    teamId: `19:${n}f3b1c2d4e5@thread.tacv2`,
+    teamName: 'Contoso Ops',
+    groupChatId: `19:${n}_group-chat@thread.v2`,
+  };
+}
+
+type Overrides = { serviceUrl?: string; tenantId?: string };
+
+function tenantData(w: World, o: Overrides): { tenant: { id: string } } {
+  return { tenant: { id: o.tenantId ?? w.tenantId } };
+}
+
+/** Personal scope install / uninstall (installationUpdate; Teams sends no display name here). */
+function personalInstallation(w: World, action: 'add' | 'remove', o: Overrides = {}): IncomingActivity {
+  return {
+    type: 'installationUpdate',
+    id: `f:${randomUUID()}`,
+    action,
+    channelId: 'msteams',
+    serviceUrl: o.serviceUrl ?? SERVICE_URL,
+    from: { id: w.user.id, aadObjectId: w.user.aadObjectId },
+    recipient: BOT,
+    conversation: { id: w.personalId, conversationType: 'personal', tenantId: o.tenantId ?? w.tenantId },
+    channelData: { ...tenantData(w, o), source: { name: 'message' } },
+  };
+}
+
+/** The conversationUpdate Teams sends in the personal chat along with the install. */
+function personalBotAdded(w: World): IncomingActivity {
+  return {
+    type: 'conversationUpdate',
+    id: `f:${randomUUID()}`,
+    channelId: 'msteams',
+    serviceUrl: SERVICE_URL,
+    from: { id: w.user.id, aadObjectId: w.user.aadObjectId },
+    recipient: BOT,
+    conversation: { id: w.personalId, conversationType: 'personal', tenantId: w.tenantId },
+    channelData: tenantData(w, {}),
+    membersAdded: [{ id: BOT.id }],
+  };
+}
+
+function personalMessage(w: World, text: string | undefined, o: Overrides & { value?: unknown } = {}): IncomingActivity {
+  return {
+    type: 'message',
+    id: String(Date.now()),
+    channelId: 'msteams',
+    serviceUrl: o.serviceUrl ?? SERVICE_URL,
+    ...(text !== undefined && { text }),
+    ...(o.value !== undefined && { value: o.value }),
+    from: { id: w.user.id, name: w.user.name, aadObjectId: w.user.aadObjectId },
+    recipient: BOT,
+    conversation: { id: w.personalId, conversationType: 'personal', tenantId: o.tenantId ?? w.tenantId },
+    channelData: tenantData(w, o),
+  };
+}
+
+const INSTALLER = { id: '29:1InstallerMeganBowen', aadObjectId: 'b0b0b0b0-1111-2222-3333-444455556666', name: 'Megan Bowen' };
+
+/** conversationUpdate in the team's General channel (its id is the team id). */
+function teamUpdate(
+  w: World,
+  extra: { eventType: string; teamName?: string; membersAdded?: readonly ChannelAccount[]; membersRemoved?: readonly ChannelAccount[] },
+  o: Overrides & { from?: ChannelAccount } = {},
+): IncomingActivity {
+  return {
+    type: 'conversationUpdate',
+    id: `f:${randomUUID()}`,
+    channelId: 'msteams',
+    serviceUrl: o.serviceUrl ?? SERVICE_URL,
+    from: o.from ?? INSTALLER,
+    recipient: BOT,
+    conversation: { id: w.teamId, conversationType: 'channel', isGroup: true, tenantId: o.tenantId ?? w.tenantId },
+    channelData: {
+      team: { id: w.teamId, name: extra.teamName ?? w.teamName, aadGroupId: randomUUID() },
+      eventType: extra.eventType,
+      ...tenantData(w, o),
+    },
+    ...(extra.membersAdded !== undefined && { membersAdded: extra.membersAdded }),
+    ...(extra.membersRemoved !== undefined && { membersRemoved: extra.membersRemoved }),
+  };
+}
+
+const teamInstall = (w: World, o: Overrides & { from?: ChannelAccount } = {}) =>
+  teamUpdate(w, { eventType: 'teamMemberAdded', membersAdded: [{ id: BOT.id }] }, o);
+
+/** A message posted in a channel thread, mentioning the bot. */
+function channelMessage(w: World, text: string, o: Overrides = {}): IncomingActivity {
+  return {
+    type: 'message',
+    id: '1714000000000',
+    channelId: 'msteams',
+    serviceUrl: o.serviceUrl ?? SERVICE_URL,
+    text,
+    from: { id: w.user.id, name: w.user.name, aadObjectId: w.user.aadObjectId },
+    recipient: BOT,
+    conversation: { id: `${w.teamId};messageid=1714000000000`, conversationType: 'channel', isGroup: true, tenantId: w.tenantId },
+    channelData: { team: { id: w.teamId }, channel: { id: w.teamId }, ...tenantData(w, o) },
+  };
+}
+
+function groupChatInstall(w: World): IncomingActivity {
+  return {
+    type: 'conversationUpdate',
+    id: `f:${randomUUID()}`,
+    channelId: 'msteams',
+    serviceUrl: SERVICE_URL,
+    from: INSTALLER,
+    recipient: BOT,
+    conversation: { id: w.groupChatId, conversationType: 'groupChat', isGroup: true, tenantId: w.tenantId },
+    channelData: tenantData(w, {}),
+    membersAdded: [{ id: BOT.id }],
+  };
+}
+
+/** Everything a user can read in a reply: its text, or the text blocks of its card. */
+function readable(reply: OutgoingMessage): string {
+  const body = reply.card?.body;
+  const blocks = Array.isArray(body)
+    ? body.flatMap((b: unknown) => {
+        const text = typeof b === 'object' && b !== null ? (b as { text?: unknown }).text : undefined;
+        return typeof text === 'string' ? [text] : [];
+      })
+    : [];
+  return [reply.text ?? '', ...blocks].join('\n');
+}
+
+/** The single reply; fails the test when there is not exactly one. */
+function only(replies: readonly OutgoingMessage[]): OutgoingMessage {
+  expect(replies).toHaveLength(1);
+  return replies[0] as OutgoingMessage;
+}
+
+function isoNow(value: string | undefined): void {
+  expect(value).toBeDefined();
+  expect(Math.abs(Date.parse(value as string) - Date.now())).toBeLessThan(60_000);
+}
+
+function expectPersonalWelcome(replies: readonly OutgoingMessage[]): void {
+  const welcome = only(replies);
+  expect(welcome.card).toMatchObject({ type: 'AdaptiveCard' });
+  const text = readable(welcome);
+  expect(text).toContain(`Welcome to ${APP}`);
+  expect(text).toMatch(/seeing this because .*installed for you/i); // why
+  expect(text).toMatch(/sends you notifications/i); // what
+  expect(text).toMatch(/\*\*help\*\*/); // one thing to try
+}
+
+describe('personal install', () => {
+  it('stores the user (by userId and aadObjectId) and the chat, and welcomes exactly once', async () => {
+    const { bot } = build();
+    const w = world();
+
+    expectPersonalWelcome(await bot.handle(personalInstallation(w, 'add')));
+
+    const expectedUser = {
+      serviceUrl: SERVICE_URL,
+      tenantId: w.tenantId,
+      botId: BOT.id,
+      userId: w.user.id,
+      aadObjectId: w.user.aadObjectId,
+      personalConversationId: w.personalId,
+      installed: true,
+      updatedAt: expect.any(String) as unknown,
+    };
+    const byId = await conversations.findUser({ type: 'user', userId: w.user.id });
+    expect(byId).toEqual(expectedUser);
+    isoNow(byId?.updatedAt);
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toEqual(expectedUser);
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId.toUpperCase() })).toEqual(expectedUser);
+
+    expect(await conversations.findConversation(w.personalId)).toEqual({
+      serviceUrl: SERVICE_URL,
+      tenantId: w.tenantId,
+      botId: BOT.id,
+      conversationId: w.personalId,
+      kind: 'personal',
+      userId: w.user.id,
+      active: true,
+      updatedAt: expect.any(String) as unknown,
+    });
+
+    // Teams redelivers, and follows up with conversationUpdate(membersAdded: bot): no second welcome.
+    expect(await bot.handle(personalInstallation(w, 'add'))).toEqual([]);
+    expect(await bot.handle(personalBotAdded(w))).toEqual([]);
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toEqual(expectedUser);
+    expect(await conversations.findConversation(w.personalId)).toMatchObject({ kind: 'personal', active: true });
+  });
+
+  it('welcomes once when conversationUpdate arrives before installationUpdate', async () => {
+    const { bot } = build();
+    const w = world();
+    expectPersonalWelcome(await bot.handle(personalBotAdded(w)));
+    expect(await bot.handle(personalInstallation(w, 'add'))).toEqual([]);
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ personalConversationId: w.personalId, installed: true });
+  });
+
+  it('welcomes once when the install activities arrive at the same time', async () => {
+    const { bot } = build();
+    const w = world();
+    const all = await Promise.all([bot.handle(personalInstallation(w, 'add')), bot.handle(personalBotAdded(w)), bot.handle(personalInstallation(w, 'add'))]);
+    expectPersonalWelcome(all.flat());
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toMatchObject({ installed: true, personalConversationId: w.personalId });
+  });
+
+  it('takes the tenant from channelData.tenant.id, and from conversation.tenantId when channelData has none', async () => {
+    const { bot } = build();
+    const w = world();
+    const a = personalInstallation(w, 'add');
+    await bot.handle({ ...a, conversation: { id: w.personalId, conversationType: 'personal' } });
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ tenantId: w.tenantId });
+
+    const v = world();
+    const b = personalInstallation(v, 'add');
+    await bot.handle({ ...b, channelData: { source: { name: 'message' } } });
+    expect(await conversations.findConversation(v.personalId)).toMatchObject({ tenantId: v.tenantId, kind: 'personal' });
+  });
+});
+
+describe('team install', () => {
+  it('stores the team with its General channel and installer, and posts one welcome naming both', async () => {
+    const { bot } = build();
+    const w = world();
+
+    const replies = await bot.handle(teamInstall(w));
+    expect(replies).toHaveLength(1);
+    expect(only(replies).card).toBeUndefined();
+    expect(only(replies).text).toContain(`${INSTALLER.name} added **${APP}** to **${w.teamName}**.`);
+
+    const team = await conversations.findTeam(w.teamId);
+    expect(team).toEqual({
+      serviceUrl: SERVICE_URL,
+      tenantId: w.tenantId,
+      botId: BOT.id,
+      teamId: w.teamId,
+      name: w.teamName,
+      generalChannelId: w.teamId,
+      installed: true,
+      installedBy: INSTALLER.name,
+      updatedAt: expect.any(String) as unknown,
+    });
+    isoNow(team?.updatedAt);
+    expect(await conversations.findConversation(w.teamId)).toMatchObject({ kind: 'channel', teamId: w.teamId, active: true, tenantId: w.tenantId });
+
+    // Redelivery, and the installationUpdate Teams also sends for a team install: no second welcome.
+    expect(await bot.handle(teamInstall(w))).toEqual([]);
+    const alsoInstallation: IncomingActivity = { ...teamInstall(w), type: 'installationUpdate', action: 'add', membersAdded: undefined };
+    expect(await bot.handle(alsoInstallation)).toEqual([]);
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ installed: true, name: w.teamName });
+  });
+
+  it('names the installer from an earlier activity when the install carries no name', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(personalInstallation(w, 'add'));
+    await bot.handle(personalMessage(w, 'help')); // messages carry the display name
+    const replies = await bot.handle(teamInstall(w, { from: { id: w.user.id, aadObjectId: w.user.aadObjectId } }));
+    expect(replies).toHaveLength(1);
+    expect(only(replies).text).toContain(`${w.user.name} added **${APP}** to **${w.teamName}**.`);
+  });
+});
+
+describe('users added to a team', () => {
+  it('remembers them by aadObjectId, without a personal chat, installed', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(teamInstall(w));
+    const members = [
+      { id: '29:1MemberOne', aadObjectId: randomUUID() },
+      { id: '29:1MemberTwo', aadObjectId: randomUUID() },
+    ];
+    const replies = await bot.handle(teamUpdate(w, { eventType: 'teamMemberAdded', membersAdded: members }));
+    expect(replies).toEqual([]);
+    for (const m of members) {
+      const stored = await conversations.findUser({ type: 'user', aadObjectId: m.aadObjectId });
+      expect(stored).toEqual({
+        serviceUrl: SERVICE_URL,
+        tenantId: w.tenantId,
+        botId: BOT.id,
+        userId: m.id,
+        aadObjectId: m.aadObjectId,
+        installed: true,
+        updatedAt: expect.any(String) as unknown,
+      });
+      expect(stored?.personalConversationId).toBeUndefined();
+    }
+  });
+
+  it('never revives a user who removed the app; a personal message does', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(personalInstallation(w, 'add'));
+    await bot.handle(personalInstallation(w, 'remove'));
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toMatchObject({ installed: false });
+
+    await bot.handle(teamInstall(w));
+    await bot.handle(teamUpdate(w, { eventType: 'teamMemberAdded', membersAdded: [{ id: w.user.id, aadObjectId: w.user.aadObjectId }] }));
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toMatchObject({ installed: false });
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ installed: false });
+    // Nor by talking in a channel.
+    await bot.handle(channelMessage(w, `<at>${APP}</at> hello`));
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ installed: false });
+
+    await bot.handle(personalMessage(w, 'hi'));
+    const revived = await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId });
+    expect(revived).toMatchObject({ installed: true, personalConversationId: w.personalId, name: w.user.name });
+  });
+});
+
+describe('team rename and serviceUrl refresh', () => {
+  it('teamRenamed updates the stored name and keeps the rest', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(teamInstall(w));
+    expect(await bot.handle(teamUpdate(w, { eventType: 'teamRenamed', teamName: 'Contoso Operations' }))).toEqual([]);
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({
+      name: 'Contoso Operations',
+      installed: true,
+      installedBy: INSTALLER.name,
+      generalChannelId: w.teamId,
+    });
+  });
+
+  it('a new serviceUrl on any activity refreshes the stored user, team and conversation', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(personalInstallation(w, 'add'));
+    await bot.handle(teamInstall(w));
+
+    await bot.handle(personalMessage(w, 'hello', { serviceUrl: NEW_SERVICE_URL }));
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ serviceUrl: NEW_SERVICE_URL });
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toMatchObject({ serviceUrl: NEW_SERVICE_URL });
+    expect(await conversations.findConversation(w.personalId)).toMatchObject({ serviceUrl: NEW_SERVICE_URL, active: true });
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ serviceUrl: SERVICE_URL });
+
+    await bot.handle(teamUpdate(w, { eventType: 'teamRenamed' }, { serviceUrl: NEW_SERVICE_URL }));
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ serviceUrl: NEW_SERVICE_URL, installed: true });
+    expect(await conversations.findConversation(w.teamId)).toMatchObject({ serviceUrl: NEW_SERVICE_URL, active: true });
+
+    // An activity type the bot does not act on still refreshes what it carries.
+    const third = 'https://smba.trafficmanager.net/apac/';
+    await bot.handle({ ...personalMessage(w, undefined, { serviceUrl: third }), type: 'messageReaction' });
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ serviceUrl: third, installed: true });
+    expect(await conversations.findConversation(w.personalId)).toMatchObject({ serviceUrl: third });
+  });
+});
+
+describe('removal', () => {
+  it('personal uninstall retires the user and chat and frees the welcome', async () => {
+    const { bot } = build();
+    const w = world();
+    expectPersonalWelcome(await bot.handle(personalInstallation(w, 'add')));
+    expect(await bot.handle(personalInstallation(w, 'remove'))).toEqual([]);
+
+    for (const found of [
+      await conversations.findUser({ type: 'user', userId: w.user.id }),
+      await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId }),
+    ]) {
+      expect(found).toMatchObject({ userId: w.user.id, installed: false });
+    }
+    expect(await conversations.findConversation(w.personalId)).toMatchObject({ kind: 'personal', active: false });
+
+    expectPersonalWelcome(await bot.handle(personalInstallation(w, 'add')));
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ installed: true, personalConversationId: w.personalId });
+    expect(await conversations.findConversation(w.personalId)).toMatchObject({ active: true });
+  });
+
+  // BUG: a personal message revives the user (installed true) but leaves the personal chat active:false,
+  // so a `conversation` recipient naming that chat stays refused as not-installed (activityHandler.ts remember()).
+  it.failing('a personal message that revives the user also reactivates the personal chat', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(personalInstallation(w, 'add'));
+    await bot.handle(personalInstallation(w, 'remove'));
+    await bot.handle(personalMessage(w, 'hi'));
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toMatchObject({ installed: true });
+    expect(await conversations.findConversation(w.personalId)).toMatchObject({ active: true });
+  });
+
+  it('bot removed from a team (membersRemoved) marks the team uninstalled and allows a new welcome', async () => {
+    const { bot } = build();
+    const w = world();
+    expect(await bot.handle(teamInstall(w))).toHaveLength(1);
+    expect(await bot.handle(teamUpdate(w, { eventType: 'teamMemberRemoved', membersRemoved: [{ id: BOT.id }] }))).toEqual([]);
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ installed: false, name: w.teamName });
+    expect(await conversations.findConversation(w.teamId)).toMatchObject({ active: false });
+
+    const again = await bot.handle(teamInstall(w));
+    expect(again).toHaveLength(1);
+    expect(only(again).text).toContain(w.teamName);
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ installed: true });
+  });
+
+  it('a team member (not the bot) leaving changes nothing about the team', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(teamInstall(w));
+    await bot.handle(teamUpdate(w, { eventType: 'teamMemberRemoved', membersRemoved: [{ id: '29:1SomeoneElse' }] }));
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ installed: true });
+  });
+
+  it('teamDeleted marks the team uninstalled', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(teamInstall(w));
+    expect(await bot.handle(teamUpdate(w, { eventType: 'teamDeleted' }))).toEqual([]);
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ installed: false });
+  });
+});
+
+describe('group chat install', () => {
+  it('stores a groupChat conversation and welcomes once', async () => {
+    const { bot } = build();
+    const w = world();
+    const replies = await bot.handle(groupChatInstall(w));
+    expect(replies).toHaveLength(1);
+    expect(only(replies).text).toContain(`${INSTALLER.name} added **${APP}** to this chat.`);
+    expect(await conversations.findConversation(w.groupChatId)).toEqual({
+      serviceUrl: SERVICE_URL,
+      tenantId: w.tenantId,
+      botId: BOT.id,
+      conversationId: w.groupChatId,
+      kind: 'groupChat',
+      active: true,
+      updatedAt: expect.any(String) as unknown,
+    });
+    expect(await bot.handle(groupChatInstall(w))).toEqual([]);
+    expect(await conversations.findTeam(w.groupChatId)).toBeUndefined();
+  });
+});
+
+describe('commands', () => {
+  async function installed(): Promise<{ bot: TeamsActivityHandler; w: World }> {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(personalInstallation(w, 'add'));
+    return { bot, w };
+  }
+
+  it.each(['stop', 'STOP.', 'unsubscribe', `<at>${APP}</at> stop`])('%j opts out and says how to come back', async (text) => {
+    const { bot, w } = await installed();
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+    const replies = await bot.handle(personalMessage(w, text));
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(true);
+    expect(replies).toHaveLength(1);
+    expect(readable(only(replies))).toMatch(/won't send you notifications/);
+    expect(readable(only(replies))).toContain('**start**');
+  });
+
+  it('start opts back in', async () => {
+    const { bot, w } = await installed();
+    await bot.handle(personalMessage(w, 'stop'));
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(true);
+    const replies = await bot.handle(personalMessage(w, 'start'));
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+    expect(replies).toHaveLength(1);
+    expect(readable(only(replies))).toMatch(/will send you notifications again/);
+  });
+
+  it('help lists the commands', async () => {
+    const { bot, w } = await installed();
+    const replies = await bot.handle(personalMessage(w, 'help'));
+    expect(replies).toHaveLength(1);
+    const text = readable(only(replies));
+    for (const command of ['**stop**', '**unsubscribe**', '**start**', '**help**']) expect(text).toContain(command);
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+  });
+
+  it('unknown text: "don\'t understand" in the personal chat, silence in a channel', async () => {
+    const { bot, w } = await installed();
+    const replies = await bot.handle(personalMessage(w, 'what is the weather'));
+    expect(replies).toHaveLength(1);
+    expect(readable(only(replies))).toMatch(/don't understand/);
+    expect(readable(only(replies))).toContain('**help**');
+
+    await bot.handle(teamInstall(w));
+    expect(await bot.handle(channelMessage(w, `<at>${APP}</at> what is the weather`))).toEqual([]);
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+  });
+
+  it('the card opt-out button (value, no text) opts out', async () => {
+    const { bot, w } = await installed();
+    const replies = await bot.handle(personalMessage(w, undefined, { value: { teamsNotify: 'optOut' } }));
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(true);
+    expect(replies).toHaveLength(1);
+    expect(readable(only(replies))).toContain('**start**');
+  });
+
+  it('a message with neither text nor a known value gets no reply and changes no opt-out', async () => {
+    const { bot, w } = await installed();
+    expect(await bot.handle(personalMessage(w, undefined, { value: { other: 1 } }))).toEqual([]);
+    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+  });
+});
+
+describe('tenant allow-list', () => {
+  it('ignores an activity from a tenant not in the list: nothing stored, no reply, a warning', async () => {
+    const { bot, log } = build(['tenant-ok']);
+    const w = world('tenant-other');
+    expect(await bot.handle(personalInstallation(w, 'add'))).toEqual([]);
+    expect(await bot.handle(personalMessage(w, 'stop'))).toEqual([]);
+    expect(await bot.handle(teamInstall(w))).toEqual([]);
+
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toBeUndefined();
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toBeUndefined();
+    expect(await conversations.findConversation(w.personalId)).toBeUndefined();
+    expect(await conversations.findTeam(w.teamId)).toBeUndefined();
+    expect(await optOuts.isOptedOut('tenant-other', w.user.id)).toBe(false);
+    expect(log.warnings()).toHaveLength(3);
+    for (const line of log.warnings()) expect(line).toContain('tenant-other');
+
+    // Nor was the welcome slot taken: once allowed, the same chat is welcomed.
+    expectPersonalWelcome(await build().bot.handle(personalInstallation(w, 'add')));
+  });
+
+  it('accepts a listed tenant in any case', async () => {
+    const { bot, log } = build(['tenant-ok']);
+    const w = world('TENANT-OK');
+    expectPersonalWelcome(await bot.handle(personalInstallation(w, 'add')));
+    expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toMatchObject({ installed: true, personalConversationId: w.personalId });
+    expect(log.warnings()).toEqual([]);
+  });
+
+  it('ignores an activity that carries no tenant id at all', async () => {
+    const { bot, log } = build();
+    const w = world();
+    const a = personalInstallation(w, 'add');
+    const noTenant: IncomingActivity = { ...a, conversation: { id: w.personalId, conversationType: 'personal' }, channelData: { source: { name: 'message' } } };
+    expect(await bot.handle(noTenant)).toEqual([]);
+    expect(await conversations.findUser({ type: 'user', userId: w.user.id })).toBeUndefined();
+    expect(await conversations.findConversation(w.personalId)).toBeUndefined();
+    expect(log.warnings()).toHaveLength(1);
+    expect(log.warnings()[0]).toMatch(/without a tenant id/);
+    // The slot was not taken either.
+    expectPersonalWelcome(await bot.handle(a));
+  });
+});
