@@ -238,6 +238,7 @@ module functionApp 'modules/functionApp.bicep' = {
       ALLOWED_TENANT_IDS: empty(allowedTenantIds) ? tenant().tenantId : allowedTenantIds
       SEND_RATE_PER_SECOND: string(sendRatePerSecond)
       MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
+      QUEUE_MAX_DELIVERY_COUNT: string(queueMaxDeliveryCount)
       APP_DISPLAY_NAME: appDisplayName
       WELCOME_PERSONAL_TEXT: welcomePersonalText
       WELCOME_TEAM_TEXT: welcomeTeamText

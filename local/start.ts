@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     stops.push(() => host.close());
     const definition = functionDefinitions.find((d): d is QueueFunctionDefinition => d.kind === 'queue');
     if (definition === undefined) throw new Error('no queue-triggered function is defined');
-    const trigger = startStorageQueueTrigger({ queue: queue.deliveries, deadLetters: queue, definition });
+    const trigger = startStorageQueueTrigger({ queue: queue.deliveries, deadLetters: queue, definition, maxDeliveryCount: config.maxDeliveryCount });
     stops.push(() => trigger.stop());
 
     say('Starting the Microsoft 365 Agents Playground (local Teams)...');

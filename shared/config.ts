@@ -30,6 +30,8 @@ export const SETTINGS = {
   sendRatePerSecond: 'SEND_RATE_PER_SECOND',
   /** Send attempts per recipient for transient failures before `retries-exhausted`. */
   maxAttempts: 'MAX_DELIVERY_ATTEMPTS',
+  /** The delivery queue's maxDeliveryCount: on the last delivery a failing job is settled, not lost. */
+  maxDeliveryCount: 'QUEUE_MAX_DELIVERY_COUNT',
   welcomePersonalText: 'WELCOME_PERSONAL_TEXT',
   welcomeTeamText: 'WELCOME_TEAM_TEXT',
   appName: 'APP_DISPLAY_NAME',
@@ -56,6 +58,7 @@ const configSchema = z.object({
     .transform((v) => (v ?? '').split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0)),
   sendRatePerSecond: intFrom(50, 1, 1000),
   maxAttempts: intFrom(6, 1, 50),
+  maxDeliveryCount: intFrom(10, 1, 2000),
   welcomePersonalText: z.string().optional(),
   welcomeTeamText: z.string().optional(),
   appName: z.string().default('Notifications'),

@@ -142,7 +142,8 @@ export class TeamsActivityHandler implements ActivityHandler {
       ...context.address,
       conversationId: activity.conversation.id,
       kind: context.kind,
-      active: installing || (existing?.active ?? true),
+      // Teams only delivers a message from a conversation the bot is in: that revives it too.
+      active: installing || activity.type === 'message' || (existing?.active ?? true),
       updatedAt: now,
       ...(activity.conversation.name !== undefined && { name: activity.conversation.name }),
       ...(context.teamId !== undefined && { teamId: context.teamId }),

@@ -93,6 +93,21 @@ export class DeliveryWorker {
     return result;
   }
 
+  /**
+   * The queue will not deliver this message again (its last delivery threw): record the failure on
+   * the recipient's row and park the job, so the sender sees a status instead of a row left pending.
+   */
+  async giveUp(body: unknown, reason: string, log: Logger): Promise<void> {
+    const parsed = parseJob(body);
+    const raw = typeof body === 'string' ? body : JSON.stringify(body) ?? String(body);
+    await this.deps.queue.deadLetter({ body: raw, reason: 'max-delivery-count', description: reason });
+    if (!parsed.ok) return;
+    const row = await this.deps.deliveries.get(parsed.job.notificationId, parsed.job.recipientKey);
+    if (row !== undefined && row.status === 'pending') {
+      await this.finish(row, 'failed', 'retries-exhausted', reason, log);
+    }
+  }
+
   private async deliver(job: DeliverJob, notification: NotificationRecord, log: Logger): Promise<JobResult> {
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
       const row = await this.deps.deliveries.get(job.notificationId, job.recipientKey);
@@ -112,12 +127,26 @@ export class DeliveryWorker {
       }
       const claim = await this.deps.deliveries.update(row, { leaseUntil: new Date(now + this.deps.options.leaseMs).toISOString() });
       if (claim.kind === 'stale') continue;
-      return this.attempt(job, claim.row, notification, log);
+      const progress = { delivered: false };
+      try {
+        return await this.attempt(job, claim.row, notification, log, progress);
+      } catch (error) {
+        // Let the redelivery that follows a throw claim the recipient at once, unless Teams already
+        // took the message: then the lease keeps a second send off until it runs out.
+        if (!progress.delivered) await this.deps.deliveries.update(claim.row, { leaseUntil: '' }).catch(() => undefined);
+        throw error;
+      }
     }
     return { kind: 'ignored', why: 'the delivery row kept changing; another worker has it' };
   }
 
-  private async attempt(job: DeliverJob, row: DeliveryRecord, notification: NotificationRecord, log: Logger): Promise<JobResult> {
+  private async attempt(
+    job: DeliverJob,
+    row: DeliveryRecord,
+    notification: NotificationRecord,
+    log: Logger,
+    progress: { delivered: boolean },
+  ): Promise<JobResult> {
     const target = await resolveTarget(job.recipient, this.deps.conversations);
     if (target.kind === 'unreachable') {
       if (target.tenantId !== undefined && !this.tenantAllowed(target.tenantId)) {
@@ -140,6 +169,7 @@ export class DeliveryWorker {
 
     switch (outcome.kind) {
       case 'delivered':
+        progress.delivered = true;
         return this.settle(row, {
           status: 'delivered',
           activityId: outcome.activityId,

@@ -437,9 +437,7 @@ describe('removal', () => {
     expect(await conversations.findConversation(w.personalId)).toMatchObject({ active: true });
   });
 
-  // BUG: a personal message revives the user (installed true) but leaves the personal chat active:false,
-  // so a `conversation` recipient naming that chat stays refused as not-installed (activityHandler.ts remember()).
-  it.failing('a personal message that revives the user also reactivates the personal chat', async () => {
+  it('a personal message that revives the user also reactivates the personal chat', async () => {
     const { bot } = build();
     const w = world();
     await bot.handle(personalInstallation(w, 'add'));

@@ -180,3 +180,57 @@ describe('health when the queue is unreachable', () => {
     }
   }, 30_000);
 });
+
+describe('a job that fails on every delivery', () => {
+  it('ends failed retries-exhausted on its last delivery and is parked, not left pending', async () => {
+    let calls = 0;
+    const broken = {
+      send: async () => {
+        calls += 1;
+        throw new Error('sender crashed');
+      },
+      createPersonalConversation: async () => {
+        throw new Error('unused');
+      },
+      createChannelThread: async () => {
+        throw new Error('unused');
+      },
+      listTeamMembers: async () => {
+        throw new Error('unused');
+      },
+    };
+    const pipeline = await startTestPipeline({ env: { QUEUE_MAX_DELIVERY_COUNT: '3' }, sender: broken });
+    try {
+      await pipeline.services.conversations.saveUser({
+        userId: '29:doomed',
+        aadObjectId: 'doomed-aad',
+        personalConversationId: 'a:doomed',
+        serviceUrl: 'http://127.0.0.1:9/',
+        tenantId: 't',
+        botId: 'b',
+        installed: true,
+        updatedAt: new Date().toISOString(),
+      });
+      const res = await pipeline.api('/api/notifications', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ recipients: [{ type: 'user', aadObjectId: 'doomed-aad' }], message: { text: 'x' } }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      pipeline.startWorker();
+      const status = await eventually(async () => {
+        const body = (await (await pipeline.api(`/api/notifications/${id}`)).json()) as { status: string; recipients: { status: string; reason?: string; detail?: string }[] };
+        return body.status === 'completed' ? body : undefined;
+      }, 30_000, 'the give-up');
+      expect(status.recipients[0]).toMatchObject({ status: 'failed', reason: 'retries-exhausted' });
+      expect(status.recipients[0]?.detail).toMatch(/all 3 deliveries.*sender crashed/);
+      expect(calls).toBe(3);
+      const parked = (await pipeline.queue.deadLetters.peekMessages({ numberOfMessages: 10 })).peekedMessageItems.map(
+        (m) => JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')) as { reason: string },
+      );
+      expect(parked.map((p) => p.reason)).toEqual(['max-delivery-count']);
+    } finally {
+      await pipeline.stop();
+    }
+  }, 40_000);
+});

@@ -67,6 +67,7 @@ export async function startTestPipeline(options: {
         deadLetters: queue,
         definition,
         log,
+        maxDeliveryCount: config.maxDeliveryCount,
         ...(workerOptions.concurrency !== undefined && { concurrency: workerOptions.concurrency }),
       });
       triggers.push(trigger);
