@@ -64,7 +64,8 @@ export function isTerminal(status: RecipientStatus): boolean {
 /** The notification's status, derived from its rows so that it can never disagree with them. */
 export function notificationStatus(record: NotificationRecord, counts: StatusCounts, anyAttempted: boolean, now = Date.now()): NotificationStatus {
   if (record.cancelled === true) return 'cancelled';
-  if (counts.total > 0 && counts.pending === 0) return 'completed';
+  // A fan-out entry that found nobody (allUsers before any install) leaves no visible row: still done.
+  if (counts.pending === 0 && (counts.total > 0 || anyAttempted)) return 'completed';
   if (anyAttempted || counts.delivered + counts.failed + counts.skipped > 0) return 'sending';
   if (record.sendAt !== undefined && Date.parse(record.sendAt) > now) return 'scheduled';
   return 'accepted';

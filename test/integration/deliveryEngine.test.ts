@@ -407,3 +407,26 @@ describe('tenant allow-list on delivery', () => {
     expect(connector.delivered('a:allow-2')).toHaveLength(0);
   });
 });
+
+describe('a fan-out that finds nobody', () => {
+  it('completes with zero recipients instead of staying in sending', async () => {
+    const pipeline = await startTestPipeline();
+    try {
+      pipeline.startWorker();
+      const res = await pipeline.api('/api/notifications', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ recipients: [{ type: 'allTeams' }], message: { text: 'to nobody' } }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      const done = await eventually(async () => {
+        const body = (await (await pipeline.api(`/api/notifications/${id}`)).json()) as StatusBody;
+        return body.status === 'completed' ? body : undefined;
+      }, 15_000, 'completed');
+      expect(done.counts).toEqual({ total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0 });
+      expect(done.recipients).toEqual([]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
