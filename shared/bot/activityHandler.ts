@@ -69,6 +69,7 @@ export class TeamsActivityHandler implements ActivityHandler {
     const eventType = activity.channelData?.eventType;
     if (activity.membersRemoved?.some((m) => m.id === botId) === true || eventType === 'teamDeleted') return this.removed(context);
     const replies = activity.membersAdded?.some((m) => m.id === botId) === true ? await this.installed(context) : await this.remember(context);
+    await this.channelEvent(context, eventType);
     // People added to a team or chat: remember them so a 1:1 chat can be created later.
     for (const member of activity.membersAdded ?? []) {
       if (member.id !== botId) await this.rememberUser(context, member, false);
@@ -77,6 +78,22 @@ export class TeamsActivityHandler implements ActivityHandler {
       if (member.id !== botId) this.deps.log.log(`member ${member.id} left ${activity.conversation.id}`);
     }
     return replies;
+  }
+
+  /** Channels created, renamed, restored or deleted in a team the bot is in: keep their references true. */
+  private async channelEvent(context: ActivityContext, eventType: string | undefined): Promise<void> {
+    const channel = context.activity.channelData?.channel;
+    if (channel?.id === undefined || context.teamId === undefined) return;
+    if (eventType !== 'channelCreated' && eventType !== 'channelRenamed' && eventType !== 'channelRestored' && eventType !== 'channelDeleted') return;
+    await this.deps.conversations.saveConversation({
+      ...context.address,
+      conversationId: channel.id,
+      kind: 'channel',
+      teamId: context.teamId,
+      active: eventType !== 'channelDeleted',
+      updatedAt: new Date().toISOString(),
+      ...(channel.name !== undefined && { name: channel.name }),
+    });
   }
 
   private async installed(context: ActivityContext): Promise<readonly OutgoingMessage[]> {

@@ -40,6 +40,8 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       if (!team.installed) return unreachable('not-installed', 'the app was removed from this team', team.tenantId);
       const at = address(team);
       if (recipient.type === 'team') return { kind: 'new-thread', at, channelId: team.generalChannelId };
+      const channel = await store.findConversation(recipient.channelId);
+      if (channel?.active === false) return unreachable('conversation-not-found', 'the channel was deleted', team.tenantId);
       return recipient.replyToId !== undefined
         ? { kind: 'conversation', at, conversationId: `${recipient.channelId};messageid=${recipient.replyToId}` }
         : { kind: 'new-thread', at, channelId: recipient.channelId };

@@ -3,6 +3,7 @@
  * like the ones Teams sends (Microsoft Learn: "Conversation events in your Teams bot",
  * "installationUpdate", "Handle bot events in Microsoft Teams"): what it stores and what it answers.
  */
+import { resolveTarget } from '../../shared/delivery/resolveTarget';
 import { randomUUID } from 'node:crypto';
 import { TeamsActivityHandler } from '../../shared/bot/activityHandler';
 import type { ChannelAccount, IncomingActivity } from '../../shared/bot/incomingActivity';
@@ -391,6 +392,29 @@ describe('team rename and serviceUrl refresh', () => {
       installedBy: INSTALLER.name,
       generalChannelId: w.teamId,
     });
+  });
+
+  it('channelCreated / channelRenamed / channelDeleted keep the channel reference true', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(teamInstall(w));
+    const channelId = `19:${randomUUID()}@thread.tacv2`;
+    const channelEvent = (eventType: string, name: string): IncomingActivity => {
+      const base = teamUpdate(w, { eventType });
+      return { ...base, channelData: { ...base.channelData, channel: { id: channelId, name } } };
+    };
+    expect(await bot.handle(channelEvent('channelCreated', 'alerts'))).toEqual([]);
+    expect(await conversations.findConversation(channelId)).toMatchObject({ kind: 'channel', teamId: w.teamId, name: 'alerts', active: true });
+    await bot.handle(channelEvent('channelRenamed', 'alerts-prod'));
+    expect(await conversations.findConversation(channelId)).toMatchObject({ name: 'alerts-prod', active: true });
+    await bot.handle(channelEvent('channelDeleted', 'alerts-prod'));
+    expect(await conversations.findConversation(channelId)).toMatchObject({ active: false });
+    // The team itself is untouched by a channel going away.
+    expect(await conversations.findTeam(w.teamId)).toMatchObject({ installed: true });
+    const target = await resolveTarget({ type: 'channel', teamId: w.teamId, channelId }, conversations);
+    expect(target).toMatchObject({ kind: 'unreachable', reason: 'conversation-not-found' });
+    await bot.handle(channelEvent('channelRestored', 'alerts-prod'));
+    expect(await resolveTarget({ type: 'channel', teamId: w.teamId, channelId }, conversations)).toMatchObject({ kind: 'new-thread', channelId });
   });
 
   it('a new serviceUrl on any activity refreshes the stored user, team and conversation', async () => {
