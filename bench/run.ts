@@ -58,6 +58,7 @@ async function main(): Promise<void> {
           tenantId: 'bench-tenant',
           botId: 'bench-bot',
           installed: true,
+          hasPersonalApp: true,
           updatedAt: now,
         }),
       );

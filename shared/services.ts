@@ -70,6 +70,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   const options: DeliveryOptions = {
     ...DEFAULT_DELIVERY_OPTIONS,
     maxAttempts: config.maxAttempts,
+    maxFaults: config.maxDeliveryCount,
     allowedTenants: config.allowedTenants,
     appName: config.appName,
     ...overrides.delivery,

@@ -1,10 +1,21 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { createHash } from 'node:crypto';
+import { AcceptIncompleteError, type AcceptResult } from '../../shared/delivery/acceptNotification';
 import { notificationRequestSchema, type NotificationRequest } from '../../shared/domain/notificationRequest';
 import { fieldErrors, problem } from '../../shared/http/problem';
 import { readJsonBody } from '../../shared/http/readJsonBody';
 import { services } from '../../shared/services';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * Idempotency-Keys belong to the caller: two systems that both pick "deploy-42" must not share a
+ * notification. Callers are told apart by the function key they present (a hash, never the key).
+ */
+function scopedKey(request: HttpRequest, key: string): string {
+  const functionKey = request.headers.get('x-functions-key') ?? request.query.get('code') ?? '';
+  return `${createHash('sha256').update(functionKey).digest('base64url').slice(0, 16)}:${key}`;
+}
 
 /** POST /api/notifications: validate, record, enqueue, answer 202 with the id. */
 export async function postNotification(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -24,9 +35,22 @@ export async function postNotification(request: HttpRequest, context: Invocation
 
   const svc = services();
   await svc.ready();
-  const result = await svc.accept(parsed.data as NotificationRequest, idempotencyKey);
+  let result: AcceptResult;
+  try {
+    result = await svc.accept(parsed.data as NotificationRequest, idempotencyKey === undefined ? undefined : scopedKey(request, idempotencyKey));
+  } catch (error) {
+    if (!(error instanceof AcceptIncompleteError)) throw error;
+    context.error(`notification ${error.notificationId} only partly queued:`, error.cause);
+    return problem(
+      503,
+      error.resumable
+        ? `the queue failed part-way; retry with the same Idempotency-Key to finish notification ${error.notificationId}`
+        : `the queue failed part-way; recipients that were not queued are marked failed (not-enqueued) on notification ${error.notificationId}`,
+      { notificationId: error.notificationId, statusUrl: `/api/notifications/${error.notificationId}` },
+    );
+  }
   if (result.kind === 'idempotency-conflict') {
-    return problem(409, `Idempotency-Key "${idempotencyKey ?? ''}" was already used for notification ${result.id} with a different body`, { notificationId: result.id });
+    return problem(409, `Idempotency-Key "${idempotencyKey ?? ''}" was already used with a different body`);
   }
   const statusUrl = `/api/notifications/${result.id}`;
   context.log(`notification ${result.id} ${result.replayed ? 'replayed' : result.status} (${parsed.data.recipients.length} recipient entries)`);

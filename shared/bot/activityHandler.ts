@@ -117,7 +117,7 @@ export class TeamsActivityHandler implements ActivityHandler {
     await conversations.saveConversation({ ...context.address, conversationId: activity.conversation.id, kind: context.kind, active: false, updatedAt: now });
     if (context.kind === 'personal') {
       const user = await conversations.findUser({ type: 'user', userId: activity.from.id });
-      await conversations.saveUser({ ...(user ?? this.userFrom(context, activity.from)), installed: false, updatedAt: now });
+      await conversations.saveUser({ ...(user ?? this.userFrom(context, activity.from)), installed: false, hasPersonalApp: false, updatedAt: now });
     }
     const teamId = context.teamId;
     if (teamId !== undefined) {
@@ -197,7 +197,7 @@ export class TeamsActivityHandler implements ActivityHandler {
       ...known,
       ...fresh,
       installed: personalChat ? true : (known?.installed ?? true),
-      ...(personalChat && { personalConversationId: context.activity.conversation.id }),
+      ...(personalChat && { personalConversationId: context.activity.conversation.id, hasPersonalApp: true }),
       ...(!personalChat && known?.personalConversationId !== undefined && { personalConversationId: known.personalConversationId }),
     });
   }

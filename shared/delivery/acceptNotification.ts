@@ -9,7 +9,23 @@ import type { NotificationStore } from '../stores/notificationStore';
 
 export type AcceptResult =
   | { readonly kind: 'accepted'; readonly id: string; readonly status: 'accepted' | 'scheduled'; readonly replayed: boolean }
-  | { readonly kind: 'idempotency-conflict'; readonly id: string };
+  | { readonly kind: 'idempotency-conflict' };
+
+/**
+ * The request was written and partly queued, then the queue failed. Nothing is rolled back, since
+ * queued jobs may already be delivering. With an Idempotency-Key, a retry resumes it under the
+ * same id; without one, the recipients not queued were marked `failed` / `not-enqueued`.
+ */
+export class AcceptIncompleteError extends Error {
+  override name = 'AcceptIncompleteError';
+  constructor(
+    readonly notificationId: string,
+    readonly resumable: boolean,
+    override readonly cause: unknown,
+  ) {
+    super(`notification ${notificationId} was only partly queued`);
+  }
+}
 
 export interface AcceptDependencies {
   readonly notifications: NotificationStore;
@@ -20,11 +36,13 @@ export interface AcceptDependencies {
 
 /** How long a second request with the same key waits for the first to finish enqueueing. */
 const CONCURRENT_WAIT_MS = 10_000;
+/** Enqueue attempts before giving up: jobs carry deterministic ids, so a repeat is harmless. */
+const ENQUEUE_ATTEMPTS = 3;
 
 /**
  * Accepts a validated request: one record, one pending row per recipient entry, one job each.
- * Writes happen before the enqueue and are undone if it fails, so a 5xx leaves nothing behind; with
- * an Idempotency-Key, a retry of a request that died half-way resumes it under the same id.
+ * A failure before anything is queued undoes the writes (the caller gets a 5xx and nothing is
+ * left). Once jobs may be on the queue nothing is undone: see `AcceptIncompleteError`.
  */
 export async function acceptNotification(
   request: NotificationRequest,
@@ -37,13 +55,15 @@ export async function acceptNotification(
 
   if (idempotencyKey !== undefined) {
     const claim = await deps.notifications.claimIdempotencyKey(idempotencyKey, id, requestFingerprint(request));
-    if (claim.kind === 'conflict') return { kind: 'idempotency-conflict', id: claim.notificationId };
+    if (claim.kind === 'conflict') return { kind: 'idempotency-conflict' };
     if (claim.kind === 'existing') {
+      const earlier = await waitForEarlierRequest(deps.notifications, idempotencyKey, claim.notificationId);
+      if (earlier.kind === 'enqueued') return { kind: 'accepted', id: claim.notificationId, status: initialStatus(earlier.record, now), replayed: true };
+      // The earlier request gave up before queueing anything: this one starts afresh.
+      if (earlier.kind === 'released') return acceptNotification(request, idempotencyKey, deps);
+      // It failed or died part-way: finish it under its id. Rows and jobs are idempotent.
       id = claim.notificationId;
       replayed = true;
-      const done = await waitForEnqueued(deps.notifications, id);
-      if (done !== undefined) return { kind: 'accepted', id, status: initialStatus(done, now), replayed };
-      // The first request never finished: carry on under its id. Rows and jobs are idempotent.
     }
   }
 
@@ -63,13 +83,34 @@ export async function acceptNotification(
   try {
     await deps.deliveries.createPending(id, rows);
     await deps.notifications.create(record);
-    await deps.queue.enqueue(jobs);
-    await deps.notifications.markEnqueued(id, new Date().toISOString());
   } catch (error) {
     if (!replayed) await undo(id, idempotencyKey, deps);
     throw error;
   }
+  try {
+    await enqueueWithRetry(deps.queue, jobs);
+  } catch (error) {
+    await deps.notifications.markEnqueueFailed(id).catch(() => undefined);
+    if (idempotencyKey === undefined) {
+      await deps.deliveries
+        .failUnclaimed(id, 'not-enqueued', `the queue failed while accepting: ${error instanceof Error ? error.message : String(error)}`)
+        .catch(() => undefined);
+    }
+    throw new AcceptIncompleteError(id, idempotencyKey !== undefined, error);
+  }
+  await deps.notifications.markEnqueued(id, new Date().toISOString());
   return { kind: 'accepted', id, status: initialStatus(record, now), replayed };
+}
+
+async function enqueueWithRetry(queue: JobQueue, jobs: readonly QueuedJob[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await queue.enqueue(jobs);
+    } catch (error) {
+      if (attempt >= ENQUEUE_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 4 ** (attempt - 1)));
+    }
+  }
 }
 
 function firstJob(notificationId: string, row: NewDelivery): Job {
@@ -87,12 +128,20 @@ function initialStatus(record: Pick<NotificationRecord, 'sendAt'>, now: Date): '
   return record.sendAt !== undefined && Date.parse(record.sendAt) > now.getTime() ? 'scheduled' : 'accepted';
 }
 
-async function waitForEnqueued(store: NotificationStore, id: string): Promise<NotificationRecord | undefined> {
+type EarlierRequest =
+  | { readonly kind: 'enqueued'; readonly record: NotificationRecord }
+  | { readonly kind: 'released' }
+  | { readonly kind: 'incomplete' };
+
+/** What became of the first request with this key: done, given up, or stuck part-way. */
+async function waitForEarlierRequest(store: NotificationStore, key: string, id: string): Promise<EarlierRequest> {
   const deadline = Date.now() + CONCURRENT_WAIT_MS;
   for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
     const record = await store.get(id);
-    if (record?.enqueuedAt !== undefined) return record;
-    if (Date.now() + delay > deadline) return undefined;
+    if (record?.enqueuedAt !== undefined) return { kind: 'enqueued', record };
+    if (record?.enqueueFailed === true) return { kind: 'incomplete' };
+    if (record === undefined && (await store.findIdempotencyKey(key)) !== id) return { kind: 'released' };
+    if (Date.now() + delay > deadline) return { kind: 'incomplete' };
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }

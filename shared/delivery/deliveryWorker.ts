@@ -28,6 +28,12 @@ export interface DeliveryOptions {
   readonly appName: string;
   /** Recipients per page when expanding allUsers / allTeams / teamMembers. */
   readonly expandPageSize: number;
+  /** Unexpected errors (our own storage down) one job may meet, retried with backoff, before it gives up. */
+  readonly maxFaults: number;
+  /** A Retry-After longer than this is not believed: a broken header must not park a recipient for days. */
+  readonly maxRetryAfterMs: number;
+  /** When the tenant is paused for longer than this, a claimed recipient is handed back and re-scheduled instead of waited for. */
+  readonly maxInlineWaitMs: number;
   readonly random?: () => number;
 }
 
@@ -39,6 +45,9 @@ export const DEFAULT_DELIVERY_OPTIONS: DeliveryOptions = {
   allowedTenants: [],
   appName: 'Notifications',
   expandPageSize: 100,
+  maxFaults: 10,
+  maxRetryAfterMs: 5 * 60_000,
+  maxInlineWaitMs: 5_000,
 };
 
 export interface DeliveryDependencies {
@@ -88,22 +97,51 @@ export class DeliveryWorker {
       log.warn(`job for unknown notification ${job.notificationId} dropped`);
       return { kind: 'ignored', why: 'the notification does not exist' };
     }
-    const result = job.kind === 'deliver' ? await this.deliver(job, notification, log) : await this.expand(job, notification, log);
+    let result: JobResult;
+    try {
+      result = job.kind === 'deliver' ? await this.deliver(job, notification, log) : await this.expand(job, notification, log);
+    } catch (error) {
+      result = await this.fault(job, body, error, log);
+    }
     log.log(`${job.kind} ${job.notificationId} ${job.recipientKey}: ${describe(result)}`);
     return result;
+  }
+
+  /**
+   * Something unexpected failed (usually our own storage). Throwing would redeliver at once and burn
+   * the queue's delivery count in seconds, so back off with a delayed copy instead; after
+   * `maxFaults`, give up with a recorded status. Only if even the queue refuses do we throw.
+   */
+  private async fault(job: Job, body: unknown, error: unknown, log: Logger): Promise<JobResult> {
+    const faults = (job.faults ?? 0) + 1;
+    const message = error instanceof Error ? error.message : String(error);
+    if (faults >= this.deps.options.maxFaults) {
+      await this.giveUp(body, `failed ${faults} times; last error: ${message}`, log, 'too-many-errors');
+      return { kind: 'dead-lettered', reason: 'retries-exhausted', detail: message };
+    }
+    log.warn(`${job.kind} ${job.notificationId} ${job.recipientKey} failed (${message}); retrying later`);
+    const delayMs = transientDelayMs(faults - 1, this.deps.options.backoff, this.deps.options.random);
+    try {
+      await this.deps.queue.enqueue([{ job: { ...job, faults }, notBefore: new Date(Date.now() + delayMs) }]);
+    } catch {
+      throw error;
+    }
+    return { kind: 'rescheduled', delayMs, why: `error: ${message}` };
   }
 
   /**
    * The queue will not deliver this message again (its last delivery threw): record the failure on
    * the recipient's row and park the job, so the sender sees a status instead of a row left pending.
    */
-  async giveUp(body: unknown, reason: string, log: Logger): Promise<void> {
+  async giveUp(body: unknown, reason: string, log: Logger, letterReason: 'max-delivery-count' | 'too-many-errors' = 'max-delivery-count'): Promise<void> {
     const parsed = parseJob(body);
     const raw = typeof body === 'string' ? body : JSON.stringify(body) ?? String(body);
-    await this.deps.queue.deadLetter({ body: raw, reason: 'max-delivery-count', description: reason });
+    await this.deps.queue.deadLetter({ body: raw, reason: letterReason, description: reason });
     if (!parsed.ok) return;
     const row = await this.deps.deliveries.get(parsed.job.notificationId, parsed.job.recipientKey);
-    if (row !== undefined && row.status === 'pending') {
+    // A live claim means another copy of the job is sending right now: it will settle the row.
+    const heldByAnother = row?.leaseUntil !== undefined && Date.parse(row.leaseUntil) > Date.now();
+    if (row !== undefined && row.status === 'pending' && !heldByAnother) {
       await this.finish(row, 'failed', 'retries-exhausted', reason, log);
     }
   }
@@ -150,7 +188,7 @@ export class DeliveryWorker {
     const target = await resolveTarget(job.recipient, this.deps.conversations);
     if (target.kind === 'unreachable') {
       if (target.tenantId !== undefined && !this.tenantAllowed(target.tenantId)) {
-        return this.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.tenantId} is not in ${'ALLOWED_TENANT_IDS'}`, log);
+        return this.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.tenantId} is not in ALLOWED_TENANT_IDS`, log);
       }
       return this.finish(row, 'failed', target.reason, target.detail, log);
     }
@@ -163,6 +201,11 @@ export class DeliveryWorker {
       return this.finish(row, 'skipped', 'opted-out', 'the user opted out of notifications (they can send "start" to opt back in)', log);
     }
 
+    const paused = this.deps.budget.pausedFor(target.at.tenantId);
+    if (paused > this.deps.options.maxInlineWaitMs) {
+      // Teams asked this tenant to wait: hand the recipient back rather than hold its claim through the pause.
+      return this.retryLater({ ...job, hop: (job.hop ?? 0) + 1 }, row, row.attempts, paused, 'tenant throttled by Teams');
+    }
     const message = renderMessage(notification.message, this.deps.options.appName);
     const attempts = { count: row.attempts };
     const outcome = await this.sendTo(target, message, attempts);
@@ -177,8 +220,9 @@ export class DeliveryWorker {
           attempts: attempts.count,
         }, { kind: 'delivered', activityId: outcome.activityId, conversationId: outcome.conversationId }, log);
       case 'throttled': {
-        const delayMs = throttleDelayMs(outcome.retryAfterMs, job.throttled, this.deps.options.backoff, this.deps.options.random);
-        this.deps.budget.pause(target.at.tenantId, outcome.retryAfterMs ?? delayMs);
+        const retryAfterMs = outcome.retryAfterMs === undefined ? undefined : Math.min(outcome.retryAfterMs, this.deps.options.maxRetryAfterMs);
+        const delayMs = throttleDelayMs(retryAfterMs, job.throttled, this.deps.options.backoff, this.deps.options.random);
+        this.deps.budget.pause(target.at.tenantId, retryAfterMs ?? delayMs);
         if (job.throttled + 1 > this.deps.options.maxThrottles) {
           return this.exhausted(job, row, attempts.count, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log);
         }
@@ -311,7 +355,7 @@ export class DeliveryWorker {
     if (recipient.type === 'allUsers') {
       const page = await conversations.listUsers(continuationToken, options.expandPageSize);
       const recipients = page.items
-        .filter((u) => u.installed && this.tenantAllowed(u.tenantId))
+        .filter((u) => u.installed && u.hasPersonalApp === true && this.tenantAllowed(u.tenantId))
         .map((u): TargetRecipient => (u.aadObjectId !== undefined ? { type: 'user', aadObjectId: u.aadObjectId } : { type: 'user', userId: u.userId }));
       return { kind: 'page', recipients, ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }) };
     }
@@ -359,8 +403,9 @@ export class DeliveryWorker {
     return { kind: 'rescheduled', delayMs, why };
   }
 
+  /** Puts the job back unchanged for later: a new hop, so the copy gets a message id of its own. */
   private async reschedule(job: Job, delayMs: number, why: string): Promise<JobResult> {
-    await this.deps.queue.enqueue([{ job, notBefore: new Date(Date.now() + delayMs) }]);
+    await this.deps.queue.enqueue([{ job: { ...job, hop: (job.hop ?? 0) + 1 }, notBefore: new Date(Date.now() + delayMs) }]);
     return { kind: 'rescheduled', delayMs, why };
   }
 

@@ -31,7 +31,13 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       const conversation = await store.findConversation(recipient.conversationId);
       if (conversation === undefined) return unreachable('not-installed', 'the bot has never been in this conversation');
       if (!conversation.active) return unreachable('not-installed', 'the bot was removed from this conversation', conversation.tenantId);
-      return { kind: 'conversation', at: address(conversation), conversationId: conversation.conversationId };
+      // A personal chat named by its id is still that user's: their opt-out and block apply.
+      const user =
+        conversation.kind === 'personal' && conversation.userId !== undefined
+          ? await store.findUser({ type: 'user', userId: conversation.userId })
+          : undefined;
+      if (user !== undefined && !user.installed) return unreachable('not-installed', 'the user removed the app or the bot was blocked', user.tenantId);
+      return { kind: 'conversation', at: address(conversation), conversationId: conversation.conversationId, ...(user !== undefined && { user }) };
     }
     case 'channel':
     case 'team': {

@@ -17,6 +17,13 @@ export interface DeliverJob {
   readonly attempt: number;
   /** 429s seen so far for this recipient: kept apart so throttling never exhausts the retry budget. */
   readonly throttled: number;
+  /**
+   * Unchanged re-schedules (not due yet, recipient held by another worker, tenant paused) and
+   * unexpected errors retried with backoff. Counted so that every copy the worker enqueues has a
+   * message id of its own: Service Bus drops a second message with the same id within its window.
+   */
+  readonly hop?: number;
+  readonly faults?: number;
 }
 
 export interface ExpandJob {
@@ -33,6 +40,8 @@ export interface ExpandJob {
   /** Listing failures so far (the roster call can fail like a send). */
   readonly attempt: number;
   readonly throttled: number;
+  readonly hop?: number;
+  readonly faults?: number;
 }
 
 export type Job = DeliverJob | ExpandJob;
@@ -41,6 +50,8 @@ const base = {
   v: z.literal(1),
   notificationId: z.string().min(1),
   recipientKey: z.string().min(1),
+  hop: z.number().int().min(0).optional(),
+  faults: z.number().int().min(0).optional(),
 };
 
 export const jobSchema = z.discriminatedUnion('kind', [
@@ -90,7 +101,8 @@ export function parseJob(body: unknown): JobParseResult {
  * detection drops a second enqueue of it (a retried HTTP request, a redelivered expansion page).
  */
 export function jobMessageId(job: Job): string {
-  const step = job.kind === 'deliver' ? `d:${job.attempt}:${job.throttled}` : `e:${job.page}:${job.attempt}:${job.throttled}`;
+  const counters = `${job.attempt}:${job.throttled}:${job.hop ?? 0}:${job.faults ?? 0}`;
+  const step = job.kind === 'deliver' ? `d:${counters}` : `e:${job.page}:${counters}`;
   const digest = createHash('sha256').update(`${job.notificationId}\n${job.recipientKey}\n${step}`).digest('base64url');
   return `${job.notificationId.slice(0, 40)}-${digest}`;
 }

@@ -15,6 +15,8 @@ export interface NotificationRecord {
   readonly idempotencyKey?: string;
   /** Set once every job of the request is on the queue; a record without it is not yet accepted. */
   readonly enqueuedAt?: string;
+  /** The enqueue failed part-way: a retry with the same Idempotency-Key resumes at once. */
+  readonly enqueueFailed?: boolean;
   readonly cancelled?: boolean;
 }
 

@@ -30,6 +30,7 @@ export type FailureReason =
   | 'opted-out'
   | 'unknown-recipient'
   | 'tenant-not-allowed'
+  | 'not-enqueued'
   | 'invalid-job';
 
 /** Where a recipient's delivery ends up; `pending` is the only state that may still change. */

@@ -11,6 +11,11 @@ export interface UserReference extends BotEndpointAddress {
   readonly personalConversationId?: string;
   /** False after the user removed the app (or blocked the bot): send nothing until they come back. */
   readonly installed: boolean;
+  /**
+   * The app is installed in the user's personal scope (seen as an install or a message in the 1:1
+   * chat), as opposed to a member of a team where it is installed. `allUsers` reaches only these.
+   */
+  readonly hasPersonalApp?: boolean;
   readonly updatedAt: string;
 }
 

@@ -144,6 +144,7 @@ const toUser = (e: Record<string, unknown>) =>
     'name',
     'personalConversationId',
     'installed',
+    'hasPersonalApp',
     'updatedAt',
   ]);
 const toTeam = (e: Record<string, unknown>) =>

@@ -38,6 +38,8 @@ export interface DeliveryStore {
   list(notificationId: string, continuationToken?: string, pageSize?: number): Promise<Page<DeliveryRecord>>;
   counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }>;
   deleteAll(notificationId: string): Promise<void>;
+  /** Ends every row still pending and not claimed by a worker as failed; returns how many. */
+  failUnclaimed(notificationId: string, reason: FailureReason, detail: string): Promise<number>;
 }
 
 interface DeliveryEntity {
@@ -161,6 +163,22 @@ export class TableDeliveryStore implements DeliveryStore {
       tally[row.status] += 1;
     }
     return { counts: tally, anyAttempted };
+  }
+
+  async failUnclaimed(notificationId: string, reason: FailureReason, detail: string): Promise<number> {
+    let failed = 0;
+    const now = Date.now();
+    const rows = this.table.listEntities<DeliveryEntity>({
+      queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'pending'` },
+    });
+    for await (const entity of rows) {
+      const row = toRecord(entity, entity.etag);
+      if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) continue;
+      // A worker that claimed the row meanwhile wins: its etag check makes ours stale.
+      const result = await this.update(row, { status: 'failed', reason, detail });
+      if (result.kind === 'updated') failed += 1;
+    }
+    return failed;
   }
 
   async deleteAll(notificationId: string): Promise<void> {

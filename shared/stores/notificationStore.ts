@@ -14,10 +14,13 @@ export interface NotificationStore {
   create(record: NotificationRecord): Promise<void>;
   get(id: string): Promise<NotificationRecord | undefined>;
   markEnqueued(id: string, at: string): Promise<void>;
+  markEnqueueFailed(id: string): Promise<void>;
   delete(id: string): Promise<void>;
   /** Atomically binds an Idempotency-Key to a notification id and a request fingerprint. */
   claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim>;
   releaseIdempotencyKey(key: string): Promise<void>;
+  /** The notification an Idempotency-Key is bound to, if any. */
+  findIdempotencyKey(key: string): Promise<string | undefined>;
 }
 
 interface NotificationEntity {
@@ -30,6 +33,7 @@ interface NotificationEntity {
   requestedRecipients: number;
   idempotencyKey?: string;
   enqueuedAt?: string;
+  enqueueFailed?: boolean;
   cancelled?: boolean;
 }
 
@@ -79,12 +83,21 @@ export class TableNotificationStore implements NotificationStore {
       ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }),
       ...(e.idempotencyKey !== undefined && { idempotencyKey: e.idempotencyKey }),
       ...(e.enqueuedAt !== undefined && { enqueuedAt: e.enqueuedAt }),
+      ...(e.enqueueFailed !== undefined && { enqueueFailed: e.enqueueFailed }),
       ...(e.cancelled !== undefined && { cancelled: e.cancelled }),
     };
   }
 
   async markEnqueued(id: string, at: string): Promise<void> {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', enqueuedAt: at }, 'Merge');
+  }
+
+  async markEnqueueFailed(id: string): Promise<void> {
+    await this.notifications.updateEntity({ partitionKey: id, rowKey: '', enqueueFailed: true }, 'Merge');
+  }
+
+  async findIdempotencyKey(key: string): Promise<string | undefined> {
+    return (await getEntityOrUndefined<IdempotencyEntity>(this.idempotency, tableKey(key), ''))?.notificationId;
   }
 
   async delete(id: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { TableClient, type TableEntityResult } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/core-auth';
 import { RestError } from '@azure/core-rest-pipeline';
+import { createHash } from 'node:crypto';
 
 /** The tables teams-notify keeps; created at start when missing. */
 export const TABLE_NAMES = {
@@ -64,12 +65,20 @@ function isLoopback(connectionString: string): boolean {
   return /UseDevelopmentStorage=true|https?:\/\/(127\.0\.0\.1|localhost)[:/]/i.test(connectionString);
 }
 
+/** Longest value kept readable (base64url) in a key; longer ones are hashed to stay under 1 KiB. */
+const MAX_ENCODED_KEY_INPUT = 600;
+
 /**
  * Table keys may not hold / \ # ? or control characters, and Teams ids hold ':' '@' ';' and,
- * in conversation ids, sometimes '/'. Percent-encoding keeps keys readable and reversible.
+ * in conversation ids, sometimes '/'. Percent-encoding is not an option: the Table service decodes
+ * '%' in keys a second time on some operations. base64url uses only safe characters, and keys of
+ * long values (a channel reply names three ids of up to 512 characters) become a SHA-256.
+ * Every entity also stores its raw values as properties, so nothing is lost.
  */
 export function tableKey(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return value.length <= MAX_ENCODED_KEY_INPUT
+    ? `b${Buffer.from(value, 'utf8').toString('base64url')}`
+    : `h${createHash('sha256').update(value, 'utf8').digest('base64url')}`;
 }
 
 export function isStatus(error: unknown, status: number): boolean {

@@ -234,6 +234,7 @@ describe('personal install', () => {
       aadObjectId: w.user.aadObjectId,
       personalConversationId: w.personalId,
       installed: true,
+      hasPersonalApp: true,
       updatedAt: expect.any(String) as unknown,
     };
     const byId = await conversations.findUser({ type: 'user', userId: w.user.id });

@@ -367,8 +367,8 @@ describe('tenant allow-list on delivery', () => {
     await connector.close();
   });
 
-  it('refuses targets in other tenants with tenant-not-allowed and no connector call; allUsers skips them', async () => {
-    const save = (n: number, tenantId: string) =>
+  it('refuses targets in other tenants with tenant-not-allowed and no connector call; allUsers reaches only allowed personal installs', async () => {
+    const save = (n: number, tenantId: string, hasPersonalApp = true) =>
       pipeline.services.conversations.saveUser({
         userId: `29:allow-${n}`,
         aadObjectId: `allow-aad-${n}`,
@@ -377,10 +377,13 @@ describe('tenant allow-list on delivery', () => {
         tenantId,
         botId: 'bot-1',
         installed: true,
+        hasPersonalApp,
         updatedAt: new Date().toISOString(),
       });
     await save(1, 'tenant-ok');
     await save(2, 'tenant-elsewhere');
+    // Only a member of a team with the app: reachable one to one, but not an installation of its own.
+    await save(3, 'tenant-ok', false);
     const post = async (recipients: unknown[]) => {
       const res = await pipeline.api('/api/notifications', {
         method: 'POST',
@@ -405,6 +408,7 @@ describe('tenant allow-list on delivery', () => {
     const everyone = await done(await post([{ type: 'allUsers' }]));
     expect(everyone.counts).toMatchObject({ total: 1, delivered: 1 });
     expect(connector.delivered('a:allow-2')).toHaveLength(0);
+    expect(connector.delivered('a:allow-3')).toHaveLength(0);
   });
 });
 

@@ -182,7 +182,7 @@ describe('health when the queue is unreachable', () => {
 });
 
 describe('a job that fails on every delivery', () => {
-  it('ends failed retries-exhausted on its last delivery and is parked, not left pending', async () => {
+  it('backs off, then ends failed retries-exhausted and is parked, not left pending', async () => {
     let calls = 0;
     const broken = {
       send: async () => {
@@ -223,12 +223,12 @@ describe('a job that fails on every delivery', () => {
         return body.status === 'completed' ? body : undefined;
       }, 30_000, 'the give-up');
       expect(status.recipients[0]).toMatchObject({ status: 'failed', reason: 'retries-exhausted' });
-      expect(status.recipients[0]?.detail).toMatch(/all 3 deliveries.*sender crashed/);
+      expect(status.recipients[0]?.detail).toMatch(/failed 3 times.*sender crashed/);
       expect(calls).toBe(3);
       const parked = (await pipeline.queue.deadLetters.peekMessages({ numberOfMessages: 10 })).peekedMessageItems.map(
         (m) => JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')) as { reason: string },
       );
-      expect(parked.map((p) => p.reason)).toEqual(['max-delivery-count']);
+      expect(parked.map((p) => p.reason)).toEqual(['too-many-errors']);
     } finally {
       await pipeline.stop();
     }

@@ -370,15 +370,27 @@ describe('handlers against Azurite', () => {
     expect(await totalMessages()).toBe(1);
   });
 
-  it('same Idempotency-Key with a different body → 409 problem naming the existing id', async () => {
+  it('same Idempotency-Key with a different body → 409 problem that does not reveal the existing id', async () => {
     const key = `key-${uniqueName()}`;
     const first = await accept(validBody, { 'idempotency-key': key });
     const firstId = (first.jsonBody as AcceptedBody).id;
     const res = await accept({ ...validBody, message: { text: 'something else' } }, { 'idempotency-key': key });
     const body = expectProblem(res, 409);
-    expect(body.notificationId).toBe(firstId);
-    expect(body.detail).toContain(firstId);
+    expect(body.notificationId).toBeUndefined();
+    expect(JSON.stringify(body)).not.toContain(firstId);
     expect(await totalMessages()).toBe(1);
+  });
+
+  it('Idempotency-Keys belong to the caller: the same key under another function key is a new notification', async () => {
+    const key = `key-${uniqueName()}`;
+    const a = await accept(validBody, { 'idempotency-key': key, 'x-functions-key': 'caller-a' });
+    const b = await accept(validBody, { 'idempotency-key': key, 'x-functions-key': 'caller-b' });
+    const again = await accept(validBody, { 'idempotency-key': key, 'x-functions-key': 'caller-a' });
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(202);
+    const [idA, idB, idAgain] = [a, b, again].map((r) => (r.jsonBody as AcceptedBody).id);
+    expect(idB).not.toBe(idA);
+    expect(idAgain).toBe(idA);
   });
 
   it('20 concurrent identical requests with one key → one id, one record, one queue message', async () => {
