@@ -212,6 +212,26 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     expect(connector.delivered(chat)).toHaveLength(1);
   }, 40_000);
 
+  it('a new channel thread whose create call hangs is aborted, retried, and posted once', async () => {
+    const teamId = '19:slow-team@thread.tacv2';
+    await pipeline.services.conversations.saveTeam({
+      teamId,
+      generalChannelId: teamId,
+      serviceUrl: connector.serviceUrl,
+      tenantId: TENANT,
+      botId: 'bot-1',
+      installed: true,
+      updatedAt: new Date().toISOString(),
+    });
+    connector.script({ op: 'createConversation' }, [{ delayMs: 2500, then: { status: 503 } }]);
+    const done = await completed(await notify([{ type: 'team', teamId }]));
+    expect(done.recipients[0]).toMatchObject({ status: 'delivered', attempts: 2 });
+    const creates = connector.calls.filter((c) => c.op === 'createConversation');
+    expect(creates).toHaveLength(2);
+    expect(creates[0]?.aborted).toBe(true);
+    expect(connector.delivered(teamId)).toHaveLength(1);
+  }, 40_000);
+
   it('fails expired when expiresAt passes while the recipient waits for a retry', async () => {
     const user = await knownUser({ chat: true });
     const chat = user.personalConversationId as string;

@@ -45,19 +45,11 @@ export class BotbuilderTeamsSender implements TeamsSender {
 
   async send(to: ConversationAddress, message: OutgoingMessage): Promise<SendOutcome> {
     return this.guard(async () => {
-      let activityId: string | undefined;
-      await this.adapter.continueConversationAsync(this.options.botAppId, reference(to), async (context) => {
-        // The connector client directly, not context.sendActivity: a proactive message is a new
-        // post (sendToConversation, not a reply to the synthetic continuation event), and the
-        // request can carry a deadline that really aborts it.
-        const client = context.turnState.get<ConnectorClient>(this.adapter.ConnectorClientKey);
+      const response = await this.withConnector(to, (client, context) => {
         const activity = { ...toActivity(message), from: { id: to.botId }, conversation: context.activity.conversation } as Activity;
-        const response = await client.conversations.sendToConversation(to.conversationId, activity, {
-          abortSignal: AbortSignal.timeout(this.timeoutMs),
-        });
-        activityId = response.id;
+        return client.conversations.sendToConversation(to.conversationId, activity, { abortSignal: AbortSignal.timeout(this.timeoutMs) });
       });
-      return { kind: 'delivered', activityId: activityId ?? '', conversationId: to.conversationId };
+      return { kind: 'delivered', activityId: response.id ?? '', conversationId: to.conversationId };
     });
   }
 
@@ -84,9 +76,14 @@ export class BotbuilderTeamsSender implements TeamsSender {
         channelData: { channel: { id: channelId }, tenant: { id: at.tenantId } },
         activity: toActivity(message),
       } as ConversationParameters;
-      const conversationId = await this.create(at, parameters);
-      // A thread's conversation id is "<channel id>;messageid=<root post id>": the root post is our message.
-      const activityId = /;messageid=(.+)$/.exec(conversationId)?.[1] ?? '';
+      // The thread's root post is our message, so this call must be abortable like a send: a
+      // deadline that only stopped waiting would let a late success post the thread twice.
+      const created = await this.withConnector({ ...at, conversationId: channelId, conversationType: 'channel' }, (client) =>
+        client.conversations.createConversation(parameters, { abortSignal: AbortSignal.timeout(this.timeoutMs) }),
+      );
+      const conversationId = created.id ?? '';
+      // A thread's conversation id is "<channel id>;messageid=<root post id>".
+      const activityId = created.activityId ?? /;messageid=(.+)$/.exec(conversationId)?.[1] ?? '';
       return { kind: 'delivered', activityId, conversationId };
     });
   }
@@ -112,6 +109,21 @@ export class BotbuilderTeamsSender implements TeamsSender {
       });
       return page ?? { kind: 'members', members: [] };
     });
+  }
+
+  /**
+   * Runs one connector call inside `continueConversationAsync`, with the connector client botbuilder
+   * built for that conversation (authenticated, retries off): calling it directly, rather than
+   * through `context.sendActivity`, makes a proactive message a new post instead of a reply to the
+   * synthetic continuation event, and lets the request carry a deadline that really aborts it.
+   */
+  private async withConnector<T>(to: ConversationAddress, call: (client: ConnectorClient, context: TurnContext) => Promise<T>): Promise<T> {
+    let result: { value: T } | undefined;
+    await this.adapter.continueConversationAsync(this.options.botAppId, reference(to), async (context) => {
+      result = { value: await call(context.turnState.get<ConnectorClient>(this.adapter.ConnectorClientKey), context) };
+    });
+    if (result === undefined) throw new Error('botbuilder did not run the conversation turn');
+    return result.value;
   }
 
   private async create(at: BotEndpointAddress, parameters: ConversationParameters): Promise<string> {
