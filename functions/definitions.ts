@@ -35,7 +35,7 @@ export type FunctionDefinition = HttpFunctionDefinition | QueueFunctionDefinitio
 
 /**
  * Every function of the app, once. `functions/index.ts` registers them with the Azure Functions
- * host; `local/host.ts` serves the same handlers on port 7071 and feeds the queue handler from Azurite.
+ * host; `local/functionHost.ts` serves the same handlers on port 7071 and feeds the queue handler from Azurite.
  */
 export const functionDefinitions: readonly FunctionDefinition[] = [
   { kind: 'http', name: 'postNotification', methods: ['POST'], route: 'notifications', authLevel: 'function', handler: withProblemDetails(postNotification) },

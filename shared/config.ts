@@ -88,6 +88,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.queueTransport === 'servicebus' && config.serviceBusNamespace === undefined && config.serviceBusConnectionString === undefined) {
     throw new ConfigError(`${SETTINGS.queueTransport}=servicebus needs ${SETTINGS.serviceBusNamespace} or ${SETTINGS.serviceBusConnectionString}`);
   }
+  // In Azure (the Functions host sets WEBSITE_INSTANCE_ID) an unset app id would accept unsigned
+  // activities from anyone: refuse to start rather than run an open bot endpoint.
+  if (env.WEBSITE_INSTANCE_ID !== undefined && env.WEBSITE_INSTANCE_ID !== '' && config.botAppId === undefined) {
+    throw new ConfigError(`${SETTINGS.botAppId} must be set in Azure: without it the bot endpoint would accept unauthenticated activities`);
+  }
   if (config.queueTransport === 'storage-queue' && config.storageConnectionString === undefined) {
     throw new ConfigError(`${SETTINGS.queueTransport}=storage-queue needs ${SETTINGS.storageConnectionString}`);
   }

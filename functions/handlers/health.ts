@@ -12,9 +12,10 @@ export async function health(_request: HttpRequest, context: InvocationContext):
     check('queue', () => svc.queue.ping()),
   ]);
   const failing = checks.filter((c) => !c.ok);
-  const dependencies = Object.fromEntries(checks.map((c) => [c.name, c.ok ? 'ok' : c.error]));
+  // The endpoint is anonymous: callers learn what is down, the log learns why.
+  const dependencies = Object.fromEntries(checks.map((c) => [c.name, c.ok ? 'ok' : 'unreachable']));
   if (failing.length === 0) return { status: 200, jsonBody: { status: 'ok', dependencies } };
-  context.warn(`health: ${failing.map((f) => f.name).join(', ')} unreachable`);
+  context.warn(`health: ${failing.map((f) => `${f.name} (${f.ok ? '' : f.error})`).join(', ')} unreachable`);
   return problem(503, `unreachable: ${failing.map((f) => f.name).join(', ')}`, { dependencies, failing: failing.map((f) => f.name) });
 }
 

@@ -1,0 +1,33 @@
+import { ConfigError, loadConfig, SETTINGS } from '../../shared/config';
+
+const local = { STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' };
+
+describe('loadConfig', () => {
+  it('runs locally with only a storage connection string, on the Azurite queue, with the documented defaults', () => {
+    const config = loadConfig(local);
+    expect(config).toMatchObject({ queueTransport: 'storage-queue', sendRatePerSecond: 50, maxAttempts: 6, maxDeliveryCount: 10, appName: 'Notifications', allowedTenants: [] });
+    expect(config.botAppId).toBeUndefined();
+  });
+
+  it('fails at start, naming the setting, when nothing says where the tables are', () => {
+    expect(() => loadConfig({})).toThrow(ConfigError);
+    expect(() => loadConfig({})).toThrow(/STORAGE_CONNECTION_STRING.*STORAGE_TABLE_ENDPOINT/);
+  });
+
+  it('needs a namespace or a connection string for Service Bus', () => {
+    const azure = { STORAGE_TABLE_ENDPOINT: 'https://acct.table.core.windows.net', QUEUE_TRANSPORT: 'servicebus', MicrosoftAppId: 'app' };
+    expect(() => loadConfig(azure)).toThrow(new RegExp(SETTINGS.serviceBusNamespace));
+    expect(loadConfig({ ...azure, [SETTINGS.serviceBusNamespace]: 'ns.servicebus.windows.net' }).serviceBusNamespace).toBe('ns.servicebus.windows.net');
+  });
+
+  it('refuses to run an open bot endpoint in Azure: no app id there is an error', () => {
+    expect(() => loadConfig({ ...local, WEBSITE_INSTANCE_ID: 'abc' })).toThrow(/MicrosoftAppId must be set in Azure/);
+    expect(loadConfig({ ...local, WEBSITE_INSTANCE_ID: 'abc', MicrosoftAppId: 'app-id' }).botAppId).toBe('app-id');
+  });
+
+  it('parses the tenant allow-list case-insensitively and rejects out-of-range numbers', () => {
+    expect(loadConfig({ ...local, ALLOWED_TENANT_IDS: ' Tenant-A ,tenant-b,, ' }).allowedTenants).toEqual(['tenant-a', 'tenant-b']);
+    expect(() => loadConfig({ ...local, SEND_RATE_PER_SECOND: '0' })).toThrow(/SEND_RATE_PER_SECOND/);
+    expect(() => loadConfig({ ...local, MAX_DELIVERY_ATTEMPTS: 'many' })).toThrow(/MAX_DELIVERY_ATTEMPTS/);
+  });
+});
