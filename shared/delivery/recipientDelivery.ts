@@ -1,0 +1,183 @@
+import type { DeliverJob } from '../domain/job';
+import type { DeliveryRecord, NotificationRecord } from '../domain/notification';
+import type { SendFailure, SendOutcome } from '../domain/outcome';
+import type { TargetRecipient } from '../domain/recipient';
+import type { UserReference } from '../domain/reference';
+import type { Logger } from '../logger';
+import { renderMessage } from '../messages/renderMessage';
+import type { BotEndpointAddress, OutgoingMessage } from '../teams/teamsSender';
+import { throttleDelayMs, transientDelayMs } from './backoff';
+import { resolveTarget, type ResolvedTarget } from './resolveTarget';
+import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
+
+/** How many times a job re-reads its row when another writer got there first. */
+const MAX_CLAIM_ROUNDS = 3;
+
+/**
+ * One recipient, one attempt: claim the row (ETag lease), resolve where the message goes, check
+ * the allow-list and opt-out, send within the tenant's budget, and settle what Teams answered.
+ */
+export class RecipientDelivery {
+  private readonly settlement: Settlement;
+
+  constructor(private readonly deps: DeliveryDependencies) {
+    this.settlement = new Settlement(deps);
+  }
+
+  async deliver(job: DeliverJob, notification: NotificationRecord, log: Logger): Promise<JobResult> {
+    for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+      const row = await this.deps.deliveries.get(job.notificationId, job.recipientKey);
+      if (row === undefined) return { kind: 'ignored', why: 'no delivery row' };
+      if (row.status !== 'pending') return { kind: 'ignored', why: `already ${row.status}` };
+
+      const now = Date.now();
+      const due = notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now;
+      if (due > now + 1000) return this.settlement.reschedule(job, due - now, 'not due yet');
+      if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= now) {
+        return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
+      }
+      if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) {
+        // Another copy of this job is sending right now (a redelivery after a lost lock, or a
+        // resumed request). Look again once its claim runs out, in case that worker died.
+        return this.settlement.reschedule(job, Date.parse(row.leaseUntil) - now + 1000, 'another worker holds the recipient');
+      }
+      const claim = await this.deps.deliveries.update(row, { leaseUntil: new Date(now + this.deps.options.leaseMs).toISOString() });
+      if (claim.kind === 'stale') continue;
+      const progress = { delivered: false };
+      try {
+        return await this.attempt(job, claim.row, notification, log, progress);
+      } catch (error) {
+        // Let the redelivery that follows a throw claim the recipient at once, unless Teams already
+        // took the message: then the lease keeps a second send off until it runs out.
+        if (!progress.delivered) await this.deps.deliveries.update(claim.row, { leaseUntil: '' }).catch(() => undefined);
+        throw error;
+      }
+    }
+    return { kind: 'ignored', why: 'the delivery row kept changing; another worker has it' };
+  }
+
+  private async attempt(
+    job: DeliverJob,
+    row: DeliveryRecord,
+    notification: NotificationRecord,
+    log: Logger,
+    progress: { delivered: boolean },
+  ): Promise<JobResult> {
+    const target = await resolveTarget(job.recipient, this.deps.conversations);
+    if (target.kind === 'unreachable') {
+      if (target.tenantId !== undefined && !this.settlement.tenantAllowed(target.tenantId)) {
+        return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.tenantId} is not in ALLOWED_TENANT_IDS`, log);
+      }
+      return this.settlement.finish(row, 'failed', target.reason, target.detail, log);
+    }
+    if (!this.settlement.tenantAllowed(target.at.tenantId)) {
+      log.warn(`refused delivery to tenant ${target.at.tenantId}: not in the allow-list`);
+      return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.at.tenantId} is not allowed`, log);
+    }
+    const user = target.kind === 'create-personal' || target.kind === 'conversation' ? target.user : undefined;
+    if (user !== undefined && (await this.deps.optOuts.isOptedOut(user.tenantId, user.userId))) {
+      return this.settlement.finish(row, 'skipped', 'opted-out', 'the user opted out of notifications (they can send "start" to opt back in)', log);
+    }
+
+    const paused = this.deps.budget.pausedFor(target.at.tenantId);
+    if (paused > this.deps.options.maxInlineWaitMs) {
+      // Teams asked this tenant to wait: hand the recipient back rather than hold its claim through the pause.
+      return this.settlement.retryLater({ ...job, hop: (job.hop ?? 0) + 1 }, row, row.attempts, paused, 'tenant throttled by Teams');
+    }
+    const message = renderMessage(notification.message, this.deps.options.appName);
+    const attempts = { count: row.attempts };
+    const outcome = await this.sendTo(target, message, attempts);
+
+    switch (outcome.kind) {
+      case 'delivered':
+        progress.delivered = true;
+        return this.settlement.settle(row, {
+          status: 'delivered',
+          activityId: outcome.activityId,
+          conversationId: outcome.conversationId,
+          attempts: attempts.count,
+        }, { kind: 'delivered', activityId: outcome.activityId, conversationId: outcome.conversationId }, log);
+      case 'throttled': {
+        const retryAfterMs = outcome.retryAfterMs === undefined ? undefined : Math.min(outcome.retryAfterMs, this.deps.options.maxRetryAfterMs);
+        const delayMs = throttleDelayMs(retryAfterMs, job.throttled, this.deps.options.backoff, this.deps.options.random);
+        this.deps.budget.pause(target.at.tenantId, retryAfterMs ?? delayMs);
+        if (job.throttled + 1 > this.deps.options.maxThrottles) {
+          return this.settlement.exhausted(job, row, attempts.count, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log);
+        }
+        return this.settlement.retryLater({ ...job, throttled: job.throttled + 1 }, row, attempts.count, delayMs, `throttled: ${outcome.detail}`);
+      }
+      case 'transient': {
+        if (job.attempt + 1 >= this.deps.options.maxAttempts) {
+          return this.settlement.exhausted(job, row, attempts.count, `${job.attempt + 1} attempts failed; last: ${outcome.detail}`, log);
+        }
+        const delayMs = transientDelayMs(job.attempt, this.deps.options.backoff, this.deps.options.random);
+        return this.settlement.retryLater({ ...job, attempt: job.attempt + 1 }, row, attempts.count, delayMs, `transient: ${outcome.detail}`);
+      }
+      default:
+        await this.forgetReference(job.recipient, target, outcome);
+        return this.settlement.finish(row, 'failed', outcome.kind, outcome.detail, log, attempts.count);
+    }
+  }
+
+  /**
+   * Sends along the resolved route. A 404 on a stored 1:1 chat means Teams dropped it: forget it,
+   * create the chat again and send once more, but only once per attempt.
+   */
+  private async sendTo(target: Exclude<ResolvedTarget, { kind: 'unreachable' }>, message: OutgoingMessage, attempts: { count: number }): Promise<SendOutcome> {
+    const { sender, budget } = this.deps;
+    const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+      await budget.take(target.at.tenantId);
+      attempts.count += 1;
+      return fn();
+    };
+    switch (target.kind) {
+      case 'new-thread':
+        return call(() => sender.createChannelThread(target.at, target.channelId, message));
+      case 'conversation': {
+        const outcome = await call(() => sender.send({ ...target.at, conversationId: target.conversationId }, message));
+        if (outcome.kind !== 'conversation-not-found' || target.user === undefined) return outcome;
+        await this.deps.conversations.clearPersonalConversation(target.user);
+        return this.createAndSend(target.at, withoutConversation(target.user), message, call);
+      }
+      case 'create-personal':
+        return this.createAndSend(target.at, target.user, message, call);
+    }
+  }
+
+  private async createAndSend(
+    at: BotEndpointAddress,
+    user: UserReference,
+    message: OutgoingMessage,
+    call: <T>(fn: () => Promise<T>) => Promise<T>,
+  ): Promise<SendOutcome> {
+    const created = await call(() => this.deps.sender.createPersonalConversation(at, user.userId));
+    if (created.kind !== 'created') return created;
+    await this.deps.conversations.saveUser({ ...user, personalConversationId: created.conversationId, updatedAt: new Date().toISOString() });
+    return call(() => this.deps.sender.send({ ...at, conversationId: created.conversationId, conversationType: 'personal' }, message));
+  }
+
+  /** Teams said the target is gone or closed to us: stop sending there until a new install says otherwise. */
+  private async forgetReference(recipient: TargetRecipient, target: ResolvedTarget, failure: SendFailure): Promise<void> {
+    if (failure.kind !== 'not-installed' && failure.kind !== 'blocked-by-user' && failure.kind !== 'conversation-not-found') return;
+    const now = new Date().toISOString();
+    const { conversations } = this.deps;
+    if (recipient.type === 'user') {
+      const user = await conversations.findUser(recipient);
+      if (user === undefined) return;
+      // A block drops the chat (TEAMS-FACTS); a 404 after re-creating it means the same.
+      await conversations.clearPersonalConversation(user, { installed: failure.kind === 'conversation-not-found' });
+    } else if (recipient.type === 'conversation') {
+      const conversation = await conversations.findConversation(recipient.conversationId);
+      if (conversation !== undefined) await conversations.saveConversation({ ...conversation, active: false, updatedAt: now });
+    } else if (failure.kind === 'not-installed' && target.kind !== 'unreachable') {
+      const team = await conversations.findTeam(recipient.teamId);
+      if (team !== undefined) await conversations.saveTeam({ ...team, installed: false, updatedAt: now });
+    }
+  }
+
+}
+
+function withoutConversation(user: UserReference): UserReference {
+  const { personalConversationId: _dropped, ...rest } = user;
+  return rest;
+}

@@ -1,0 +1,134 @@
+import type { Job } from '../domain/job';
+import type { DeliveryRecord } from '../domain/notification';
+import type { FailureReason } from '../domain/outcome';
+import type { Logger } from '../logger';
+import type { JobQueue } from '../queue/jobQueue';
+import type { ConversationStore } from '../stores/conversationStore';
+import type { DeliveryChange, DeliveryStore } from '../stores/deliveryStore';
+import type { NotificationStore } from '../stores/notificationStore';
+import type { OptOutStore } from '../stores/optOutStore';
+import type { TeamsSender } from '../teams/teamsSender';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+import type { SendBudget } from './sendBudget';
+
+export interface DeliveryOptions {
+  /** Send attempts per recipient that may fail transiently before `retries-exhausted`. */
+  readonly maxAttempts: number;
+  /** 429s one recipient may meet before giving up; throttling never spends `maxAttempts`. */
+  readonly maxThrottles: number;
+  readonly backoff: BackoffPolicy;
+  /** How long a worker owns a recipient while sending; a crashed worker's claim expires after it. */
+  readonly leaseMs: number;
+  /** Tenants allowed (lower case); empty allows all. */
+  readonly allowedTenants: readonly string[];
+  readonly appName: string;
+  /** Recipients per page when expanding allUsers / allTeams / teamMembers. */
+  readonly expandPageSize: number;
+  /** Unexpected errors (our own storage down) one job may meet, retried with backoff, before it gives up. */
+  readonly maxFaults: number;
+  /** A Retry-After longer than this is not believed: a broken header must not park a recipient for days. */
+  readonly maxRetryAfterMs: number;
+  /** When the tenant is paused for longer than this, a claimed recipient is handed back and re-scheduled instead of waited for. */
+  readonly maxInlineWaitMs: number;
+  readonly random?: () => number;
+}
+
+export const DEFAULT_DELIVERY_OPTIONS: DeliveryOptions = {
+  maxAttempts: 6,
+  maxThrottles: 30,
+  backoff: DEFAULT_BACKOFF,
+  leaseMs: 2 * 60_000,
+  allowedTenants: [],
+  appName: 'Notifications',
+  expandPageSize: 100,
+  maxFaults: 10,
+  maxRetryAfterMs: 5 * 60_000,
+  maxInlineWaitMs: 5_000,
+};
+
+export interface DeliveryDependencies {
+  readonly notifications: NotificationStore;
+  readonly deliveries: DeliveryStore;
+  readonly conversations: ConversationStore;
+  readonly optOuts: OptOutStore;
+  readonly queue: JobQueue;
+  readonly sender: TeamsSender;
+  readonly budget: SendBudget;
+  readonly options: DeliveryOptions;
+}
+
+/** What handling one queue message came to: logged by the trigger, asserted by tests. */
+export type JobResult =
+  | { readonly kind: 'delivered'; readonly activityId: string; readonly conversationId: string }
+  | { readonly kind: 'failed' | 'skipped'; readonly reason: FailureReason; readonly detail: string }
+  | { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string }
+  | { readonly kind: 'expanded'; readonly recipients: number; readonly more: boolean }
+  | { readonly kind: 'ignored'; readonly why: string }
+  | { readonly kind: 'dead-lettered'; readonly reason: string; readonly detail: string };
+
+/**
+ * How a job step ends for its recipient row: a final status, a delayed copy of the job, or both.
+ * Shared by delivering to one recipient and expanding a fan-out entry.
+ */
+export class Settlement {
+  constructor(private readonly deps: Pick<DeliveryDependencies, 'deliveries' | 'queue' | 'options'>) {}
+
+  /** A delayed copy for a retry that changed the job (attempt or throttle count), then the claim is let go. */
+  async retryLater(job: Job, row: DeliveryRecord, attempts: number, delayMs: number, why: string): Promise<JobResult> {
+    // Enqueue the copy before letting go of the recipient: if we die in between, the copy waits
+    // out the lease instead of the recipient being lost.
+    await this.deps.queue.enqueue([{ job, notBefore: new Date(Date.now() + delayMs) }]);
+    await this.deps.deliveries.update(row, { attempts, leaseUntil: '', detail: why });
+    return { kind: 'rescheduled', delayMs, why };
+  }
+
+  /** Puts the job back unchanged for later: a new hop, so the copy gets a message id of its own. */
+  async reschedule(job: Job, delayMs: number, why: string): Promise<JobResult> {
+    await this.deps.queue.enqueue([{ job: { ...job, hop: (job.hop ?? 0) + 1 }, notBefore: new Date(Date.now() + delayMs) }]);
+    return { kind: 'rescheduled', delayMs, why };
+  }
+
+  async exhausted(job: Job, row: DeliveryRecord, attempts: number, detail: string, log: Logger): Promise<JobResult> {
+    await this.deps.queue.deadLetter({ body: JSON.stringify(job), reason: 'retries-exhausted', description: detail });
+    return this.finish(row, 'failed', 'retries-exhausted', detail, log, attempts);
+  }
+
+  finish(row: DeliveryRecord, status: 'failed' | 'skipped', reason: FailureReason, detail: string, log: Logger, attempts = row.attempts): Promise<JobResult> {
+    return this.settle(row, { status, reason, detail, attempts }, { kind: status, reason, detail }, log);
+  }
+
+  /** Writes a final status; the etag is ours while we hold the lease, so a conflict is worth a warning. */
+  async settle(row: DeliveryRecord, change: DeliveryChange, result: JobResult, log: Logger): Promise<JobResult> {
+    const final = { ...change, leaseUntil: '' };
+    const update = await this.deps.deliveries.update(row, final);
+    if (update.kind === 'stale') {
+      const fresh = await this.deps.deliveries.get(row.notificationId, row.recipientKey);
+      log.warn(`delivery row ${row.recipientKey} changed while we held it (now ${fresh?.status ?? 'gone'})`);
+      if (fresh !== undefined && fresh.status === 'pending') await this.deps.deliveries.update(fresh, final);
+    }
+    return result;
+  }
+
+  tenantAllowed(tenantId: string): boolean {
+    const allowed = this.deps.options.allowedTenants;
+    return allowed.length === 0 || allowed.includes(tenantId.toLowerCase());
+  }
+}
+
+export function describeResult(result: JobResult): string {
+  switch (result.kind) {
+    case 'delivered':
+      return `delivered as ${result.activityId}`;
+    case 'failed':
+    case 'skipped':
+      return `${result.kind} (${result.reason}): ${result.detail}`;
+    case 'rescheduled':
+      return `retry in ${result.delayMs} ms (${result.why})`;
+    case 'expanded':
+      return `expanded into ${result.recipients} recipients${result.more ? ', more to come' : ''}`;
+    case 'ignored':
+      return `nothing to do: ${result.why}`;
+    case 'dead-lettered':
+      return `dead-lettered (${result.reason}): ${result.detail}`;
+  }
+}
