@@ -114,7 +114,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     bot,
     accept: (request, idempotencyKey) => acceptNotification(request, idempotencyKey, { notifications, deliveries, queue }),
     ready() {
-      ready ??= Promise.all([tables.ensureCreated(), queue instanceof StorageQueueJobQueue ? queue.ensureCreated() : Promise.resolve()]).then(
+      ready ??= Promise.all([tables.ensureCreated(), queue.ensureCreated()]).then(
         () => undefined,
         (error: unknown) => {
           ready = undefined;

@@ -28,7 +28,6 @@ export type FailureReason =
   | 'expired'
   | 'retries-exhausted'
   | 'opted-out'
-  | 'unknown-recipient'
   | 'tenant-not-allowed'
   | 'not-enqueued'
   | 'invalid-job';

@@ -1,4 +1,9 @@
-import type { BotEndpointAddress } from '../teams/teamsSender';
+/** Where the bot talks to Teams for one tenant: every connector call needs these. */
+export interface BotEndpointAddress {
+  readonly serviceUrl: string;
+  readonly tenantId: string;
+  readonly botId: string;
+}
 
 export type ConversationKind = 'personal' | 'groupChat' | 'channel';
 

@@ -24,6 +24,8 @@ export interface JobQueue {
   enqueue(jobs: readonly QueuedJob[]): Promise<void>;
   /** Parks a job that must not be retried, with the reason, where operators look for them. */
   deadLetter(letter: DeadLetter): Promise<void>;
+  /** Creates what the adapter may create for itself (local queues); a no-op where infra/ owns it. */
+  ensureCreated(): Promise<void>;
   /** Throws when the queue cannot be reached (the health endpoint's check). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -70,6 +70,9 @@ export class ServiceBusJobQueue implements JobQueue {
     throw new Error('Service Bus needs a connection string, or a fully qualified namespace and a credential');
   }
 
+  /** The queues come from infra/: duplicate detection can only be set when a queue is created. */
+  async ensureCreated(): Promise<void> {}
+
   async enqueue(jobs: readonly QueuedJob[]): Promise<void> {
     const now = Date.now();
     const immediate: ServiceBusMessage[] = [];

@@ -1,12 +1,10 @@
 import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { ConversationReference, TeamReference, UserReference } from '../domain/reference';
 import type { UserRecipient } from '../domain/recipient';
+import type { Page } from './page';
 import { getEntityOrUndefined, tableKey, type Tables } from './tables';
 
-export interface Page<T> {
-  readonly items: readonly T[];
-  readonly continuationToken?: string;
-}
+export type { Page } from './page';
 
 /**
  * Conversation references captured from Teams activities: who and where the bot can message.

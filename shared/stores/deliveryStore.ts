@@ -2,7 +2,7 @@ import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { DeliveryRecord, StatusCounts } from '../domain/notification';
 import type { FailureReason, RecipientStatus } from '../domain/outcome';
 import type { Recipient } from '../domain/recipient';
-import type { Page } from './conversationStore';
+import type { Page } from './page';
 import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
 
 /** A new pending row, before it is stored. */

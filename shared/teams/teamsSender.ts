@@ -1,4 +1,7 @@
 import type { SendFailure, SendOutcome } from '../domain/outcome';
+import type { BotEndpointAddress } from '../domain/reference';
+
+export type { BotEndpointAddress } from '../domain/reference';
 
 /** A rendered message, ready for the wire. */
 export interface OutgoingMessage {
@@ -8,12 +11,6 @@ export interface OutgoingMessage {
   readonly summary?: string;
 }
 
-/** Where the bot talks to Teams for one tenant: every connector call needs these. */
-export interface BotEndpointAddress {
-  readonly serviceUrl: string;
-  readonly tenantId: string;
-  readonly botId: string;
-}
 
 export interface ConversationAddress extends BotEndpointAddress {
   readonly conversationId: string;

@@ -24,6 +24,9 @@ class BreakingQueue implements JobQueue {
   deadLetter(letter: DeadLetter): Promise<void> {
     return this.inner.deadLetter(letter);
   }
+  ensureCreated(): Promise<void> {
+    return this.inner.ensureCreated();
+  }
   ping(): Promise<void> {
     return this.inner.ping();
   }

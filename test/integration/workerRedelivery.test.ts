@@ -27,6 +27,7 @@ class DedupingQueue implements JobQueue {
     }
   }
   async deadLetter(_letter: DeadLetter): Promise<void> {}
+  async ensureCreated(): Promise<void> {}
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
 }

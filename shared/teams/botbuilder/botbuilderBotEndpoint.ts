@@ -2,7 +2,7 @@ import type { CloudAdapter, TurnContext } from 'botbuilder';
 import type { ActivityHandler, BotEndpoint, BotRequest, BotResponse } from '../../bot/botEndpoint';
 import type { IncomingActivity } from '../../bot/incomingActivity';
 import type { Logger } from '../../logger';
-import { toActivity } from './botbuilderTeamsSender';
+import { toActivity } from './toActivity';
 
 /**
  * The bot endpoint on botbuilder: CloudAdapter checks the Bot Framework token (when an app id is

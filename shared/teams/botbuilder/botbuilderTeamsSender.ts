@@ -1,5 +1,4 @@
 import {
-  CardFactory,
   TeamsInfo,
   type Activity,
   type CloudAdapter,
@@ -9,6 +8,7 @@ import {
 } from 'botbuilder';
 import { classifySendFailure, type SendFailure, type SendOutcome } from '../../domain/outcome';
 import type { ConnectorClient } from 'botframework-connector';
+import { toActivity } from './toActivity';
 import type {
   BotEndpointAddress,
   ConversationAddress,
@@ -163,15 +163,6 @@ function reference(to: ConversationAddress): Partial<ConversationReference> {
       conversationType: to.conversationType ?? 'personal',
       name: '',
     },
-  };
-}
-
-export function toActivity(message: OutgoingMessage): Partial<Activity> {
-  return {
-    type: 'message',
-    ...(message.text !== undefined && { text: message.text, textFormat: 'markdown' }),
-    ...(message.summary !== undefined && { summary: message.summary }),
-    ...(message.card !== undefined && { attachments: [CardFactory.adaptiveCard(message.card)] }),
   };
 }
 
