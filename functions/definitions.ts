@@ -2,6 +2,7 @@ import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } fro
 import { problem } from '../shared/http/problem';
 import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
 import { botMessages } from './handlers/botMessages';
+import { cancelNotification } from './handlers/cancelNotification';
 import { deliverJob } from './handlers/deliverJob';
 import { getNotification } from './handlers/getNotification';
 import { health } from './handlers/health';
@@ -40,6 +41,7 @@ export type FunctionDefinition = HttpFunctionDefinition | QueueFunctionDefinitio
 export const functionDefinitions: readonly FunctionDefinition[] = [
   { kind: 'http', name: 'postNotification', methods: ['POST'], route: 'notifications', authLevel: 'function', handler: withProblemDetails(postNotification) },
   { kind: 'http', name: 'getNotification', methods: ['GET'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(getNotification) },
+  { kind: 'http', name: 'cancelNotification', methods: ['DELETE'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(cancelNotification) },
   { kind: 'http', name: 'health', methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: withProblemDetails(health) },
   // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.
   { kind: 'http', name: 'botMessages', methods: ['POST'], route: 'messages', authLevel: 'anonymous', handler: withProblemDetails(botMessages) },

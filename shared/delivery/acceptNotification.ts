@@ -93,7 +93,7 @@ export async function acceptNotification(
     await deps.notifications.markEnqueueFailed(id).catch(() => undefined);
     if (idempotencyKey === undefined) {
       await deps.deliveries
-        .failUnclaimed(id, 'not-enqueued', `the queue failed while accepting: ${error instanceof Error ? error.message : String(error)}`)
+        .endUnclaimed(id, 'failed', 'not-enqueued', `the queue failed while accepting: ${error instanceof Error ? error.message : String(error)}`)
         .catch(() => undefined);
     }
     throw new AcceptIncompleteError(id, idempotencyKey !== undefined, error);

@@ -6,6 +6,9 @@ import { FanOutExpansion } from './fanOutExpansion';
 import { RecipientDelivery } from './recipientDelivery';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
+/** How long a worker trusts a cached notification record (a cancel takes at most this to be seen). */
+const RECORD_CACHE_MS = 5_000;
+
 export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
 
 /**
@@ -88,10 +91,13 @@ export class DeliveryWorker {
     }
   }
 
-  /** Notification records never change after acceptance (but for cancel), so a short cache saves a read per recipient. */
+  /**
+   * Notification records change only when cancelled, so a short cache saves a read per recipient;
+   * short enough that a cancel reaches warm workers within seconds.
+   */
   private async notification(id: string): Promise<NotificationRecord | undefined> {
     const cached = this.records.get(id);
-    if (cached !== undefined && Date.now() - cached.readAt < 30_000) return cached.record;
+    if (cached !== undefined && Date.now() - cached.readAt < RECORD_CACHE_MS) return cached.record;
     const record = await this.deps.notifications.get(id);
     if (record !== undefined) {
       if (this.records.size >= 1000) this.records.delete(this.records.keys().next().value as string);

@@ -24,6 +24,7 @@ export class FanOutExpansion {
     const row = await this.deps.deliveries.get(job.notificationId, job.recipientKey);
     if (row === undefined) return { kind: 'ignored', why: 'no delivery row' };
     if (row.status !== 'pending' || row.expandedTo !== undefined) return { kind: 'ignored', why: 'already expanded' };
+    if (notification.cancelled === true) return this.settlement.finish(row, 'skipped', 'cancelled', 'the notification was cancelled', log);
     if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= Date.now()) {
       return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
     }

@@ -33,6 +33,7 @@ export class RecipientDelivery {
       const now = Date.now();
       const due = notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now;
       if (due > now + 1000) return this.settlement.reschedule(job, due - now, 'not due yet');
+      if (notification.cancelled === true) return this.settlement.finish(row, 'skipped', 'cancelled', 'the notification was cancelled', log);
       if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= now) {
         return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
       }

@@ -17,6 +17,7 @@ export interface NotificationRecord {
   readonly enqueuedAt?: string;
   /** The enqueue failed part-way: a retry with the same Idempotency-Key resumes at once. */
   readonly enqueueFailed?: boolean;
+  /** Set by DELETE /api/notifications/{id}: recipients not yet sent end `skipped` / `cancelled`. */
   readonly cancelled?: boolean;
 }
 

@@ -28,6 +28,7 @@ export type FailureReason =
   | 'expired'
   | 'retries-exhausted'
   | 'opted-out'
+  | 'cancelled'
   | 'tenant-not-allowed'
   | 'not-enqueued'
   | 'invalid-job';

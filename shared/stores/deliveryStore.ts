@@ -38,8 +38,8 @@ export interface DeliveryStore {
   list(notificationId: string, continuationToken?: string, pageSize?: number): Promise<Page<DeliveryRecord>>;
   counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }>;
   deleteAll(notificationId: string): Promise<void>;
-  /** Ends every row still pending and not claimed by a worker as failed; returns how many. */
-  failUnclaimed(notificationId: string, reason: FailureReason, detail: string): Promise<number>;
+  /** Ends every row still pending and not claimed by a worker; returns how many. */
+  endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number>;
 }
 
 interface DeliveryEntity {
@@ -165,8 +165,8 @@ export class TableDeliveryStore implements DeliveryStore {
     return { counts: tally, anyAttempted };
   }
 
-  async failUnclaimed(notificationId: string, reason: FailureReason, detail: string): Promise<number> {
-    let failed = 0;
+  async endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number> {
+    let ended = 0;
     const now = Date.now();
     const rows = this.table.listEntities<DeliveryEntity>({
       queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'pending'` },
@@ -175,10 +175,10 @@ export class TableDeliveryStore implements DeliveryStore {
       const row = toRecord(entity, entity.etag);
       if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) continue;
       // A worker that claimed the row meanwhile wins: its etag check makes ours stale.
-      const result = await this.update(row, { status: 'failed', reason, detail });
-      if (result.kind === 'updated') failed += 1;
+      const result = await this.update(row, { status, reason, detail });
+      if (result.kind === 'updated') ended += 1;
     }
-    return failed;
+    return ended;
   }
 
   async deleteAll(notificationId: string): Promise<void> {

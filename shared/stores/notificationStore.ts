@@ -15,6 +15,7 @@ export interface NotificationStore {
   get(id: string): Promise<NotificationRecord | undefined>;
   markEnqueued(id: string, at: string): Promise<void>;
   markEnqueueFailed(id: string): Promise<void>;
+  markCancelled(id: string, at: string): Promise<void>;
   delete(id: string): Promise<void>;
   /** Atomically binds an Idempotency-Key to a notification id and a request fingerprint. */
   claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim>;
@@ -90,6 +91,10 @@ export class TableNotificationStore implements NotificationStore {
 
   async markEnqueued(id: string, at: string): Promise<void> {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', enqueuedAt: at }, 'Merge');
+  }
+
+  async markCancelled(id: string, at: string): Promise<void> {
+    await this.notifications.updateEntity({ partitionKey: id, rowKey: '', cancelled: true, cancelledAt: at }, 'Merge');
   }
 
   async markEnqueueFailed(id: string): Promise<void> {

@@ -366,6 +366,37 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     await eventually(async () => ((await pipeline.queue.deliveries.getProperties()).approximateMessagesCount === 0 ? true : undefined), 10_000, 'queue drained');
   });
 
+  it('DELETE cancels a scheduled notification: every recipient skipped (cancelled), nothing sent', async () => {
+    const users = await Promise.all([knownUser({ chat: true }), knownUser({ chat: true })]);
+    const id = await notify(
+      users.map((u) => ({ type: 'user', aadObjectId: u.aadObjectId })),
+      { sendAt: new Date(Date.now() + 3000).toISOString() },
+    );
+    expect((await status(id)).status).toBe('scheduled');
+    const res = await pipeline.api(`/api/notifications/${id}`, { method: 'DELETE' });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ id, status: 'cancelled', skipped: 2 });
+    const body = await status(id);
+    expect(body.status).toBe('cancelled');
+    expect(body.counts).toMatchObject({ total: 2, skipped: 2, pending: 0 });
+    expect(body.recipients.map((r) => r.reason)).toEqual(['cancelled', 'cancelled']);
+    // The scheduled jobs still come due: they find the recipients settled and send nothing.
+    await new Promise((resolve) => setTimeout(resolve, 4500));
+    expect(connector.calls).toHaveLength(0);
+    expect((await pipeline.api('/api/notifications/n0000000000unknown', { method: 'DELETE' })).status).toBe(404);
+  }, 20_000);
+
+  it('a fan-out cancelled before it expands sends to nobody', async () => {
+    await knownUser({ chat: true });
+    const id = await notify([{ type: 'allUsers' }], { sendAt: new Date(Date.now() + 2000).toISOString() });
+    expect((await pipeline.api(`/api/notifications/${id}`, { method: 'DELETE' })).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    const body = await status(id);
+    expect(body.status).toBe('cancelled');
+    expect(body.counts).toMatchObject({ total: 1, skipped: 1, delivered: 0 });
+    expect(connector.calls).toHaveLength(0);
+  }, 20_000);
+
   it('Idempotency-Key: concurrent identical requests make one notification and one send', async () => {
     const user = await knownUser({ chat: true });
     const key = `deploy-${userSeq}`;

@@ -98,6 +98,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
   it.each([
     ['postNotification', ['POST'], 'notifications', 'function'],
     ['getNotification', ['GET'], 'notifications/{id}', 'function'],
+    ['cancelNotification', ['DELETE'], 'notifications/{id}', 'function'],
     ['health', ['GET'], 'health', 'anonymous'],
     ['botMessages', ['POST'], 'messages', 'anonymous'],
   ])('%s is an httpTrigger %p on route %s with authLevel %s and an http output', (name, methods, route, authLevel) => {
