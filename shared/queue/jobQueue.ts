@@ -27,6 +27,6 @@ export interface JobQueue {
   /** Creates what the adapter may create for itself (local queues); a no-op where infra/ owns it. */
   ensureCreated(): Promise<void>;
   /** Throws when the queue cannot be reached (the health endpoint's check). */
-  ping(): Promise<void>;
+  ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }

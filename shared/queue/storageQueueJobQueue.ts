@@ -65,8 +65,8 @@ export class StorageQueueJobQueue implements JobQueue {
     );
   }
 
-  async ping(): Promise<void> {
-    await this.deliveries.getProperties();
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.deliveries.getProperties(signal !== undefined ? { abortSignal: signal } : {});
   }
 
   async close(): Promise<void> {

@@ -56,8 +56,8 @@ export class Tables {
   }
 
   /** One cheap round trip, for the health endpoint. */
-  async ping(): Promise<void> {
-    await this.client('notifications').getAccessPolicy();
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.client('notifications').getAccessPolicy(signal !== undefined ? { abortSignal: signal } : {});
   }
 }
 

@@ -27,8 +27,8 @@ class BreakingQueue implements JobQueue {
   ensureCreated(): Promise<void> {
     return this.inner.ensureCreated();
   }
-  ping(): Promise<void> {
-    return this.inner.ping();
+  ping(signal?: AbortSignal): Promise<void> {
+    return this.inner.ping(signal);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -89,9 +89,16 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     app = await loadApp();
   });
 
-  it('sets the v4 programming model once and registers exactly the five functions', () => {
+  it('sets the v4 programming model once and registers exactly the six functions', () => {
     expect(app.core.models).toHaveLength(1);
-    expect(app.core.registered.map((r) => r.metadata.name).sort()).toEqual(['botMessages', 'deliverJob', 'getNotification', 'health', 'postNotification']);
+    expect(app.core.registered.map((r) => r.metadata.name).sort()).toEqual([
+      'botMessages',
+      'cancelNotification',
+      'deliverJob',
+      'getNotification',
+      'health',
+      'postNotification',
+    ]);
     for (const r of app.core.registered) expect(typeof r.callback).toBe('function');
   });
 
