@@ -80,6 +80,20 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     return user;
   }
 
+  /** A team with the app installed; its General channel's id is the team id, as in Teams. */
+  async function knownTeam(teamId: string, name?: string) {
+    await pipeline.services.conversations.saveTeam({
+      teamId,
+      generalChannelId: teamId,
+      serviceUrl: connector.serviceUrl,
+      tenantId: TENANT,
+      botId: 'bot-1',
+      installed: true,
+      updatedAt: new Date().toISOString(),
+      ...(name !== undefined && { name }),
+    });
+  }
+
   async function notify(recipients: unknown[], extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<string> {
     const res = await pipeline.api('/api/notifications', {
       method: 'POST',
@@ -214,15 +228,7 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
 
   it('a new channel thread whose create call hangs is aborted, retried, and posted once', async () => {
     const teamId = '19:slow-team@thread.tacv2';
-    await pipeline.services.conversations.saveTeam({
-      teamId,
-      generalChannelId: teamId,
-      serviceUrl: connector.serviceUrl,
-      tenantId: TENANT,
-      botId: 'bot-1',
-      installed: true,
-      updatedAt: new Date().toISOString(),
-    });
+    await knownTeam(teamId);
     connector.script({ op: 'createConversation' }, [{ delayMs: 2500, then: { status: 503 } }]);
     const done = await completed(await notify([{ type: 'team', teamId }]));
     expect(done.recipients[0]).toMatchObject({ status: 'delivered', attempts: 2 });
@@ -271,15 +277,7 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
 
   it('posts to a team (new thread in General), a channel, and replies in a thread', async () => {
     const team = { teamId: '19:team-general@thread.tacv2', generalChannelId: '19:team-general@thread.tacv2' };
-    await pipeline.services.conversations.saveTeam({
-      ...team,
-      name: 'Ops',
-      serviceUrl: connector.serviceUrl,
-      tenantId: TENANT,
-      botId: 'bot-1',
-      installed: true,
-      updatedAt: new Date().toISOString(),
-    });
+    await knownTeam(team.teamId, 'Ops');
     const id = await notify([
       { type: 'team', teamId: team.teamId },
       { type: 'channel', teamId: team.teamId, channelId: '19:alerts@thread.tacv2' },
@@ -330,15 +328,7 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
 
   it('expands teamMembers page by page into 1:1 messages, one per member', async () => {
     const teamId = '19:roster@thread.tacv2';
-    await pipeline.services.conversations.saveTeam({
-      teamId,
-      generalChannelId: teamId,
-      serviceUrl: connector.serviceUrl,
-      tenantId: TENANT,
-      botId: 'bot-1',
-      installed: true,
-      updatedAt: new Date().toISOString(),
-    });
+    await knownTeam(teamId);
     const members = Array.from({ length: 5 }, (_, i) => ({ id: `29:member-${i}`, aadObjectId: `aad-member-${i}`, name: `Member ${i}` }));
     connector.setTeamMembers(teamId, members);
     const id = await notify([{ type: 'teamMembers', teamId }]);
