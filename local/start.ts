@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { functionDefinitions, type QueueFunctionDefinition } from '../functions/definitions';
 import { loadConfig, SETTINGS } from '../shared/config';
@@ -51,7 +52,15 @@ async function main(): Promise<void> {
     stops.push(() => host.close());
     const definition = functionDefinitions.find((d): d is QueueFunctionDefinition => d.kind === 'queue');
     if (definition === undefined) throw new Error('no queue-triggered function is defined');
-    const trigger = startStorageQueueTrigger({ queue: queue.deliveries, deadLetters: queue, definition, maxDeliveryCount: config.maxDeliveryCount });
+    // The same concurrency host.json gives the Service Bus trigger in Azure.
+    const hostJson = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as { extensions?: { serviceBus?: { maxConcurrentCalls?: number } } };
+    const trigger = startStorageQueueTrigger({
+      queue: queue.deliveries,
+      deadLetters: queue,
+      definition,
+      maxDeliveryCount: config.maxDeliveryCount,
+      concurrency: hostJson.extensions?.serviceBus?.maxConcurrentCalls ?? 16,
+    });
     stops.push(() => trigger.stop());
 
     say('Starting the Microsoft 365 Agents Playground (local Teams)...');

@@ -47,7 +47,10 @@ export class FanOutExpansion {
       return this.settlement.finish(row, 'failed', failure.kind, failure.detail, log);
     }
 
-    const children: NewDelivery[] = page.recipients.map((recipient) => ({ recipientKey: recipientKey(recipient), recipient, fromKey: job.recipientKey }));
+    // One page can name a target twice (a roster listing a member twice): one row, one job.
+    const children: NewDelivery[] = [
+      ...new Map(page.recipients.map((recipient) => [recipientKey(recipient), { recipientKey: recipientKey(recipient), recipient, fromKey: job.recipientKey }])).values(),
+    ];
     await this.deps.deliveries.createPending(job.notificationId, children);
     const expanded = job.expanded + children.length;
     const jobs: Job[] = children.map((child) => ({
