@@ -6,15 +6,16 @@ import { FanOutExpansion } from './fanOutExpansion';
 import { RecipientDelivery } from './recipientDelivery';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
+export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
+
 /** How long a worker trusts a cached notification record (a cancel takes at most this to be seen). */
 const RECORD_CACHE_MS = 5_000;
 
-export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
-
 /**
  * Handles one job from the delivery queue: the same code behind the Service Bus trigger in Azure
- * and the Azurite poller locally. It returns normally for everything it has dealt with (the
- * message is completed) and throws only for what must be redelivered at once (storage down).
+ * and the Azurite poller locally. It returns normally for everything it has dealt with, including
+ * retries (the message is completed and a delayed copy enqueued), and throws only when even that
+ * copy cannot be enqueued: then the queue's own redelivery is all that is left.
  */
 export class DeliveryWorker {
   private readonly records = new Map<string, { record: NotificationRecord; readAt: number }>();
