@@ -1,4 +1,4 @@
-import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { problem } from '../shared/http/problem';
 import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
 import { botMessages } from './handlers/botMessages';
@@ -7,6 +7,7 @@ import { deliverJob } from './handlers/deliverJob';
 import { getNotification } from './handlers/getNotification';
 import { health } from './handlers/health';
 import { postNotification } from './handlers/postNotification';
+import { sweepStuck } from './handlers/sweepStuck';
 
 /** The app setting prefix of the Service Bus connection (identity-based: `...__fullyQualifiedNamespace`). */
 export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
@@ -32,7 +33,17 @@ export interface QueueFunctionDefinition {
   readonly handler: (message: unknown, context: InvocationContext) => Promise<void>;
 }
 
-export type FunctionDefinition = HttpFunctionDefinition | QueueFunctionDefinition;
+export interface TimerFunctionDefinition {
+  readonly kind: 'timer';
+  readonly name: string;
+  /** NCRONTAB, as Azure reads it. */
+  readonly schedule: string;
+  /** The same period in milliseconds, for the local host (a test keeps the two in step). */
+  readonly everyMs: number;
+  readonly handler: (timer: Timer, context: InvocationContext) => Promise<void>;
+}
+
+export type FunctionDefinition = HttpFunctionDefinition | QueueFunctionDefinition | TimerFunctionDefinition;
 
 /**
  * Every function of the app, once. `functions/index.ts` registers them with the Azure Functions
@@ -46,6 +57,7 @@ export const functionDefinitions: readonly FunctionDefinition[] = [
   // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.
   { kind: 'http', name: 'botMessages', methods: ['POST'], route: 'messages', authLevel: 'anonymous', handler: withProblemDetails(botMessages) },
   { kind: 'queue', name: 'deliverJob', queueName: DELIVERY_QUEUE_NAME, connection: SERVICE_BUS_CONNECTION, handler: deliverJob },
+  { kind: 'timer', name: 'sweepStuck', schedule: '0 */15 * * * *', everyMs: 15 * 60_000, handler: sweepStuck },
 ];
 
 /** An unexpected error becomes a problem+json 500 (or 503 for an unreachable dependency), logged, never leaked. */

@@ -10,11 +10,13 @@ for (const definition of functionDefinitions) {
       authLevel: definition.authLevel,
       handler: definition.handler,
     });
-  } else {
+  } else if (definition.kind === 'queue') {
     app.serviceBusQueue(definition.name, {
       queueName: definition.queueName,
       connection: definition.connection,
       handler: definition.handler,
     });
+  } else {
+    app.timer(definition.name, { schedule: definition.schedule, handler: definition.handler });
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { functionDefinitions, type QueueFunctionDefinition } from '../functions/definitions';
+import { functionDefinitions, type QueueFunctionDefinition, type TimerFunctionDefinition } from '../functions/definitions';
 import { loadConfig, SETTINGS } from '../shared/config';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
@@ -9,6 +9,7 @@ import { startAzurite, type AzuritePorts } from './azurite';
 import { startFunctionHost } from './functionHost';
 import { DEFAULT_PLAYGROUND_CONFIG, installApp, startPlayground } from './playground';
 import { startStorageQueueTrigger } from './storageQueueTrigger';
+import { startTimers } from './timerTrigger';
 
 /**
  * `npm start`: the whole pipeline on this machine with zero configuration. Azurite (tables and
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
       concurrency: hostJson.extensions?.serviceBus?.maxConcurrentCalls ?? 16,
     });
     stops.push(() => trigger.stop());
+    const timers = startTimers(functionDefinitions.filter((d): d is TimerFunctionDefinition => d.kind === 'timer'), console);
+    stops.push(() => timers.stop());
 
     say('Starting the Microsoft 365 Agents Playground (local Teams)...');
     const playground = await startPlayground({

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Job } from '../domain/job';
+import { firstJob } from '../domain/job';
 import { newNotificationId, type NotificationRecord } from '../domain/notification';
 import type { NotificationRequest } from '../domain/notificationRequest';
-import { isFanOut, recipientKey } from '../domain/recipient';
+import { recipientKey } from '../domain/recipient';
 import type { JobQueue, QueuedJob } from '../queue/jobQueue';
 import type { DeliveryStore, NewDelivery } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
@@ -78,7 +78,7 @@ export async function acceptNotification(
   };
   const rows: NewDelivery[] = request.recipients.map((recipient) => ({ recipientKey: recipientKey(recipient), recipient }));
   const notBefore = request.sendAt !== undefined && Date.parse(request.sendAt) > now.getTime() ? new Date(request.sendAt) : undefined;
-  const jobs: QueuedJob[] = dedupe(rows).map((row) => ({ job: firstJob(id, row), ...(notBefore && { notBefore }) }));
+  const jobs: QueuedJob[] = dedupe(rows).map((row) => ({ job: firstJob(id, row.recipientKey, row.recipient), ...(notBefore && { notBefore }) }));
 
   try {
     await deps.deliveries.createPending(id, rows);
@@ -111,13 +111,6 @@ async function enqueueWithRetry(queue: JobQueue, jobs: readonly QueuedJob[]): Pr
       await new Promise((resolve) => setTimeout(resolve, 200 * 4 ** (attempt - 1)));
     }
   }
-}
-
-function firstJob(notificationId: string, row: NewDelivery): Job {
-  const { recipient } = row;
-  return isFanOut(recipient)
-    ? { v: 1, kind: 'expand', notificationId, recipientKey: row.recipientKey, recipient, page: 0, expanded: 0, attempt: 0, throttled: 0 }
-    : { v: 1, kind: 'deliver', notificationId, recipientKey: row.recipientKey, recipient, attempt: 0, throttled: 0 };
 }
 
 function dedupe(rows: readonly NewDelivery[]): NewDelivery[] {

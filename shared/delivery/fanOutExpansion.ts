@@ -1,4 +1,4 @@
-import type { ExpandJob, Job } from '../domain/job';
+import { firstJob, type ExpandJob, type Job } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
 import type { SendFailure } from '../domain/outcome';
 import { recipientKey, type TargetRecipient } from '../domain/recipient';
@@ -53,15 +53,7 @@ export class FanOutExpansion {
     ];
     await this.deps.deliveries.createPending(job.notificationId, children);
     const expanded = job.expanded + children.length;
-    const jobs: Job[] = children.map((child) => ({
-      v: 1,
-      kind: 'deliver',
-      notificationId: job.notificationId,
-      recipientKey: child.recipientKey,
-      recipient: child.recipient as TargetRecipient,
-      attempt: 0,
-      throttled: 0,
-    }));
+    const jobs: Job[] = children.map((child) => firstJob(job.notificationId, child.recipientKey, child.recipient));
     if (page.continuationToken !== undefined) {
       jobs.push({ ...job, page: job.page + 1, continuationToken: page.continuationToken, expanded, attempt: 0, throttled: 0 });
     }
@@ -69,6 +61,9 @@ export class FanOutExpansion {
     if (page.continuationToken === undefined) {
       // The fan-out entry is done: its recipients now stand in for it in counts and listings.
       await this.deps.deliveries.update(row, { expandedTo: expanded, status: 'delivered' });
+    } else {
+      // Progress the sweeper can see: a long expansion is moving, not stuck.
+      await this.deps.deliveries.update(row, { detail: `expanding: ${expanded} recipients so far` });
     }
     return { kind: 'expanded', recipients: children.length, more: page.continuationToken !== undefined };
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { recipientSchema, type FanOutRecipient, type TargetRecipient } from './recipient';
+import { isFanOut, recipientSchema, type FanOutRecipient, type Recipient, type TargetRecipient } from './recipient';
 
 /**
  * The one job schema both transports carry (Service Bus in Azure, Azurite queues locally).
@@ -73,6 +73,13 @@ export const jobSchema = z.discriminatedUnion('kind', [
     throttled: z.number().int().min(0),
   }),
 ]);
+
+/** The first job for a recipient: deliver to a target, or expand a fan-out entry from its first page. */
+export function firstJob(notificationId: string, recipientKey: string, recipient: Recipient): Job {
+  return isFanOut(recipient)
+    ? { v: 1, kind: 'expand', notificationId, recipientKey, recipient, page: 0, expanded: 0, attempt: 0, throttled: 0 }
+    : { v: 1, kind: 'deliver', notificationId, recipientKey, recipient, attempt: 0, throttled: 0 };
+}
 
 export type JobParseResult = { ok: true; job: Job } | { ok: false; reason: string };
 

@@ -43,6 +43,8 @@ export interface DeliveryRecord {
   readonly expandedTo?: number;
   /** For a recipient produced by a fan-out entry: that entry's key. */
   readonly fromKey?: string;
+  /** Times the sweeper re-queued this recipient because nothing moved it (see `sweepStuckDeliveries`). */
+  readonly sweeps?: number;
   /** Optimistic concurrency token of the row as read. */
   readonly etag: string;
 }

@@ -23,6 +23,7 @@ export interface DeliveryChange {
   /** An empty string clears the lease. */
   readonly leaseUntil?: string;
   readonly expandedTo?: number;
+  readonly sweeps?: number;
 }
 
 export type ConditionalUpdate = { readonly kind: 'updated'; readonly row: DeliveryRecord } | { readonly kind: 'stale' };
@@ -38,6 +39,8 @@ export interface DeliveryStore {
   list(notificationId: string, continuationToken?: string, pageSize?: number): Promise<Page<DeliveryRecord>>;
   counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }>;
   deleteAll(notificationId: string): Promise<void>;
+  /** Every row of the notification still pending, read page by page. */
+  pending(notificationId: string): AsyncIterable<DeliveryRecord>;
   /** Ends every row still pending and not claimed by a worker; returns how many. */
   endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number>;
 }
@@ -57,6 +60,7 @@ interface DeliveryEntity {
   leaseUntil?: string;
   expandedTo?: number;
   fromKey?: string;
+  sweeps?: number;
   /** False for a fan-out entry once expanded: its recipients stand in for it. */
   visible: boolean;
 }
@@ -165,14 +169,17 @@ export class TableDeliveryStore implements DeliveryStore {
     return { counts: tally, anyAttempted };
   }
 
-  async endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number> {
-    let ended = 0;
-    const now = Date.now();
+  async *pending(notificationId: string): AsyncIterable<DeliveryRecord> {
     const rows = this.table.listEntities<DeliveryEntity>({
       queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'pending'` },
     });
-    for await (const entity of rows) {
-      const row = toRecord(entity, entity.etag);
+    for await (const entity of rows) yield toRecord(entity, entity.etag);
+  }
+
+  async endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number> {
+    let ended = 0;
+    const now = Date.now();
+    for await (const row of this.pending(notificationId)) {
       if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) continue;
       // A worker that claimed the row meanwhile wins: its etag check makes ours stale.
       const result = await this.update(row, { status, reason, detail });
@@ -220,5 +227,6 @@ function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
     ...(e.leaseUntil !== undefined && e.leaseUntil !== '' && { leaseUntil: e.leaseUntil }),
     ...(e.expandedTo !== undefined && { expandedTo: e.expandedTo }),
     ...(e.fromKey !== undefined && { fromKey: e.fromKey }),
+    ...(e.sweeps !== undefined && { sweeps: e.sweeps }),
   };
 }

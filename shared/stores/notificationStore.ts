@@ -13,6 +13,8 @@ export interface NotificationStore {
   /** Writes the record unless one with this id exists (then leaves it as it is). */
   create(record: NotificationRecord): Promise<void>;
   get(id: string): Promise<NotificationRecord | undefined>;
+  /** Notifications created at or after `since` (ISO 8601), for the sweeper. */
+  createdSince(since: string): AsyncIterable<NotificationRecord>;
   markEnqueued(id: string, at: string): Promise<void>;
   markEnqueueFailed(id: string): Promise<void>;
   markCancelled(id: string, at: string): Promise<void>;
@@ -74,19 +76,14 @@ export class TableNotificationStore implements NotificationStore {
 
   async get(id: string): Promise<NotificationRecord | undefined> {
     const e = await getEntityOrUndefined<NotificationEntity>(this.notifications, id, '');
-    if (e === undefined) return undefined;
-    return {
-      id,
-      createdAt: e.createdAt,
-      message: JSON.parse(e.message) as Message,
-      requestedRecipients: e.requestedRecipients,
-      ...(e.sendAt !== undefined && { sendAt: e.sendAt }),
-      ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }),
-      ...(e.idempotencyKey !== undefined && { idempotencyKey: e.idempotencyKey }),
-      ...(e.enqueuedAt !== undefined && { enqueuedAt: e.enqueuedAt }),
-      ...(e.enqueueFailed !== undefined && { enqueueFailed: e.enqueueFailed }),
-      ...(e.cancelled !== undefined && { cancelled: e.cancelled }),
-    };
+    return e === undefined ? undefined : toRecord(id, e);
+  }
+
+  async *createdSince(since: string): AsyncIterable<NotificationRecord> {
+    const entities = this.notifications.listEntities<NotificationEntity>({
+      queryOptions: { filter: `createdAt ge '${since.replace(/'/g, "''")}'` },
+    });
+    for await (const e of entities) yield toRecord(e.partitionKey, e);
   }
 
   async markEnqueued(id: string, at: string): Promise<void> {
@@ -136,4 +133,19 @@ export class TableNotificationStore implements NotificationStore {
       if (!isStatus(error, 404)) throw error;
     }
   }
+}
+
+function toRecord(id: string, e: NotificationEntity): NotificationRecord {
+  return {
+    id,
+    createdAt: e.createdAt,
+    message: JSON.parse(e.message) as Message,
+    requestedRecipients: e.requestedRecipients,
+    ...(e.sendAt !== undefined && { sendAt: e.sendAt }),
+    ...(e.expiresAt !== undefined && { expiresAt: e.expiresAt }),
+    ...(e.idempotencyKey !== undefined && { idempotencyKey: e.idempotencyKey }),
+    ...(e.enqueuedAt !== undefined && { enqueuedAt: e.enqueuedAt }),
+    ...(e.enqueueFailed !== undefined && { enqueueFailed: e.enqueueFailed }),
+    ...(e.cancelled !== undefined && { cancelled: e.cancelled }),
+  };
 }

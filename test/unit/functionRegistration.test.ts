@@ -1,5 +1,6 @@
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { DELIVERY_QUEUE_NAME } from '../../shared/queue/jobQueue';
+import { functionDefinitions } from '../../functions/definitions';
 
 /**
  * What the Azure Functions worker would register, seen without the host: `@azure/functions` looks
@@ -89,7 +90,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     app = await loadApp();
   });
 
-  it('sets the v4 programming model once and registers exactly the six functions', () => {
+  it('sets the v4 programming model once and registers exactly the seven functions', () => {
     expect(app.core.models).toHaveLength(1);
     expect(app.core.registered.map((r) => r.metadata.name).sort()).toEqual([
       'botMessages',
@@ -98,6 +99,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
       'getNotification',
       'health',
       'postNotification',
+      'sweepStuck',
     ]);
     for (const r of app.core.registered) expect(typeof r.callback).toBe('function');
   });
@@ -128,6 +130,16 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     expect(DELIVERY_QUEUE_NAME).toBe('delivery-jobs');
     // A queue function returns nothing: no output binding, so a normal return completes the message.
     expect(Object.values(registration.metadata.bindings).filter((b) => b.direction === 'out')).toEqual([]);
+  });
+
+  it('sweepStuck is a timerTrigger whose NCRONTAB schedule and local period agree', () => {
+    const registration = app.byName.get('sweepStuck');
+    if (registration === undefined) throw new Error('sweepStuck not registered');
+    const t = trigger(registration.metadata);
+    expect(t).toMatchObject({ type: 'timerTrigger', direction: 'in', schedule: '0 */15 * * * *' });
+    const definition = functionDefinitions.find((d) => d.kind === 'timer' && d.name === 'sweepStuck');
+    const minutes = /^0 \*\/(\d+) \* \* \* \*$/.exec(String(t.schedule))?.[1];
+    expect(definition?.kind === 'timer' ? definition.everyMs : undefined).toBe(Number(minutes) * 60_000);
   });
 
   it('no function is anonymous except health and the bot endpoint', () => {
