@@ -104,7 +104,9 @@ export class Settlement {
     if (update.kind === 'stale') {
       const fresh = await this.deps.deliveries.get(row.notificationId, row.recipientKey);
       log.warn(`delivery row ${row.recipientKey} changed while we held it (now ${fresh?.status ?? 'gone'})`);
-      if (fresh !== undefined && fresh.status === 'pending') await this.deps.deliveries.update(fresh, final);
+      // Our lease ran out and another worker claimed the row: it is sending now and will settle it.
+      const heldByAnother = fresh?.leaseUntil !== undefined && Date.parse(fresh.leaseUntil) > Date.now();
+      if (fresh !== undefined && fresh.status === 'pending' && !heldByAnother) await this.deps.deliveries.update(fresh, final);
     }
     return result;
   }
