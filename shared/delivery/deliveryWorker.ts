@@ -32,8 +32,7 @@ export class DeliveryWorker {
   async handle(body: unknown, log: Logger): Promise<JobResult> {
     const parsed = parseJob(body);
     if (!parsed.ok) {
-      const raw = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : JSON.stringify(body) ?? String(body);
-      await this.deps.queue.deadLetter({ body: raw, reason: 'invalid-job', description: parsed.reason });
+      await this.deps.queue.deadLetter({ body: bodyText(body), reason: 'invalid-job', description: parsed.reason });
       log.error(`dead-lettered a poison job: ${parsed.reason}`);
       return { kind: 'dead-lettered', reason: 'invalid-job', detail: parsed.reason };
     }
@@ -81,8 +80,7 @@ export class DeliveryWorker {
    */
   async giveUp(body: unknown, reason: string, log: Logger, letterReason: 'max-delivery-count' | 'too-many-errors' = 'max-delivery-count'): Promise<void> {
     const parsed = parseJob(body);
-    const raw = typeof body === 'string' ? body : JSON.stringify(body) ?? String(body);
-    await this.deps.queue.deadLetter({ body: raw, reason: letterReason, description: reason });
+    await this.deps.queue.deadLetter({ body: bodyText(body), reason: letterReason, description: reason });
     if (!parsed.ok) return;
     const row = await this.deps.deliveries.get(parsed.job.notificationId, parsed.job.recipientKey);
     // A live claim means another copy of the job is sending right now: it will settle the row.
@@ -106,4 +104,11 @@ export class DeliveryWorker {
     }
     return record;
   }
+}
+
+/** A queue body as text, for parking it where an operator can read or replay it. */
+function bodyText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body) || body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
+  return JSON.stringify(body) ?? String(body);
 }

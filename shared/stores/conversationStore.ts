@@ -2,7 +2,7 @@ import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { ConversationReference, TeamReference, UserReference } from '../domain/reference';
 import type { UserRecipient } from '../domain/recipient';
 import type { Page } from './page';
-import { getEntityOrUndefined, tableKey, type Tables } from './tables';
+import { definedFields, getEntityOrUndefined, tableKey, type Tables } from './tables';
 
 export type { Page } from './page';
 
@@ -49,7 +49,7 @@ export class TableConversationStore implements ConversationStore {
 
   async saveUser(user: UserReference): Promise<void> {
     const transaction = new TableTransaction();
-    const entity = { ...stripUndefined(user), partitionKey: USER };
+    const entity = { ...definedFields(user), partitionKey: USER };
     transaction.upsertEntity({ ...entity, rowKey: byUserId(user.userId) }, 'Merge');
     if (user.aadObjectId !== undefined) transaction.upsertEntity({ ...entity, rowKey: byAad(user.aadObjectId) }, 'Merge');
     await this.table.submitTransaction(transaction.actions);
@@ -76,7 +76,7 @@ export class TableConversationStore implements ConversationStore {
   }
 
   async saveTeam(team: TeamReference): Promise<void> {
-    await this.table.upsertEntity({ ...stripUndefined(team), partitionKey: TEAM, rowKey: tableKey(team.teamId) }, 'Merge');
+    await this.table.upsertEntity({ ...definedFields(team), partitionKey: TEAM, rowKey: tableKey(team.teamId) }, 'Merge');
   }
 
   async findTeam(teamId: string): Promise<TeamReference | undefined> {
@@ -86,7 +86,7 @@ export class TableConversationStore implements ConversationStore {
 
   async saveConversation(conversation: ConversationReference): Promise<void> {
     await this.table.upsertEntity(
-      { ...stripUndefined(conversation), partitionKey: CONVERSATION, rowKey: tableKey(conversation.conversationId) },
+      { ...definedFields(conversation), partitionKey: CONVERSATION, rowKey: tableKey(conversation.conversationId) },
       'Merge',
     );
   }
@@ -123,9 +123,6 @@ export class TableConversationStore implements ConversationStore {
   }
 }
 
-function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
 
 function pick<T extends object>(entity: Record<string, unknown>, keys: readonly (keyof T)[]): T {
   const out: Record<string, unknown> = {};

@@ -3,7 +3,7 @@ import type { DeliveryRecord, StatusCounts } from '../domain/notification';
 import type { FailureReason, RecipientStatus } from '../domain/outcome';
 import type { Recipient } from '../domain/recipient';
 import type { Page } from './page';
-import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
+import { definedFields, getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
 
 /** A new pending row, before it is stored. */
 export interface NewDelivery {
@@ -123,12 +123,12 @@ export class TableDeliveryStore implements DeliveryStore {
       partitionKey: row.notificationId,
       rowKey: tableKey(row.recipientKey),
       updatedAt: now,
-      ...definedOnly(change),
+      ...definedFields(change),
     };
     if (change.expandedTo !== undefined) patch.visible = false;
     try {
       const response = await this.table.updateEntity(patch, 'Merge', { etag: row.etag });
-      const merged = { ...row, ...definedOnly(change), updatedAt: now, etag: response.etag ?? row.etag };
+      const merged = { ...row, ...definedFields(change), updatedAt: now, etag: response.etag ?? row.etag };
       if (merged.leaseUntil === '') delete (merged as { leaseUntil?: string }).leaseUntil;
       return { kind: 'updated', row: merged };
     } catch (error) {
@@ -207,9 +207,6 @@ function escapeOData(value: string): string {
   return value.replace(/'/g, "''");
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
   return {

@@ -81,6 +81,11 @@ export function tableKey(value: string): string {
     : `h${createHash('sha256').update(value, 'utf8').digest('base64url')}`;
 }
 
+/** Drops undefined fields: the Tables SDK would otherwise store them as explicit nulls. */
+export function definedFields<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
 export function isStatus(error: unknown, status: number): boolean {
   return error instanceof RestError && error.statusCode === status;
 }

@@ -1,4 +1,4 @@
-import { jobMessageId, parseJob, type DeliverJob, type ExpandJob } from '../../shared/domain/job';
+import { firstJob, jobMessageId, parseJob, type DeliverJob, type ExpandJob } from '../../shared/domain/job';
 import { MAX_MESSAGE_BYTES } from '../../shared/domain/message';
 import { MAX_RECIPIENTS_PER_REQUEST, notificationRequestSchema } from '../../shared/domain/notificationRequest';
 import { recipientKey, type Recipient } from '../../shared/domain/recipient';
@@ -212,15 +212,7 @@ describe('recipientKey', () => {
 });
 
 describe('parseJob', () => {
-  const deliver: DeliverJob = {
-    v: 1,
-    kind: 'deliver',
-    notificationId: 'n1',
-    recipientKey: 'user:id:29:x',
-    recipient: { type: 'user', userId: '29:x' },
-    attempt: 0,
-    throttled: 0,
-  };
+  const deliver = firstJob('n1', 'user:id:29:x', { type: 'user', userId: '29:x' }) as DeliverJob;
 
   it('reads an object, JSON text and bytes alike', () => {
     expect(parseJob(deliver)).toEqual({ ok: true, job: deliver });
@@ -256,15 +248,7 @@ describe('parseJob', () => {
 });
 
 describe('jobMessageId', () => {
-  const job: DeliverJob = {
-    v: 1,
-    kind: 'deliver',
-    notificationId: 'n00000000abcdef0123456789abcdef01234',
-    recipientKey: 'user:aad:abc',
-    recipient: { type: 'user', aadObjectId: 'abc' },
-    attempt: 0,
-    throttled: 0,
-  };
+  const job = firstJob('n00000000abcdef0123456789abcdef01234', 'user:aad:abc', { type: 'user', aadObjectId: 'abc' }) as DeliverJob;
 
   it('is deterministic for the same step and differs between steps', () => {
     expect(jobMessageId(job)).toBe(jobMessageId({ ...job }));
