@@ -19,10 +19,10 @@ param environmentName string
 @description('Region for every regional resource. It must offer the Flex Consumption plan: `az functionapp list-flexconsumption-locations -o table`.')
 param location string = resourceGroup().location
 
-@description('Display name of the bot and of the app in Teams; also read by the app as APP_DISPLAY_NAME.')
+@description('The one name people see: the bot\'s display name, the Teams app\'s short name (npm run package:teams reads the appName output), and the name the app uses in welcomes, help and card footers (APP_NAME).')
 @minLength(1)
 @maxLength(30)
-param appDisplayName string = 'Notifications'
+param appName string = 'Teams Notify'
 
 @description('How the bot authenticates to the Bot Framework. UserAssignedMSI (default): the managed identity is the bot, no password exists. SingleTenant: an existing Entra app registration (singleTenantAppId) with a client secret (singleTenantAppPassword), kept in Key Vault.')
 @allowed([
@@ -239,7 +239,7 @@ module functionApp 'modules/functionApp.bicep' = {
       SEND_RATE_PER_SECOND: string(sendRatePerSecond)
       MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       QUEUE_MAX_DELIVERY_COUNT: string(queueMaxDeliveryCount)
-      APP_DISPLAY_NAME: appDisplayName
+      APP_NAME: appName
       WELCOME_PERSONAL_TEXT: welcomePersonalText
       WELCOME_TEAM_TEXT: welcomeTeamText
     }
@@ -251,7 +251,7 @@ module bot 'modules/bot.bicep' = {
   params: {
     tags: allTags
     name: names.bot
-    displayName: appDisplayName
+    displayName: appName
     sku: botSku
     endpoint: '${functionApp.outputs.baseUrl}/api/messages'
     msaAppType: botAppType
@@ -281,8 +281,8 @@ output botAppType string = botAppType
 @description('Where Teams sends activities, as registered on the Azure Bot.')
 output messagingEndpoint string = bot.outputs.endpoint
 
-@description('Display name of the bot and the Teams app.')
-output appDisplayName string = appDisplayName
+@description('The one name people see (APP_NAME): the bot, the Teams app\'s short name, welcomes, help and cards.')
+output appName string = appName
 
 @description('Name of the Azure Bot resource.')
 output botResourceName string = bot.outputs.name

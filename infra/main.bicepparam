@@ -4,7 +4,7 @@ using 'main.bicep'
 // Override on the command line, e.g.: -p environmentName=prod -p maximumInstanceCount=20
 
 param environmentName = readEnvironmentVariable('AZURE_ENV_NAME', 'dev')
-param appDisplayName = 'Notifications'
+param appName = 'Teams Notify'
 
 // UserAssignedMSI: the bot is the managed identity, no password exists.
 // For SingleTenant set botAppType = 'SingleTenant', singleTenantAppId, and pass the secret with

@@ -24,6 +24,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_APP_NAME } from '../shared/config';
 
 export interface PlaygroundUser {
   /** Channel account id (Teams: `29:...`). */
@@ -71,7 +72,8 @@ function user(n: number, key: string, given: string, surname: string): Playgroun
 export const DEFAULT_PLAYGROUND_CONFIG: PlaygroundConfig = {
   version: '0.1.1',
   tenantId: '00000000-0000-0000-0000-000000000001',
-  bot: { id: '28:00000000-0000-0000-0000-000000000011', name: 'Teams Notify' },
+  // The name npm start gives the app by default, so the Playground shows the bot as its cards name it.
+  bot: { id: '28:00000000-0000-0000-0000-000000000011', name: DEFAULT_APP_NAME },
   currentUser: user(0, 'alexw', 'Alex', 'Wilber'),
   users: [
     user(1, 'meganb', 'Megan', 'Bowen'),

@@ -7,12 +7,14 @@
  *
  * or with values from the environment (or flags): BOT_ID / --bot-id, BOT_DOMAIN / --domain.
  * Optional: TEAMS_APP_ID (default: the bot id), APP_VERSION (default: package.json version),
- * APP_DISPLAY_NAME, DEVELOPER_NAME, DEVELOPER_WEBSITE_URL, PRIVACY_URL, TERMS_OF_USE_URL
+ * APP_NAME (default: the app's own default, so the manifest and the bot say the same name),
+ * DEVELOPER_NAME, DEVELOPER_WEBSITE_URL, PRIVACY_URL, TERMS_OF_USE_URL
  * (URLs default to https://<BOT_DOMAIN>/; set real ones before publishing beyond your org).
  */
 import AdmZip from 'adm-zip';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_APP_NAME } from '../shared/config';
 
 const ROOT = resolve(__dirname, '..');
 export const APP_PACKAGE_DIR = join(ROOT, 'appPackage');
@@ -27,7 +29,8 @@ export interface PackageValues {
   BOT_DOMAIN: string;
   TEAMS_APP_ID: string;
   APP_VERSION: string;
-  APP_DISPLAY_NAME: string;
+  /** The manifest's short name: the same APP_NAME the app puts in welcomes, help and cards. */
+  APP_NAME: string;
   DEVELOPER_NAME: string;
   DEVELOPER_WEBSITE_URL: string;
   PRIVACY_URL: string;
@@ -48,10 +51,11 @@ export function inputsFromDeploymentOutputs(json: unknown): PackageInputs {
   const inputs: PackageInputs = {};
   const botId = value('botId');
   const domain = value('functionHostName');
-  const displayName = value('appDisplayName');
+  // Deployments made before the rename to APP_NAME have the output `appDisplayName`.
+  const appName = value('appName') ?? value('appDisplayName');
   if (botId) inputs.BOT_ID = botId;
   if (domain) inputs.BOT_DOMAIN = domain;
-  if (displayName) inputs.APP_DISPLAY_NAME = displayName;
+  if (appName) inputs.APP_NAME = appName;
   return inputs;
 }
 
@@ -71,7 +75,7 @@ export function resolveValues(inputs: PackageInputs): PackageValues {
     BOT_DOMAIN: domain.toLowerCase(),
     TEAMS_APP_ID: (inputs.TEAMS_APP_ID?.trim() || botId).toLowerCase(),
     APP_VERSION: inputs.APP_VERSION?.trim() || packageVersion,
-    APP_DISPLAY_NAME: inputs.APP_DISPLAY_NAME?.trim() || 'Notifications',
+    APP_NAME: inputs.APP_NAME?.trim() || DEFAULT_APP_NAME,
     DEVELOPER_NAME: inputs.DEVELOPER_NAME?.trim() || 'teams-notify',
     DEVELOPER_WEBSITE_URL: inputs.DEVELOPER_WEBSITE_URL?.trim() || `https://${domain}/`,
     PRIVACY_URL: inputs.PRIVACY_URL?.trim() || `https://${domain}/`,
@@ -79,7 +83,7 @@ export function resolveValues(inputs: PackageInputs): PackageValues {
   };
   if (!GUID.test(values.TEAMS_APP_ID)) throw new Error(`TEAMS_APP_ID must be a GUID; got ${JSON.stringify(values.TEAMS_APP_ID)}`);
   if (!/^\d+\.\d+\.\d+$/.test(values.APP_VERSION)) throw new Error(`APP_VERSION must be MAJOR.MINOR.PATCH; got ${JSON.stringify(values.APP_VERSION)}`);
-  if (values.APP_DISPLAY_NAME.length > 30) throw new Error('APP_DISPLAY_NAME is the manifest short name: at most 30 characters');
+  if (values.APP_NAME.length > 30) throw new Error('APP_NAME is the manifest short name: at most 30 characters');
   for (const key of ['DEVELOPER_WEBSITE_URL', 'PRIVACY_URL', 'TERMS_OF_USE_URL'] as const) {
     if (!values[key].startsWith('https://')) throw new Error(`${key} must be an https URL; got ${JSON.stringify(values[key])}`);
   }
@@ -122,7 +126,7 @@ function parseArgs(argv: readonly string[]): { inputs: PackageInputs; out: strin
   const env = process.env;
   const inputs: PackageInputs = {};
   for (const key of [
-    'BOT_ID', 'BOT_DOMAIN', 'TEAMS_APP_ID', 'APP_VERSION', 'APP_DISPLAY_NAME',
+    'BOT_ID', 'BOT_DOMAIN', 'TEAMS_APP_ID', 'APP_VERSION', 'APP_NAME',
     'DEVELOPER_NAME', 'DEVELOPER_WEBSITE_URL', 'PRIVACY_URL', 'TERMS_OF_USE_URL',
   ] as const) {
     if (env[key]) inputs[key] = env[key];

@@ -34,8 +34,24 @@ export const SETTINGS = {
   maxDeliveryCount: 'QUEUE_MAX_DELIVERY_COUNT',
   welcomePersonalText: 'WELCOME_PERSONAL_TEXT',
   welcomeTeamText: 'WELCOME_TEAM_TEXT',
-  appName: 'APP_DISPLAY_NAME',
+  /** The one name people see: the manifest's short name, the bot's display name, welcome, help and card footer. */
+  appName: 'APP_NAME',
 } as const;
+
+/**
+ * Names read only when the current one is unset, so a deployment whose app settings predate a
+ * rename keeps working until its infrastructure is deployed again. Nothing sets them any more.
+ */
+export const DEPRECATED_SETTINGS = {
+  /** Before APP_NAME; the Bicep has set APP_NAME since. */
+  appName: 'APP_DISPLAY_NAME',
+} as const satisfies Partial<Record<keyof typeof SETTINGS, string>>;
+
+/**
+ * The name when APP_NAME is unset: also the bot's name in the local Playground, so `npm start`
+ * shows one name everywhere.
+ */
+export const DEFAULT_APP_NAME = 'Teams Notify';
 
 const intFrom = (fallback: number, min: number, max: number) =>
   z.preprocess((v) => (v === undefined || v === '' ? fallback : Number(v)), z.number().int().min(min).max(max));
@@ -61,7 +77,8 @@ const configSchema = z.object({
   maxDeliveryCount: intFrom(10, 1, 2000),
   welcomePersonalText: z.string().optional(),
   welcomeTeamText: z.string().optional(),
-  appName: z.string().default('Notifications'),
+  // The manifest's short name allows 30 characters; a longer name would differ from what Teams shows.
+  appName: z.string().trim().min(1).max(30).default(DEFAULT_APP_NAME),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -72,8 +89,9 @@ export class ConfigError extends Error {
 
 /** Reads and checks the settings; an unusable combination fails at start, not at the first message. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const read = (name: string | undefined) => (name === undefined || env[name] === '' ? undefined : env[name]);
   const raw = Object.fromEntries(
-    Object.entries(SETTINGS).map(([key, name]) => [key, env[name] === '' ? undefined : env[name]]),
+    Object.entries(SETTINGS).map(([key, name]) => [key, read(name) ?? read((DEPRECATED_SETTINGS as Partial<Record<string, string>>)[key])]),
   );
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

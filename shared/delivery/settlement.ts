@@ -1,3 +1,4 @@
+import { DEFAULT_APP_NAME } from '../config';
 import type { Job } from '../domain/job';
 import type { DeliveryRecord } from '../domain/notification';
 import type { FailureReason } from '../domain/outcome';
@@ -39,7 +40,7 @@ export const DEFAULT_DELIVERY_OPTIONS: DeliveryOptions = {
   backoff: DEFAULT_BACKOFF,
   leaseMs: 2 * 60_000,
   allowedTenants: [],
-  appName: 'Notifications',
+  appName: DEFAULT_APP_NAME,
   expandPageSize: 100,
   maxFaults: 10,
   maxRetryAfterMs: 5 * 60_000,

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { APP_PACKAGE_DIR, buildTeamsPackage, inputsFromDeploymentOutputs, resolveValues } from '../../scripts/package-teams';
+import { DEFAULT_APP_NAME, SETTINGS, loadConfig } from '../../shared/config';
+import { mainTemplate, moduleParam, parameterName } from './arm';
 
 const BOT_ID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
 const DOMAIN = 'func-notify-dev-abc.azurewebsites.net';
@@ -133,10 +135,31 @@ describe('Teams app package', () => {
     expect(transparent).toBeGreaterThan(0);
   });
 
-  it('reads the bot id and host name from `az deployment group show` outputs', () => {
-    const outputs = { botId: { type: 'String', value: BOT_ID }, functionHostName: { type: 'String', value: DOMAIN }, appDisplayName: { type: 'String', value: 'Alerts' } };
-    expect(inputsFromDeploymentOutputs(outputs)).toEqual({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_DISPLAY_NAME: 'Alerts' });
-    expect(inputsFromDeploymentOutputs({ properties: { outputs } })).toEqual({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_DISPLAY_NAME: 'Alerts' });
+  it('reads the bot id, host name and app name from `az deployment group show` outputs', () => {
+    const outputs = { botId: { type: 'String', value: BOT_ID }, functionHostName: { type: 'String', value: DOMAIN }, appName: { type: 'String', value: 'Alerts' } };
+    expect(inputsFromDeploymentOutputs(outputs)).toEqual({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_NAME: 'Alerts' });
+    expect(inputsFromDeploymentOutputs({ properties: { outputs } })).toEqual({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_NAME: 'Alerts' });
+    // A deployment made before the rename still names the app, as appDisplayName.
+    const older = { botId: outputs.botId, functionHostName: outputs.functionHostName, appDisplayName: { type: 'String', value: 'Old Alerts' } };
+    expect(inputsFromDeploymentOutputs(older)).toEqual({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_NAME: 'Old Alerts' });
+  });
+
+  it('names the app APP_NAME in the manifest, by default the name the app itself uses', () => {
+    expect(build().manifest.name.short).toBe(DEFAULT_APP_NAME);
+    expect(loadConfig({ STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' }).appName).toBe(DEFAULT_APP_NAME);
+    const out = join(dir, 'named.zip');
+    const { manifest } = buildTeamsPackage({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_NAME: 'Contoso Alerts' }, out);
+    expect(manifest.name).toEqual({ short: 'Contoso Alerts', full: expect.stringMatching(/^Contoso Alerts: /) as unknown });
+    expect(() => resolveValues({ BOT_ID, BOT_DOMAIN: DOMAIN, APP_NAME: 'x'.repeat(31) })).toThrow(/APP_NAME/);
+  });
+
+  it('gives the bot and the app setting the same name, defaulting to the app\'s own default', () => {
+    const template = mainTemplate();
+    expect(template.parameters?.appName?.defaultValue).toBe(DEFAULT_APP_NAME);
+    const appSettings = moduleParam('functionApp', 'appSettings') as Record<string, unknown>;
+    expect(parameterName(appSettings[SETTINGS.appName])).toBe('appName');
+    expect(parameterName(moduleParam('bot', 'displayName'))).toBe('appName');
+    expect(template.outputs?.appName?.value).toBe("[parameters('appName')]");
   });
 
   it('refuses a missing or malformed bot id or domain', () => {

@@ -1,11 +1,12 @@
-import { ConfigError, loadConfig, SETTINGS } from '../../shared/config';
+import { ConfigError, DEFAULT_APP_NAME, loadConfig, SETTINGS } from '../../shared/config';
 
 const local = { STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' };
 
 describe('loadConfig', () => {
   it('runs locally with only a storage connection string, on the Azurite queue, with the documented defaults', () => {
     const config = loadConfig(local);
-    expect(config).toMatchObject({ queueTransport: 'storage-queue', sendRatePerSecond: 50, maxAttempts: 6, maxDeliveryCount: 10, appName: 'Notifications', allowedTenants: [] });
+    expect(config).toMatchObject({ queueTransport: 'storage-queue', sendRatePerSecond: 50, maxAttempts: 6, maxDeliveryCount: 10, appName: DEFAULT_APP_NAME, allowedTenants: [] });
+    expect(DEFAULT_APP_NAME).toBe('Teams Notify');
     expect(config.botAppId).toBeUndefined();
   });
 
@@ -23,6 +24,16 @@ describe('loadConfig', () => {
   it('refuses to run an open bot endpoint in Azure: no app id there is an error', () => {
     expect(() => loadConfig({ ...local, WEBSITE_INSTANCE_ID: 'abc' })).toThrow(/MicrosoftAppId must be set in Azure/);
     expect(loadConfig({ ...local, WEBSITE_INSTANCE_ID: 'abc', MicrosoftAppId: 'app-id' }).botAppId).toBe('app-id');
+  });
+
+  it('reads APP_NAME, and the deprecated APP_DISPLAY_NAME only when APP_NAME is unset', () => {
+    expect(SETTINGS.appName).toBe('APP_NAME');
+    expect(loadConfig({ ...local, APP_NAME: ' Contoso Alerts ' }).appName).toBe('Contoso Alerts');
+    expect(loadConfig({ ...local, APP_DISPLAY_NAME: 'Old Name' }).appName).toBe('Old Name');
+    expect(loadConfig({ ...local, APP_NAME: 'New Name', APP_DISPLAY_NAME: 'Old Name' }).appName).toBe('New Name');
+    expect(loadConfig({ ...local, APP_NAME: '', APP_DISPLAY_NAME: '' }).appName).toBe(DEFAULT_APP_NAME);
+    // It is the manifest's short name too: Teams allows 30 characters.
+    expect(() => loadConfig({ ...local, APP_NAME: 'x'.repeat(31) })).toThrow(/APP_NAME/);
   });
 
   it('parses the tenant allow-list case-insensitively and rejects out-of-range numbers', () => {
