@@ -16,6 +16,10 @@ PKG_ID="azure.bicep.commandline.linux-x64"
 restore() {
   local pkgdir="$TOOLS/packages/$PKG_ID/$BICEP_VERSION"
   local bin
+  mkdir -p "$TOOLS"
+  # Test files (jest workers) and CI may restore at the same time: one restores, the others wait.
+  exec 9>"$TOOLS/.restore.lock"
+  flock 9
   bin="$(find "$pkgdir" -type f -name bicep 2>/dev/null | head -n 1 || true)"
   if [[ -z "$bin" ]]; then
     command -v dotnet >/dev/null || { echo "bicep.sh: dotnet is required to restore the Bicep CLI" >&2; exit 1; }

@@ -3,7 +3,7 @@
  * tests a small model of the ARM JSON: the main template, its module deployments (with the
  * main-level expression passed to every module parameter) and every resource, nested or not.
  *
- * There is no skip: without the CLI the tests fail and say how to get it.
+ * There is no skip: the CLI is restored on first use, and a failed restore fails the tests with its reason.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,15 +41,33 @@ export interface ModuleDeployment {
   readonly template: ArmTemplate;
 }
 
+let restored: string | undefined;
+
+/**
+ * The Bicep CLI: `BICEP_PATH`, or the one in the git-ignored `.tools/bicep`, restored on first use
+ * by the same NuGet restore CI runs (`scripts/bicep.sh --restore-only`, which takes a lock, so
+ * parallel test files restore once). Later runs find it cached.
+ */
 export function bicepPath(): string {
-  const candidate = process.env.BICEP_PATH ?? join(ROOT, '.tools', 'bicep', 'bicep');
-  if (!existsSync(candidate)) {
-    throw new Error(
-      `Bicep CLI not found at ${candidate}. Restore it first: \`bash scripts/bicep.sh --restore-only\` ` +
-        '(dotnet restore of the NuGet package Azure.Bicep.CommandLine.linux-x64), or set BICEP_PATH.',
-    );
+  if (process.env.BICEP_PATH !== undefined && process.env.BICEP_PATH !== '') return process.env.BICEP_PATH;
+  const cached = join(ROOT, '.tools', 'bicep', 'bicep');
+  if (restored !== undefined) return restored;
+  if (!existsSync(cached)) {
+    const run = spawnSync('bash', [join(ROOT, 'scripts', 'bicep.sh'), '--restore-only'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' },
+      timeout: 10 * 60_000,
+    });
+    if (run.error !== undefined || run.status !== 0 || !existsSync(cached)) {
+      throw new Error(
+        `Could not restore the Bicep CLI into ${cached} (dotnet restore of the NuGet package Azure.Bicep.CommandLine.linux-x64): ` +
+          `${run.error?.message ?? ''}${run.stderr}`.trim(),
+      );
+    }
   }
-  return candidate;
+  restored = cached;
+  return cached;
 }
 
 export interface BuildResult {
