@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { functionDefinitions, type FunctionDefinition, type HttpFunctionDefinition } from '../functions/definitions';
 import { problem } from '../shared/http/problem';
 import { MAX_BODY_BYTES } from '../shared/http/readJsonBody';
-import type { Logger } from '../shared/logger';
+import { describeError, type Logger } from '../shared/logger';
 
 export interface LocalFunctionHostOptions {
   readonly port: number;
@@ -19,6 +19,7 @@ export interface LocalFunctionHostOptions {
 export interface RunningFunctionHost {
   readonly url: string;
   readonly server: Server;
+  /** Stops taking requests, lets those under way answer (2 s at most), then closes. */
   close(): Promise<void>;
 }
 
@@ -35,7 +36,7 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
 
   const server = createServer((req, res) => {
     void serve(req, res).catch((error: unknown) => {
-      log.error('local host: request failed', error);
+      log.error(`local host: request failed: ${describeError(error)}`);
       if (!res.headersSent) send(res, problem(500, 'internal error in the local host'));
     });
   });
@@ -81,10 +82,15 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
     server,
+    // No new connection or request; requests under way get a moment to answer, then are cut.
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const cut = setTimeout(() => server.closeAllConnections(), 2_000);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

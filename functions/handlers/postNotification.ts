@@ -4,6 +4,7 @@ import { AcceptIncompleteError, type AcceptResult } from '../../shared/delivery/
 import { notificationRequestSchema, type NotificationRequest } from '../../shared/domain/notificationRequest';
 import { fieldErrors, problem } from '../../shared/http/problem';
 import { readJsonBody } from '../../shared/http/readJsonBody';
+import { describeError } from '../../shared/logger';
 import { services } from '../../shared/services';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
@@ -40,7 +41,7 @@ export async function postNotification(request: HttpRequest, context: Invocation
     result = await svc.accept(parsed.data as NotificationRequest, idempotencyKey === undefined ? undefined : scopedKey(request, idempotencyKey));
   } catch (error) {
     if (!(error instanceof AcceptIncompleteError)) throw error;
-    context.error(`notification ${error.notificationId} only partly queued:`, error.cause);
+    context.error(`notification ${error.notificationId} only partly queued: ${describeError(error.cause)}`);
     return problem(
       503,
       error.resumable

@@ -1,54 +1,55 @@
-import type { CloudAdapter, TurnContext } from 'botbuilder';
+import type { Activity, TurnContext } from 'botbuilder';
+import { AuthenticationError } from 'botframework-connector';
 import type { ActivityHandler, BotEndpoint, BotRequest, BotResponse } from '../../bot/botEndpoint';
 import type { IncomingActivity } from '../../bot/incomingActivity';
-import type { Logger } from '../../logger';
+import { describeError, type Logger } from '../../logger';
+import type { TeamsCloudAdapter } from './cloudAdapter';
 import { toActivity } from './toActivity';
 
 /**
- * The bot endpoint on botbuilder: CloudAdapter checks the Bot Framework token (when an app id is
+ * The bot endpoint on botbuilder: the adapter checks the Bot Framework token (when an app id is
  * configured) and builds the turn; the core handler decides; its replies go back into the turn.
  */
 export class BotbuilderBotEndpoint implements BotEndpoint {
   constructor(
-    private readonly adapter: CloudAdapter,
+    private readonly adapter: TeamsCloudAdapter,
     private readonly handler: ActivityHandler,
     private readonly log: Logger,
   ) {}
 
   async process(request: BotRequest): Promise<BotResponse> {
-    const response = new CapturedResponse();
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(request.headers)) if (value !== undefined) headers[name.toLowerCase()] = value;
-    await this.adapter.process({ method: request.method, headers, body: request.body as Record<string, unknown> | undefined }, response, async (context: TurnContext) => {
-      const replies = await this.handler.handle(context.activity as unknown as IncomingActivity);
-      for (const reply of replies) await context.sendActivity(toActivity(reply));
-    });
-    if (response.statusCode >= 500) this.log.error(`bot endpoint answered ${response.statusCode}: ${String(response.body ?? '')}`);
-    return { status: response.statusCode, ...(response.body !== undefined && { body: response.body }) };
+    if (request.method !== 'POST') return { status: 405 };
+    const activity = asActivity(request.body);
+    if (activity === undefined) return { status: 400, body: 'the body must be a Bot Framework activity with a type' };
+    const authHeader = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1] ?? '';
+    try {
+      const invokeResponse = await this.adapter.runTurn(authHeader, activity, async (context: TurnContext) => {
+        const replies = await this.handler.handle(context.activity as unknown as IncomingActivity);
+        for (const reply of replies) await context.sendActivity(toActivity(reply));
+      });
+      return { status: invokeResponse?.status ?? 200, ...(invokeResponse?.body !== undefined && { body: invokeResponse.body }) };
+    } catch (error) {
+      if (error instanceof AuthenticationError) {
+        this.log.warn(`bot endpoint refused an activity: ${describeError(error)}`);
+        return { status: 401 };
+      }
+      this.log.error(`bot endpoint failed on a ${activity.type} activity: ${describeError(error)}`);
+      return { status: 500 };
+    }
   }
 }
 
-/** The express-like response object CloudAdapter.process writes to. */
-class CapturedResponse {
-  statusCode = 200;
-  body: unknown;
-  readonly socket = undefined;
-
-  status(code: number): this {
-    this.statusCode = code;
-    return this;
+/** The body as an activity, with its times as Dates, as `CloudAdapter.process` would hand it on. */
+function asActivity(body: unknown): Activity | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const activity = body as Record<string, unknown>;
+  if (typeof activity.type !== 'string' || activity.type === '') return undefined;
+  for (const [field, raw] of [['timestamp', 'rawTimestamp'], ['localTimestamp', 'rawLocalTimestamp'], ['expiration', 'rawExpiration']] as const) {
+    const value = activity[field];
+    if (typeof value === 'string') {
+      activity[raw] = value;
+      activity[field] = new Date(value);
+    }
   }
-
-  header(_name: string, _value: unknown): this {
-    return this;
-  }
-
-  send(body: unknown): this {
-    this.body = body;
-    return this;
-  }
-
-  end(): this {
-    return this;
-  }
+  return activity as unknown as Activity;
 }

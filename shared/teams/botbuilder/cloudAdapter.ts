@@ -1,7 +1,10 @@
 import {
   CloudAdapter,
   ConfigurationBotFrameworkAuthentication,
+  type Activity,
   type ConfigurationBotFrameworkAuthenticationOptions,
+  type InvokeResponse,
+  type TurnContext,
 } from 'botbuilder';
 import type { BotFrameworkAuthentication, ConnectorClient, ConnectorFactory } from 'botframework-connector';
 import type { Config } from '../../config';
@@ -11,14 +14,26 @@ import type { Config } from '../../config';
  * signs outgoing calls (local development against the Agents Playground); with `UserAssignedMSI`
  * it signs with the managed identity, so no password exists anywhere.
  */
-export function createCloudAdapter(config: Pick<Config, 'botAppId' | 'botAppType' | 'botAppTenantId' | 'botAppPassword'>): CloudAdapter {
+export function createCloudAdapter(config: Pick<Config, 'botAppId' | 'botAppType' | 'botAppTenantId' | 'botAppPassword'>): TeamsCloudAdapter {
   const options: ConfigurationBotFrameworkAuthenticationOptions = {
     ...(config.botAppId !== undefined && { MicrosoftAppId: config.botAppId }),
     ...(config.botAppType !== undefined && { MicrosoftAppType: config.botAppType }),
     ...(config.botAppTenantId !== undefined && { MicrosoftAppTenantId: config.botAppTenantId }),
     ...(config.botAppPassword !== undefined && { MicrosoftAppPassword: config.botAppPassword }),
   };
-  return new CloudAdapter(withoutConnectorRetries(new ConfigurationBotFrameworkAuthentication(options)));
+  return new TeamsCloudAdapter(withoutConnectorRetries(new ConfigurationBotFrameworkAuthentication(options)));
+}
+
+/**
+ * CloudAdapter with its turn entry point open to the bot endpoint. `CloudAdapter.process` writes
+ * every failure (a bad token from a scanner, a storage outage in the turn) to `console.error` as
+ * a multi-line dump with the request inside; the endpoint calls this instead and logs one line.
+ */
+export class TeamsCloudAdapter extends CloudAdapter {
+  /** Authenticates the request (when an app id is set) and runs `logic` in a turn. */
+  runTurn(authHeader: string, activity: Activity, logic: (context: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
+    return this.processActivity(authHeader, activity, logic);
+  }
 }
 
 /**
