@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { spawnSupervised } from './childProcess';
 
 export interface AzuritePorts {
   readonly blob: number;
@@ -12,7 +13,8 @@ export interface RunningAzurite {
   readonly ports: AzuritePorts;
   /** The well-known Azurite development account, spelled out with our ports. */
   readonly connectionString: string;
-  stop(): Promise<void>;
+  /** SIGTERM, SIGKILL after `graceMs` (default 3 s); resolves once it has exited. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** Azurite's published development account (documented, not a secret). */
@@ -34,20 +36,17 @@ export function azuriteConnectionString(ports: AzuritePorts, host = '127.0.0.1')
 export async function startAzurite(options: { ports: AzuritePorts; location: string; onOutput?: (line: string) => void }): Promise<RunningAzurite> {
   mkdirSync(options.location, { recursive: true });
   const { ports } = options;
-  const child = spawn(
-    process.execPath,
-    [
-      require.resolve('azurite/dist/src/azurite.js'),
-      '--silent',
-      '--location', options.location,
-      '--blobHost', '127.0.0.1', '--blobPort', String(ports.blob),
-      '--queueHost', '127.0.0.1', '--queuePort', String(ports.queue),
-      '--tableHost', '127.0.0.1', '--tablePort', String(ports.table),
-      '--skipApiVersionCheck',
-      '--disableProductStyleUrl',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const azurite = spawnSupervised(require.resolve('azurite/dist/src/azurite.js'), [
+    '--silent',
+    '--disableTelemetry',
+    '--location', options.location,
+    '--blobHost', '127.0.0.1', '--blobPort', String(ports.blob),
+    '--queueHost', '127.0.0.1', '--queuePort', String(ports.queue),
+    '--tableHost', '127.0.0.1', '--tablePort', String(ports.table),
+    '--skipApiVersionCheck',
+    '--disableProductStyleUrl',
+  ]);
+  const child = azurite.process;
   const output: string[] = [];
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n').filter((l) => l.trim() !== '')) {
@@ -61,10 +60,10 @@ export async function startAzurite(options: { ports: AzuritePorts; location: str
   try {
     await Promise.all([ports.blob, ports.queue, ports.table].map((port) => waitForPort(port, child, 30_000)));
   } catch (error) {
-    child.kill('SIGKILL');
+    await azurite.stop(0);
     throw new Error(`Azurite did not start: ${(error as Error).message}\n${output.slice(-20).join('\n')}`);
   }
-  return { ports, connectionString: azuriteConnectionString(ports), stop: () => stopProcess(child) };
+  return { ports, connectionString: azuriteConnectionString(ports), stop: (graceMs?: number) => azurite.stop(graceMs) };
 }
 
 export function waitForPort(port: number, child: ChildProcess | undefined, timeoutMs: number, host = '127.0.0.1'): Promise<void> {
@@ -84,18 +83,5 @@ export function waitForPort(port: number, child: ChildProcess | undefined, timeo
       });
     };
     attempt();
-  });
-}
-
-/** SIGTERM, then SIGKILL if it lingers; resolves once the process is gone. */
-export function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
   });
 }

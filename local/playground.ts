@@ -21,10 +21,10 @@
  *   extra channel. JSON is valid YAML, so the config is written as JSON.
  * - `serviceUrl` in activities it sends is `http://localhost:<port>/_connector` (unless `--su`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_APP_NAME } from '../shared/config';
+import { spawnSupervised } from './childProcess';
 
 export interface PlaygroundUser {
   /** Channel account id (Teams: `29:...`). */
@@ -139,7 +139,7 @@ export interface RunningPlayground {
   configFile: string | undefined;
   /** The mock data in effect when it came from an object (undefined for a path or `false`). */
   config: PlaygroundConfig | undefined;
-  /** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. Idempotent. */
+  /** SIGTERM to its process group, then SIGKILL after 3 s; resolves once it has exited. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -181,21 +181,10 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Runni
   };
   if (configFile) env.M365_AGENTS_PLAYGROUND_CONFIG_PATH = configFile;
 
-  const args = [
-    playgroundCliPath(),
-    '-p', String(options.port),
-    '-e', options.botEndpoint,
-    '-c', 'msteams',
-    '--dt',
-    '--er',
-  ];
-  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-  const stop = once(() => stopChild(child, exited));
+  const args = ['-p', String(options.port), '-e', options.botEndpoint, '-c', 'msteams', '--dt', '--er'];
+  const supervised = spawnSupervised(playgroundCliPath(), args, { cwd, env });
+  const child = supervised.process;
+  const stop = (): Promise<void> => supervised.stop();
 
   const recent: string[] = [];
   let reportedPort: number | undefined;
@@ -253,28 +242,6 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Runni
     await stop();
     throw err;
   }
-}
-
-function once(fn: () => Promise<void>): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  return () => (running ??= fn());
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const killed = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      resolve();
-    }, 3000);
-  });
-  await Promise.race([exited, killed]);
-  clearTimeout(timer);
-  await exited;
-  child.stdout?.destroy();
-  child.stderr?.destroy();
 }
 
 function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {

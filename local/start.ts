@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { functionDefinitions, type QueueFunctionDefinition, type TimerFunctionDefinition } from '../functions/definitions';
 import { loadConfig, SETTINGS } from '../shared/config';
+import { describeError, lineLogger } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
 import { startAzurite, type AzuritePorts } from './azurite';
@@ -11,46 +12,103 @@ import { DEFAULT_PLAYGROUND_CONFIG, installApp, startPlayground } from './playgr
 import { startStorageQueueTrigger } from './storageQueueTrigger';
 import { startTimers } from './timerTrigger';
 
+/** Ctrl-C must leave nothing running within 10 s; past this the rest is killed. */
+const STOP_DEADLINE_MS = 9_000;
+/** How long deliveries in hand may take to finish before their messages are handed back. */
+const DRAIN_GRACE_MS = 5_000;
+
+/** A component that was started, and how to stop it; the stop says in a few words what it did. */
+interface Started {
+  readonly name: string;
+  stop(): Promise<string>;
+  /** Last resort when the orderly stop runs past the deadline. */
+  kill?(): void;
+}
+
 /**
  * `npm start`: the whole pipeline on this machine with zero configuration. Azurite (tables and
  * queues), the Microsoft 365 Agents Playground as local Teams, and a function host on port 7071
  * that serves the very handlers Azure runs and feeds the queue handler from Azurite.
+ *
+ * Ctrl-C (or SIGTERM) stops it in order: no new request or job is taken, deliveries in hand finish
+ * or go back to the queue, and the emulators stop last, so the next start finds the work intact.
  */
 async function main(): Promise<void> {
-  const root = join(__dirname, '..', '..');
+  const root = packageRoot(__dirname);
   const env = process.env;
   const port = Number(env.PORT ?? 7071);
   const playgroundPort = Number(env.PLAYGROUND_PORT ?? 56150);
-  const ports: AzuritePorts = { blob: 10000, queue: 10001, table: 10002 };
+  const ports: AzuritePorts = {
+    blob: Number(env.AZURITE_BLOB_PORT ?? 10000),
+    queue: Number(env.AZURITE_QUEUE_PORT ?? 10001),
+    table: Number(env.AZURITE_TABLE_PORT ?? 10002),
+  };
+  const stateDir = resolve(env.LOCAL_STATE_DIR ?? root);
   const generatedKey = env.LOCAL_FUNCTION_KEY === undefined || env.LOCAL_FUNCTION_KEY === '';
   const functionKey = generatedKey ? randomBytes(18).toString('base64url') : (env.LOCAL_FUNCTION_KEY as string);
-  const stops: (() => Promise<void>)[] = [];
+  const started: Started[] = [];
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
+  // Every log line is one line; once stopping, only warnings and errors, so the stop reads as one line per component.
   let stopping = false;
-  const stopAll = async (code: number) => {
-    if (stopping) return;
+  const log = lineLogger((level, line) => {
+    if (level === 'info' && stopping) return;
+    (level === 'info' ? process.stdout : process.stderr).write(`${line}\n`);
+  });
+
+  const stopAll = async (code: number): Promise<never> => {
+    if (stopping) {
+      // A second Ctrl-C: stop waiting.
+      for (const component of started) component.kill?.();
+      process.exit(code === 0 ? 130 : code);
+    }
     stopping = true;
-    say('\nStopping...');
-    for (const stop of stops.reverse()) await stop().catch((error: unknown) => say(`  (while stopping: ${String(error)})`));
+    const began = Date.now();
+    say('\nStopping (Ctrl-C again to force)...');
+    const deadline = setTimeout(() => {
+      say(`  deadline of ${STOP_DEADLINE_MS / 1000} s passed: killing what is left`);
+      for (const component of started) component.kill?.();
+      process.exit(1);
+    }, STOP_DEADLINE_MS);
+    for (const component of [...started].reverse()) {
+      const what = await component.stop().catch((error: unknown) => `stopped with an error: ${describeError(error)}`);
+      say(`  ${component.name.padEnd(16)}${what}`);
+    }
+    clearTimeout(deadline);
+    say(`Stopped in ${((Date.now() - began) / 1000).toFixed(1)} s.`);
     process.exit(code);
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
-    say('Starting Azurite (tables, queues, blobs; data in .azurite/)...');
-    const azurite = await startAzurite({ ports, location: join(root, '.azurite') });
-    stops.push(() => azurite.stop());
+    say(`Starting Azurite (tables, queues, blobs; data in ${join(stateDir, '.azurite')})...`);
+    const azurite = await startAzurite({ ports, location: join(stateDir, '.azurite') });
+    started.push({ name: 'Azurite', stop: () => azurite.stop().then(() => 'stopped'), kill: () => void azurite.stop(0) });
 
     const config = loadConfig({ [SETTINGS.storageConnectionString]: azurite.connectionString, ...env });
     const queue = new StorageQueueJobQueue(config.storageConnectionString ?? azurite.connectionString);
-    const services = createServices(config, { queue });
+    const services = createServices(config, { queue, log });
     useServices(services);
     await services.ready();
 
-    const host = await startFunctionHost({ port, functionKey });
-    stops.push(() => host.close());
+    say('Starting the Microsoft 365 Agents Playground (local Teams)...');
+    const host = await startFunctionHost({ port, functionKey, log });
+    const teams = { ...DEFAULT_PLAYGROUND_CONFIG, bot: { ...DEFAULT_PLAYGROUND_CONFIG.bot, name: config.appName } };
+    const playground = await startPlayground({
+      port: playgroundPort,
+      botEndpoint: `${host.url}/api/messages`,
+      // Its config (fixed tenant, user, team ids), log and recording live in a git-ignored folder.
+      cwd: join(stateDir, '.playground'),
+      config: teams,
+      onOutput: (line: string) => {
+        if (/error/i.test(line) && !stopping) log.warn(`[playground] ${line}`);
+      },
+    });
+    started.push({ name: 'Playground', stop: () => playground.stop().then(() => 'stopped'), kill: () => void playground.stop() });
+    if (playground.port !== playgroundPort) say(`  (port ${playgroundPort} was busy: the Playground took ${playground.port})`);
+
+    started.push({ name: 'Queue services', stop: () => services.close().then(() => 'closed') });
     const definition = functionDefinitions.find((d): d is QueueFunctionDefinition => d.kind === 'queue');
     if (definition === undefined) throw new Error('no queue-triggered function is defined');
     // The same concurrency host.json gives the Service Bus trigger in Azure.
@@ -61,26 +119,21 @@ async function main(): Promise<void> {
       definition,
       maxDeliveryCount: config.maxDeliveryCount,
       concurrency: hostJson.extensions?.serviceBus?.maxConcurrentCalls ?? 16,
+      log,
     });
-    stops.push(() => trigger.stop());
-    const timers = startTimers(functionDefinitions.filter((d): d is TimerFunctionDefinition => d.kind === 'timer'), console);
-    stops.push(() => timers.stop());
-
-    say('Starting the Microsoft 365 Agents Playground (local Teams)...');
-    const playground = await startPlayground({
-      port: playgroundPort,
-      botEndpoint: `${host.url}/api/messages`,
-      // Its config (fixed tenant, user, team ids), log and recording live in a git-ignored folder.
-      cwd: join(root, '.playground'),
-      config: DEFAULT_PLAYGROUND_CONFIG,
-      onOutput: (line: string) => {
-        if (/error/i.test(line)) say(`  [playground] ${line}`);
+    started.push({
+      name: 'Queue worker',
+      stop: async () => {
+        const report = await trigger.stop({ graceMs: DRAIN_GRACE_MS, interrupt: () => services.worker.stop() });
+        return `no new jobs; ${report.finished} in hand finished, ${report.returned} back in the queue`;
       },
     });
-    stops.push(() => playground.stop());
-    if (playground.port !== playgroundPort) say(`  (port ${playgroundPort} was busy: the Playground took ${playground.port})`);
+    const timers = startTimers(functionDefinitions.filter((d): d is TimerFunctionDefinition => d.kind === 'timer'), log);
+    started.push({ name: 'Timers', stop: () => timers.stop().then(() => 'stopped') });
+    // Last started, first stopped: no request is taken once stopping begins.
+    started.push({ name: 'Function host', stop: () => host.close().then(() => 'no new requests') });
+
     // Install the app for the Playground's user and in its team, so the curl below works at once.
-    const teams = DEFAULT_PLAYGROUND_CONFIG;
     await installApp(playground.url, teams.personalChat.id);
     await installApp(playground.url, teams.team.id);
 
@@ -89,7 +142,7 @@ async function main(): Promise<void> {
 teams-notify is running.
 
   Function host   ${host.url}/api  (same handlers as Azure)
-  Teams (local)   ${playground.url}  <- open it: the app is installed for ${teams.currentUser.name} and in "${teams.team.name}"
+  Teams (local)   ${playground.url}  <- open it: ${config.appName} is installed for ${teams.currentUser.name} and in "${teams.team.name}"
   Bot endpoint    ${host.url}/api/messages
   Azurite         tables 127.0.0.1:${ports.table}  queues 127.0.0.1:${ports.queue}  blobs 127.0.0.1:${ports.blob}
   Function key    ${functionKey}${generatedKey ? '   (generated; set LOCAL_FUNCTION_KEY to choose one)' : ''}
@@ -107,8 +160,16 @@ Or post to the team's General channel: "recipients":[{"type":"team","teamId":"${
 
 Ctrl-C stops everything.`);
   } catch (error) {
-    say(`\nCould not start: ${error instanceof Error ? error.message : String(error)}`);
+    say(`\nCould not start: ${describeError(error)}`);
     await stopAll(1);
+  }
+}
+
+/** The folder with package.json above this file: `dist/local` when built, `local` under tsx. */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'host.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
   }
 }
 

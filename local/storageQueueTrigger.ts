@@ -1,6 +1,6 @@
 import type { QueueClient } from '@azure/storage-queue';
 import type { QueueFunctionDefinition } from '../functions/definitions';
-import type { Logger } from '../shared/logger';
+import { describeError, type Logger } from '../shared/logger';
 import type { JobQueue } from '../shared/queue/jobQueue';
 import { decodeQueueBody } from '../shared/queue/storageQueueJobQueue';
 import { invocationContext } from './functionHost';
@@ -18,9 +18,24 @@ export interface StorageQueueTriggerOptions {
   readonly log?: Logger;
 }
 
+export interface StopOptions {
+  /** How long handlers in hand may take to finish before their messages are handed back (default 5 s). */
+  readonly graceMs?: number;
+  /** Called once receiving has stopped: asks the handlers in hand to give up what they have not started. */
+  readonly interrupt?: () => void;
+}
+
+/** What a stop did with the messages in hand. */
+export interface StopReport {
+  /** Handled to the end (completed, or settled and re-scheduled by the handler itself). */
+  readonly finished: number;
+  /** Made visible again at once, for the next receiver: handlers that gave up, or ran past the grace. */
+  readonly returned: number;
+}
+
 export interface RunningTrigger {
-  /** Stops receiving and waits for the messages in hand. */
-  stop(): Promise<void>;
+  /** Stops receiving, lets the messages in hand finish within the grace, and hands back the rest. */
+  stop(options?: StopOptions): Promise<StopReport>;
   /** Resolves when the queue was seen empty with nothing in hand (tests). */
   idle(): Promise<void>;
 }
@@ -41,6 +56,15 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
   let idleWaiters: (() => void)[] = [];
   let wake: (() => void) | undefined;
 
+  /** Messages in hand, by message id, with the receipt that lets us hand one back. */
+  const inHand = new Map<string, { popReceipt: string }>();
+  let finished = 0;
+  let returned = 0;
+
+  const abandon = async (message: { messageId: string; popReceipt: string }): Promise<void> => {
+    await queue.updateMessage(message.messageId, message.popReceipt, undefined, 0).catch(() => undefined);
+  };
+
   const handleOne = async (message: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number }): Promise<void> => {
     const body = decodeQueueBody(message.messageText);
     if (message.dequeueCount > maxDeliveryCount) {
@@ -58,11 +82,15 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
     try {
       await definition.handler(parsed, context);
     } catch (error) {
-      log.error(`[${definition.name}] failed, redelivering:`, error);
-      await queue.updateMessage(message.messageId, message.popReceipt, undefined, 0).catch(() => undefined);
+      // While stopping, a throw is the handler giving the job back unsent: no alarm, just hand it back.
+      if (!running) returned += 1;
+      else log.error(`[${definition.name}] failed, redelivering: ${describeError(error)}`);
+      await abandon(message);
       return;
     }
+    if (!inHand.has(message.messageId)) return; // handed back at the end of the grace: not ours to complete
     await queue.deleteMessage(message.messageId, message.popReceipt);
+    if (!running) finished += 1;
   };
 
   const loop = async (): Promise<void> => {
@@ -74,14 +102,16 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
         try {
           received = (await queue.receiveMessages({ numberOfMessages: Math.min(32, room), visibilityTimeout: lockSeconds })).receivedMessageItems;
         } catch (error) {
-          log.warn(`[${definition.name}] receive failed, retrying:`, error instanceof Error ? error.message : error);
+          log.warn(`[${definition.name}] receive failed, retrying: ${describeError(error)}`);
         }
       }
       for (const message of received) {
         inFlight += 1;
+        inHand.set(message.messageId, { popReceipt: message.popReceipt });
         void handleOne(message)
-          .catch((error: unknown) => log.error(`[${definition.name}] settling failed:`, error))
+          .catch((error: unknown) => log.error(`[${definition.name}] settling failed: ${describeError(error)}`))
           .finally(() => {
+            inHand.delete(message.messageId);
             inFlight -= 1;
             wake?.();
           });
@@ -108,11 +138,19 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
   const done = loop();
 
   return {
-    async stop() {
+    async stop(stopOptions: StopOptions = {}): Promise<StopReport> {
       running = false;
       wake?.();
       await done;
-      while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      stopOptions.interrupt?.();
+      const deadline = Date.now() + (stopOptions.graceMs ?? 5_000);
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Past the grace: hand back what is still in hand, so the next start need not wait out the lock.
+      // A handler still running may be mid-send: that is the documented crash window.
+      const late = [...inHand.entries()];
+      inHand.clear();
+      await Promise.all(late.map(([messageId, { popReceipt }]) => abandon({ messageId, popReceipt })));
+      return { finished, returned: returned + late.length };
     },
     idle: () => new Promise<void>((resolve) => idleWaiters.push(resolve)),
   };

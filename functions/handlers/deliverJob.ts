@@ -1,4 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
+import { BudgetClosedError } from '../../shared/delivery/sendBudget';
+import { describeError } from '../../shared/logger';
 import { services } from '../../shared/services';
 
 /**
@@ -13,9 +15,11 @@ export async function deliverJob(message: unknown, context: InvocationContext): 
     await svc.ready();
     await svc.worker.handle(message, context);
   } catch (error) {
+    // The process is stopping and the job went unsent: back to the queue, not a failure to record.
+    if (error instanceof BudgetClosedError) throw error;
     const deliveryCount = Number(context.triggerMetadata?.deliveryCount ?? 1);
     if (!(deliveryCount >= svc.config.maxDeliveryCount)) throw error;
-    const reason = `the job failed on all ${deliveryCount} deliveries; last error: ${error instanceof Error ? error.message : String(error)}`;
+    const reason = `the job failed on all ${deliveryCount} deliveries; last error: ${describeError(error)}`;
     context.error(reason);
     await svc.worker.giveUp(message, reason, context);
   }

@@ -1,9 +1,10 @@
 import { parseJob, type Job } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
-import type { Logger } from '../logger';
+import { describeError, type Logger } from '../logger';
 import { transientDelayMs } from './backoff';
 import { FanOutExpansion } from './fanOutExpansion';
 import { RecipientDelivery } from './recipientDelivery';
+import { BudgetClosedError } from './sendBudget';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
 export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
@@ -46,10 +47,20 @@ export class DeliveryWorker {
     try {
       result = job.kind === 'deliver' ? await this.recipients.deliver(job, notification, log) : await this.fanOuts.expand(job, notification, log);
     } catch (error) {
+      // Stopping: the job was not sent; throwing hands the message straight back to the queue.
+      if (error instanceof BudgetClosedError) throw error;
       result = await this.fault(job, body, error, log);
     }
     log.log(`${job.kind} ${job.notificationId} ${job.recipientKey}: ${describeResult(result)}`);
     return result;
+  }
+
+  /**
+   * The process is stopping: jobs waiting for a send slot throw `BudgetClosedError` (and go back
+   * to the queue unsent) instead of sending; sends already on the wire finish and settle.
+   */
+  stop(): void {
+    this.deps.budget.close();
   }
 
   /**
@@ -59,7 +70,7 @@ export class DeliveryWorker {
    */
   private async fault(job: Job, body: unknown, error: unknown, log: Logger): Promise<JobResult> {
     const faults = (job.faults ?? 0) + 1;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeError(error);
     if (faults >= this.deps.options.maxFaults) {
       await this.giveUp(body, `failed ${faults} times; last error: ${message}`, log, 'too-many-errors');
       return { kind: 'dead-lettered', reason: 'retries-exhausted', detail: message };

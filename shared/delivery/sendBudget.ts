@@ -5,6 +5,11 @@
  */
 export class SendBudget {
   private readonly buckets = new Map<string, Bucket>();
+  private closed = false;
+  private wakeClosed: () => void = () => undefined;
+  private readonly closing = new Promise<void>((resolve) => {
+    this.wakeClosed = resolve;
+  });
 
   /**
    * @param burst Tokens a quiet tenant may spend at once. The default, 1, spaces requests evenly
@@ -20,14 +25,18 @@ export class SendBudget {
     if (!(burst >= 1)) throw new RangeError('burst must be at least 1');
   }
 
-  /** Waits until a request to this tenant may go out, then spends one token. */
+  /**
+   * Waits until a request to this tenant may go out, then spends one token. Throws `BudgetClosedError`
+   * once the process is stopping, so that nothing new goes out while it drains.
+   */
   async take(tenantId: string): Promise<void> {
     const bucket = this.bucket(tenantId);
     // Reserve a slot first, then wait: concurrent callers queue up in order instead of racing.
     for (;;) {
+      this.throwIfClosed();
       const now = this.clock.now();
       if (bucket.pausedUntil > now) {
-        await this.clock.sleep(bucket.pausedUntil - now);
+        await this.sleep(bucket.pausedUntil - now);
         continue;
       }
       bucket.tokens = Math.min(this.capacity, bucket.tokens + ((now - bucket.refilledAt) * this.ratePerSecond) / 1000);
@@ -35,13 +44,23 @@ export class SendBudget {
       bucket.tokens -= 1;
       if (bucket.tokens >= 0) return;
       const wait = (-bucket.tokens * 1000) / this.ratePerSecond;
-      await this.clock.sleep(wait);
+      await this.sleep(wait);
       // The token is ours, but a 429 may have paused the tenant while we waited: honour it.
       for (let now = this.clock.now(); bucket.pausedUntil > now; now = this.clock.now()) {
-        await this.clock.sleep(bucket.pausedUntil - now);
+        await this.sleep(bucket.pausedUntil - now);
       }
+      this.throwIfClosed();
       return;
     }
+  }
+
+  /**
+   * The process is stopping: every waiting and future `take` throws `BudgetClosedError`. Requests
+   * already on the wire are not affected; their callers settle what Teams answers.
+   */
+  close(): void {
+    this.closed = true;
+    this.wakeClosed();
   }
 
   /** Teams said 429: nobody sends to this tenant until `ms` from now, and the bucket starts empty. */
@@ -56,6 +75,14 @@ export class SendBudget {
   /** Milliseconds until the tenant's pause ends (0 when not paused). */
   pausedFor(tenantId: string): number {
     return Math.max(0, (this.buckets.get(tenantId)?.pausedUntil ?? 0) - this.clock.now());
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return Promise.race([this.clock.sleep(ms), this.closing]);
+  }
+
+  private throwIfClosed(): void {
+    if (this.closed) throw new BudgetClosedError();
   }
 
   private get capacity(): number {
@@ -82,3 +109,12 @@ const realClock = {
   now: () => performance.now(),
   sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, Math.ceil(ms)))),
 };
+
+/** Thrown by `SendBudget.take` after `close()`: the job goes back to the queue unsent. */
+export class BudgetClosedError extends Error {
+  override name = 'BudgetClosedError';
+
+  constructor() {
+    super('the process is stopping; nothing more is sent');
+  }
+}
