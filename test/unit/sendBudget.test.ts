@@ -1,5 +1,5 @@
 import { DEFAULT_BACKOFF, throttleDelayMs, transientDelayMs, type BackoffPolicy } from '../../shared/delivery/backoff';
-import { SendBudget } from '../../shared/delivery/sendBudget';
+import { BudgetClosedError, SendBudget } from '../../shared/delivery/sendBudget';
 
 /** A clock whose sleep returns at once and moves time forward by what was asked. */
 class FakeClock {
@@ -20,6 +20,20 @@ async function timedTake(budget: SendBudget, clock: FakeClock, tenant: string): 
 }
 
 describe('SendBudget', () => {
+  it('close() ends every wait with BudgetClosedError at once, and refuses later takes: nothing new goes out while stopping', async () => {
+    // Real time: one token per 10 s, so the second and third callers would wait 10 and 20 s.
+    const budget = new SendBudget(0.1);
+    await budget.take('tenant-a');
+    const started = Date.now();
+    const waiting = [budget.take('tenant-a'), budget.take('tenant-a')].map((p) => p.then(() => 'sent', (e: unknown) => e));
+    budget.pause('tenant-b', 60_000);
+    const paused = budget.take('tenant-b').then(() => 'sent', (e: unknown) => e);
+    budget.close();
+    for (const outcome of await Promise.all([...waiting, paused])) expect(outcome).toBeInstanceOf(BudgetClosedError);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(budget.take('tenant-c')).rejects.toBeInstanceOf(BudgetClosedError);
+  });
+
   it('by default spaces requests evenly: no one-second window sees more than rate + 1', async () => {
     const clock = new FakeClock();
     const budget = new SendBudget(50, clock);
