@@ -15,7 +15,13 @@ const SUPERVISION = [
   // argv is [node, cli, ...args] for the CLI, as if it had been started directly.
   'const [cli, ...args] = process.argv.slice(1);',
   'process.argv = [process.argv[0], cli, ...args];',
-  "process.on('disconnect', () => { setTimeout(() => process.exit(0), 2000).unref(); process.kill(process.pid, 'SIGTERM'); });",
+  // The parent went away without stopping us: stop as if it had.
+  "const parentGone = () => { setTimeout(() => process.exit(0), 2000).unref(); process.kill(process.pid, 'SIGTERM'); };",
+  "process.on('disconnect', parentGone);",
+  // Stopping: let go of the channel, so the CLI exits as soon as its own shutdown is done (a CLI
+  // that listens for IPC messages would otherwise be kept alive by it); a CLI with no SIGTERM
+  // handler of its own would have died of the signal, so die.
+  "process.on('SIGTERM', () => { process.off('disconnect', parentGone); if (process.connected) process.disconnect(); if (process.listenerCount('SIGTERM') <= 1) process.exit(143); });",
   'require(cli);',
 ].join('\n');
 

@@ -78,6 +78,8 @@ async function main(): Promise<void> {
     say(`Stopped in ${((Date.now() - began) / 1000).toFixed(1)} s.`);
     process.exit(code);
   };
+  // A closed pipe (`npm start | tee`, whose end got the same Ctrl-C) must not cut the orderly stop short.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 

@@ -147,7 +147,7 @@ describe('npm start under load, stopped with Ctrl-C', () => {
     process.stdout.write(`stopped in ${stopMs} ms after ${sentBeforeRestart} of ${USERS} deliveries; ${components.find((l) => l.includes('Queue worker'))?.trim() ?? ''}\n`);
 
     // The next start on the same data finishes the send.
-    await startStack();
+    const second = await startStack();
     const status = await eventually(async () => {
       const body = (await (await api(`/api/notifications/${id}`)).json()) as { status: string; counts: Record<string, number> };
       return body.status === 'completed' ? body : undefined;
@@ -158,6 +158,14 @@ describe('npm start under load, stopped with Ctrl-C', () => {
     for (const message of connector.delivered()) perConversation.set(message.conversationId, (perConversation.get(message.conversationId) ?? 0) + 1);
     expect(perConversation.size).toBe(USERS);
     expect([...perConversation.values()].filter((n) => n > 1)).toEqual([]);
+
+    // Killed outright (no chance to stop anything), it still leaves no emulator behind holding a port.
+    process.kill(second.child.pid as number, 'SIGKILL');
+    await second.exited;
+    await eventually(async () => {
+      const free = await Promise.all([ports.playground, ports.azurite.blob, ports.azurite.queue, ports.azurite.table].map(isFree));
+      return free.every(Boolean) ? true : undefined;
+    }, 5_000, 'the emulators to go with their parent');
   }, 300_000);
 });
 
