@@ -11,6 +11,8 @@ export const TABLE_NAMES = {
   idempotency: 'idempotency',
   optOuts: 'optouts',
   welcomes: 'welcomes',
+  pacing: 'pacing',
+  slices: 'slices',
 } as const;
 
 export type TableName = keyof typeof TABLE_NAMES;

@@ -1,0 +1,73 @@
+import type { TimelineStore } from '../stores/timelineStore';
+import {
+  backlogMs,
+  initialTimeline,
+  recover,
+  reserve,
+  throttled,
+  type Lane,
+  type PacingPolicy,
+  type Reservation,
+  type TimelineState,
+} from './tenantTimeline';
+
+/** How long an instance trusts its copy of a tenant's rate between reads. */
+const RATE_CACHE_MS = 1_000;
+
+/**
+ * Plans sends on the tenants' shared timelines (Table Storage) and tells this instance the rate
+ * each tenant runs at now. Expansion reserves send times for a page of recipients in one
+ * read-modify-write; delivery reports 429s, which lower the rate for every instance.
+ */
+export class TenantPacer {
+  private readonly cache = new Map<string, { state: TimelineState; readAt: number }>();
+
+  constructor(
+    private readonly store: TimelineStore,
+    readonly policy: PacingPolicy,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Send times for `count` recipients of the tenant, no earlier than `earliest`. */
+  async reserve(tenantId: string, count: number, earliest: number, lane: Lane): Promise<Reservation> {
+    const now = this.now();
+    return this.store.update(tenantId, (state) => {
+      const next = reserve(state ?? initialTimeline(this.policy, now), count, earliest, lane, now, this.policy);
+      this.remember(tenantId, next.state);
+      return { state: next.state, result: next.reservation };
+    });
+  }
+
+  /** Teams answered 429: every instance pauses the tenant and plans at a lower rate. */
+  async throttled(tenantId: string, retryAfterMs: number): Promise<void> {
+    const now = this.now();
+    await this.store.update(tenantId, (state) => {
+      const next = throttled(state ?? initialTimeline(this.policy, now), retryAfterMs, now, this.policy);
+      this.remember(tenantId, next);
+      return { state: next, result: undefined };
+    });
+  }
+
+  /** The tenant's rate now (requests per second), as planned sends use it. */
+  async rate(tenantId: string): Promise<number> {
+    return recover(await this.state(tenantId), this.now(), this.policy).rate * this.policy.headroom;
+  }
+
+  /** How far ahead the tenant's bulk work is planned already: expansion waits rather than plan far ahead. */
+  async backlogMs(tenantId: string): Promise<number> {
+    return backlogMs(await this.state(tenantId), this.now());
+  }
+
+  private async state(tenantId: string): Promise<TimelineState> {
+    const cached = this.cache.get(tenantId);
+    if (cached !== undefined && this.now() - cached.readAt < RATE_CACHE_MS) return cached.state;
+    const state = (await this.store.get(tenantId)) ?? initialTimeline(this.policy, this.now());
+    this.remember(tenantId, state);
+    return state;
+  }
+
+  private remember(tenantId: string, state: TimelineState): void {
+    if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(tenantId, { state, readAt: this.now() });
+  }
+}

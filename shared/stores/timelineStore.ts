@@ -1,0 +1,63 @@
+import type { TableClient } from '@azure/data-tables';
+import type { TimelineState } from '../pacing/tenantTimeline';
+import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
+
+/** Tenants' send timelines, changed by read-modify-write under the entity's ETag. */
+export interface TimelineStore {
+  /**
+   * Applies `change` to the tenant's timeline atomically: when another instance wrote in between,
+   * it reads again and re-applies. `change` gets undefined for a tenant never seen.
+   */
+  update<R>(tenantId: string, change: (state: TimelineState | undefined) => { state: TimelineState; result: R }): Promise<R>;
+  get(tenantId: string): Promise<TimelineState | undefined>;
+}
+
+interface TimelineEntity extends TimelineState {
+  partitionKey: string;
+  rowKey: string;
+}
+
+const ROW = 'timeline';
+/** Contention is between instances expanding pages for one tenant: a handful at most. */
+const MAX_ROUNDS = 20;
+
+export class TableTimelineStore implements TimelineStore {
+  private readonly table: TableClient;
+
+  constructor(tables: Tables) {
+    this.table = tables.client('pacing');
+  }
+
+  async get(tenantId: string): Promise<TimelineState | undefined> {
+    const entity = await getEntityOrUndefined<TimelineEntity>(this.table, tableKey(tenantId), ROW);
+    return entity === undefined ? undefined : stateOf(entity);
+  }
+
+  async update<R>(tenantId: string, change: (state: TimelineState | undefined) => { state: TimelineState; result: R }): Promise<R> {
+    const partitionKey = tableKey(tenantId);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const entity = await getEntityOrUndefined<TimelineEntity>(this.table, partitionKey, ROW);
+      const { state, result } = change(entity === undefined ? undefined : stateOf(entity));
+      const next: TimelineEntity = { partitionKey, rowKey: ROW, ...stateOf(state) };
+      try {
+        if (entity === undefined) await this.table.createEntity(next);
+        else await this.table.updateEntity(next, 'Replace', { etag: entity.etag });
+        return result;
+      } catch (error) {
+        // Another instance got there first: read its version and apply the change to that.
+        if (!isStatus(error, 409) && !isStatus(error, 412)) throw error;
+      }
+    }
+    throw new Error(`the send timeline of tenant ${tenantId} kept changing under ${MAX_ROUNDS} attempts`);
+  }
+}
+
+function stateOf(value: TimelineState): TimelineState {
+  return {
+    nextAt: value.nextAt,
+    rate: value.rate,
+    pausedUntil: value.pausedUntil,
+    lastDecreaseAt: value.lastDecreaseAt,
+    lastIncreaseAt: value.lastIncreaseAt,
+  };
+}
