@@ -1,8 +1,12 @@
 import { isTemplateMessage, type Message } from '../domain/message';
 import type { OutgoingMessage } from '../teams/teamsSender';
+import { summaryFromCard } from './cardSummary';
 import { renderNotificationCard } from './notificationCard';
 
-/** Turns an accepted message into what goes on the wire: templates become Adaptive Cards. */
+/**
+ * Turns an accepted message into what goes on the wire: templates become Adaptive Cards, and a
+ * card that came with neither summary nor text gets its preview from its own first text.
+ */
 export function renderMessage(message: Message, appName: string): OutgoingMessage {
   if (isTemplateMessage(message)) {
     return {
@@ -10,9 +14,11 @@ export function renderMessage(message: Message, appName: string): OutgoingMessag
       summary: message.summary ?? message.data.title,
     };
   }
+  // Teams previews a message by its text when it has one; only a bare card needs a summary.
+  const summary = message.summary ?? (message.text === undefined && message.card !== undefined ? summaryFromCard(message.card) : undefined);
   return {
     ...(message.text !== undefined && { text: message.text }),
     ...(message.card !== undefined && { card: message.card }),
-    ...(message.summary !== undefined && { summary: message.summary }),
+    ...(summary !== undefined && { summary }),
   };
 }

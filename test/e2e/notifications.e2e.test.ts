@@ -90,6 +90,26 @@ describe('end to end through the Agents Playground', () => {
     expect(done.recipients[0]?.activityId).toBe(sent[0]?.responseId);
   }, 40_000);
 
+  it('a card sent without summary is previewed by its first TextBlock', async () => {
+    const card = {
+      type: 'AdaptiveCard',
+      version: '1.5',
+      body: [
+        { type: 'Container', items: [{ type: 'Image', url: 'https://example.com/logo.png' }, { type: 'TextBlock', text: 'Build **43**   passed\non main', weight: 'Bolder' }] },
+        { type: 'TextBlock', text: 'All 312 tests passed.' },
+      ],
+    };
+    const before = (await inChat(PERSONAL_CHAT)).length;
+    const done = await completed(await notify({ recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }], message: { card } }));
+    expect(done.recipients[0]).toMatchObject({ status: 'delivered' });
+    const sent = (await inChat(PERSONAL_CHAT)).slice(before);
+    expect(sent).toHaveLength(1);
+    // What the Playground's connector received: Teams shows this in the chat list and the notification.
+    expect(sent[0]?.summary).toBe('Build **43** passed on main');
+    expect(sent[0]?.text).toBeUndefined();
+    expect(sent[0]?.attachments?.[0]?.content).toEqual(card);
+  }, 40_000);
+
   it('stop opts the user out (next notification skipped), start opts back in', async () => {
     await driver.sendUserMessage(PERSONAL_CHAT, 'stop');
     await eventually(async () => (texts(await inChat(PERSONAL_CHAT)).includes("won't send you notifications") ? true : undefined), 15_000, 'the opt-out reply');

@@ -2,7 +2,6 @@ import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core
 import { commandOf } from '../../shared/bot/activityHandler';
 import { classifySendFailure, type SendFailure } from '../../shared/domain/outcome';
 import { OPT_OUT_SUBMIT } from '../../shared/messages/notificationCard';
-import { renderMessage } from '../../shared/messages/renderMessage';
 import { parseRetryAfter, readConnectorError } from '../../shared/teams/botbuilder/botbuilderTeamsSender';
 
 /** Teams' documented body for a user who blocked the bot: no `error` object, the subCode inside a JSON string. */
@@ -201,100 +200,5 @@ describe('commandOf', () => {
     expect(commandOf({ text: '<at>Bot</at>' })).toBeUndefined();
     expect(commandOf({})).toBeUndefined();
     expect(commandOf({ text: 'stop', value: null })).toBe('stop');
-  });
-});
-
-describe('renderMessage', () => {
-  interface CardElement {
-    type: string;
-    text?: string;
-    facts?: { title: string; value: string }[];
-    title?: string;
-    url?: string;
-    data?: unknown;
-  }
-  interface Card {
-    type: string;
-    version: string;
-    body: CardElement[];
-    actions: CardElement[];
-  }
-
-  it('renders the notification template as an Adaptive Card with every part the Teams guidance asks for', () => {
-    const out = renderMessage(
-      {
-        template: 'notification',
-        data: {
-          title: 'Deployment of api finished',
-          whatHappened: 'Release 1.4.2 was deployed to production.',
-          result: 'Succeeded',
-          triggeredBy: 'Alex Wilber',
-          actions: [
-            { title: 'Open release', url: 'https://ci.example/releases/142' },
-            { title: 'View logs', url: 'https://ci.example/logs/142' },
-          ],
-        },
-      },
-      'Release Bot',
-    );
-    expect(out.text).toBeUndefined();
-    expect(out.summary).toBe('Deployment of api finished');
-    const card = out.card as unknown as Card;
-    expect(card.type).toBe('AdaptiveCard');
-    expect(card.version).toBe('1.5');
-    const texts = card.body.filter((e) => e.type === 'TextBlock').map((e) => e.text);
-    expect(texts[0]).toBe('Deployment of api finished');
-    expect(texts[1]).toBe('Release 1.4.2 was deployed to production.');
-    expect(texts.some((t) => t?.includes('Release Bot') === true && /stop/i.test(t))).toBe(true);
-
-    const factSets = card.body.filter((e) => e.type === 'FactSet');
-    expect(factSets).toHaveLength(1);
-    expect(factSets[0]?.facts).toEqual([
-      { title: 'Result', value: 'Succeeded' },
-      { title: 'Triggered by', value: 'Alex Wilber' },
-    ]);
-
-    expect(card.actions.filter((a) => a.type === 'Action.OpenUrl').map((a) => ({ title: a.title, url: a.url }))).toEqual([
-      { title: 'Open release', url: 'https://ci.example/releases/142' },
-      { title: 'View logs', url: 'https://ci.example/logs/142' },
-    ]);
-    const submit = card.actions.filter((a) => a.type === 'Action.Submit');
-    expect(submit).toHaveLength(1);
-    expect(submit[0]?.data).toEqual({ teamsNotify: 'optOut' });
-    // What the button submits is what the bot reads as "stop".
-    expect(commandOf({ value: submit[0]?.data })).toBe('stop');
-    // Nothing of the template syntax is left over.
-    expect(JSON.stringify(card)).not.toMatch(/\$\{|\$when|\$data/);
-  });
-
-  it('leaves out the FactSet when there is no result or trigger, and keeps only the facts given', () => {
-    const bare = renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' } }, 'App').card as unknown as Card;
-    expect(bare.body.filter((e) => e.type === 'FactSet')).toEqual([]);
-    expect(bare.actions.map((a) => a.type)).toEqual(['Action.Submit']);
-
-    const one = renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W', triggeredBy: 'cron' } }, 'App').card as unknown as Card;
-    expect(one.body.find((e) => e.type === 'FactSet')?.facts).toEqual([{ title: 'Triggered by', value: 'cron' }]);
-  });
-
-  it('does not evaluate template expressions found in the caller’s data', () => {
-    const card = renderMessage(
-      { template: 'notification', data: { title: 'Hi ${appName}', whatHappened: "${if(true,'x','y')}", triggeredBy: '${result}' } },
-      'Secret App',
-    ).card as unknown as Card;
-    const texts = card.body.map((e) => e.text);
-    expect(texts).toContain('Hi ${appName}');
-    expect(texts).toContain("${if(true,'x','y')}");
-    expect(card.body.find((e) => e.type === 'FactSet')?.facts).toEqual([{ title: 'Triggered by', value: '${result}' }]);
-  });
-
-  it('uses the given summary over the title', () => {
-    expect(renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' }, summary: 'S' }, 'App').summary).toBe('S');
-  });
-
-  it('passes a content message through: text, card and summary', () => {
-    const card = { type: 'AdaptiveCard' as const, version: '1.5', body: [{ type: 'TextBlock', text: '${notATemplate}' }] };
-    expect(renderMessage({ text: '**bold**', card, summary: 'preview' }, 'App')).toEqual({ text: '**bold**', card, summary: 'preview' });
-    expect(renderMessage({ text: 'only text' }, 'App')).toEqual({ text: 'only text' });
-    expect(renderMessage({ card }, 'App')).toEqual({ card });
   });
 });
