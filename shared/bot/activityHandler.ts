@@ -1,14 +1,18 @@
+import { conversationSubject, userSubject } from '../domain/optOut';
 import type { ConversationKind, UserReference } from '../domain/reference';
 import type { Logger } from '../logger';
 import {
   groupChatWelcome,
   helpMessage,
+  mutedMessage,
   optedInMessage,
   optedOutMessage,
   personalWelcome,
   teamWelcome,
   unknownCommandMessage,
+  unmutedMessage,
   type BotMessageSettings,
+  type SharedConversationKind,
 } from '../messages/botMessages';
 import { OPT_OUT_SUBMIT } from '../messages/notificationCard';
 import type { ConversationStore } from '../stores/conversationStore';
@@ -33,7 +37,8 @@ type Command = 'stop' | 'start' | 'help' | 'unknown';
 /**
  * What the bot learns from Teams and what it answers. Every activity refreshes the references it
  * carries (serviceUrl can change); installs and member changes create or retire them; a personal
- * install or a team install gets one welcome; `stop`/`start`/`help` manage the user's opt-out.
+ * install or a team install gets one welcome; `stop`/`start`/`help` manage the user's opt-out in
+ * a personal chat, and mute or unmute the conversation in a channel or group chat.
  */
 export class TeamsActivityHandler implements ActivityHandler {
   constructor(private readonly deps: ActivityHandlerDependencies) {}
@@ -133,19 +138,56 @@ export class TeamsActivityHandler implements ActivityHandler {
     await this.remember(context);
     const command = commandOf(context.activity);
     if (command === undefined) return [];
+    if (command === 'help') return [helpMessage(this.deps.settings, context.kind)];
+    return context.kind === 'personal' ? this.personalCommand(context, command) : this.sharedConversationCommand(context, context.kind, command);
+  }
+
+  /** In the personal chat `stop` and `start` are about the user: what is sent to them, and nothing else. */
+  private async personalCommand(context: ActivityContext, command: Exclude<Command, 'help'>): Promise<readonly OutgoingMessage[]> {
     const { activity, tenantId } = context;
     const { optOuts, settings } = this.deps;
+    const user = userSubject(tenantId, activity.from.id);
     switch (command) {
       case 'stop':
-        await optOuts.optOut(tenantId, activity.from.id, activity.from.aadObjectId);
+        await optOuts.optOut(user, { userId: activity.from.id, ...(activity.from.aadObjectId !== undefined && { aadObjectId: activity.from.aadObjectId }) });
         return [optedOutMessage(settings)];
       case 'start':
-        await optOuts.optIn(tenantId, activity.from.id);
+        await optOuts.optIn(user);
         return [optedInMessage(settings)];
-      case 'help':
-        return [helpMessage(settings)];
       case 'unknown':
-        return context.kind === 'personal' ? [unknownCommandMessage()] : [];
+        return [unknownCommandMessage()];
+    }
+  }
+
+  /**
+   * `stop` (typed with an @mention, or the card's button) in a channel or group chat mutes it for
+   * everyone there, whoever says it: the conversation is what stops getting notifications, so the
+   * reply names who did it. Anything else the bot does not know, it leaves unanswered there.
+   */
+  private async sharedConversationCommand(
+    context: ActivityContext,
+    kind: SharedConversationKind,
+    command: Exclude<Command, 'help'>,
+  ): Promise<readonly OutgoingMessage[]> {
+    const { activity, tenantId } = context;
+    const { optOuts, settings } = this.deps;
+    const conversation = conversationSubject(tenantId, activity.conversation.id);
+    switch (command) {
+      case 'stop': {
+        const name = await this.nameOf(activity.from);
+        await optOuts.optOut(conversation, {
+          userId: activity.from.id,
+          ...(name !== undefined && { name }),
+          ...(activity.from.aadObjectId !== undefined && { aadObjectId: activity.from.aadObjectId }),
+        });
+        this.deps.log.log(`${kind} ${conversation.conversationId} muted by ${activity.from.id} (tenant ${tenantId})`);
+        return [mutedMessage(settings, kind, name)];
+      }
+      case 'start':
+        await optOuts.optIn(conversation);
+        return [unmutedMessage(settings, kind, await this.nameOf(activity.from))];
+      case 'unknown':
+        return [];
     }
   }
 

@@ -1,5 +1,6 @@
 import type { DeliverJob } from '../domain/job';
 import type { DeliveryRecord, NotificationRecord } from '../domain/notification';
+import { conversationSubject, userSubject } from '../domain/optOut';
 import type { SendFailure, SendOutcome } from '../domain/outcome';
 import type { TargetRecipient } from '../domain/recipient';
 import type { UserReference } from '../domain/reference';
@@ -7,7 +8,7 @@ import type { Logger } from '../logger';
 import { renderMessage } from '../messages/renderMessage';
 import type { BotEndpointAddress, OutgoingMessage } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from './backoff';
-import { resolveTarget, type ResolvedTarget } from './resolveTarget';
+import { landingOf, resolveTarget, type Landing, type ReachableTarget, type ResolvedTarget } from './resolveTarget';
 import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
 /** How many times a job re-reads its row when another writer got there first. */
@@ -75,17 +76,16 @@ export class RecipientDelivery {
       log.warn(`refused delivery to tenant ${target.at.tenantId}: not in the allow-list`);
       return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.at.tenantId} is not allowed`, log);
     }
-    const user = target.kind === 'create-personal' || target.kind === 'conversation' ? target.user : undefined;
-    if (user !== undefined && (await this.deps.optOuts.isOptedOut(user.tenantId, user.userId))) {
-      return this.settlement.finish(row, 'skipped', 'opted-out', 'the user opted out of notifications (they can send "start" to opt back in)', log);
-    }
+    const landing = landingOf(target);
+    const optedOut = await this.optedOut(target, landing);
+    if (optedOut !== undefined) return this.settlement.finish(row, 'skipped', 'opted-out', optedOut, log);
 
     const paused = this.deps.budget.pausedFor(target.at.tenantId);
     if (paused > this.deps.options.maxInlineWaitMs) {
       // Teams asked this tenant to wait: hand the recipient back rather than hold its claim through the pause.
       return this.settlement.retryLater({ ...job, hop: (job.hop ?? 0) + 1 }, row, row.attempts, paused, 'tenant throttled by Teams');
     }
-    const message = renderMessage(notification.message, this.deps.options.appName);
+    const message = renderMessage(notification.message, { appName: this.deps.options.appName, landsIn: landing.kind });
     const attempts = { count: row.attempts };
     const outcome = await this.sendTo(target, message, attempts);
 
@@ -121,10 +121,28 @@ export class RecipientDelivery {
   }
 
   /**
+   * Why nothing may be sent here, if someone said so: the user opted out (their 1:1 chat), or a
+   * member muted the channel or group chat the message would land in. Checked before any connector
+   * call, so a skip costs Teams nothing.
+   */
+  private async optedOut(target: ReachableTarget, landing: Landing): Promise<string | undefined> {
+    const { optOuts } = this.deps;
+    const user = target.kind === 'create-personal' || target.kind === 'conversation' ? target.user : undefined;
+    if (user !== undefined && (await optOuts.isOptedOut(userSubject(user.tenantId, user.userId)))) {
+      return 'the user opted out of notifications (they can send "start" to opt back in)';
+    }
+    if (landing.kind !== 'personal' && (await optOuts.isOptedOut(conversationSubject(target.at.tenantId, landing.conversationId)))) {
+      const where = landing.kind === 'channel' ? 'channel' : 'group chat';
+      return `a member muted this ${where} by @mentioning the bot with "stop" there; @mentioning it with "start" turns notifications back on`;
+    }
+    return undefined;
+  }
+
+  /**
    * Sends along the resolved route. A 404 on a stored 1:1 chat means Teams dropped it: forget it,
    * create the chat again and send once more, but only once per attempt.
    */
-  private async sendTo(target: Exclude<ResolvedTarget, { kind: 'unreachable' }>, message: OutgoingMessage, attempts: { count: number }): Promise<SendOutcome> {
+  private async sendTo(target: ReachableTarget, message: OutgoingMessage, attempts: { count: number }): Promise<SendOutcome> {
     const { sender, budget } = this.deps;
     const call = async <T>(fn: () => Promise<T>): Promise<T> => {
       await budget.take(target.at.tenantId);
@@ -135,7 +153,7 @@ export class RecipientDelivery {
       case 'new-thread':
         return call(() => sender.createChannelThread(target.at, target.channelId, message));
       case 'conversation': {
-        const outcome = await call(() => sender.send({ ...target.at, conversationId: target.conversationId }, message));
+        const outcome = await call(() => sender.send({ ...target.at, conversationId: target.conversationId, conversationType: target.conversationKind }, message));
         if (outcome.kind !== 'conversation-not-found' || target.user === undefined) return outcome;
         await this.deps.conversations.clearPersonalConversation(target.user);
         return this.createAndSend(target.at, withoutConversation(target.user), message, call);

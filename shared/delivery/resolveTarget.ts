@@ -1,6 +1,6 @@
 import type { FailureReason } from '../domain/outcome';
 import type { TargetRecipient } from '../domain/recipient';
-import type { UserReference } from '../domain/reference';
+import type { ConversationKind, UserReference } from '../domain/reference';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { BotEndpointAddress } from '../teams/teamsSender';
 
@@ -9,10 +9,38 @@ import type { BotEndpointAddress } from '../teams/teamsSender';
  * call: an existing conversation, a 1:1 chat still to create, or a new channel thread.
  */
 export type ResolvedTarget =
-  | { readonly kind: 'conversation'; readonly at: BotEndpointAddress; readonly conversationId: string; readonly user?: UserReference }
+  | {
+      readonly kind: 'conversation';
+      readonly at: BotEndpointAddress;
+      readonly conversationId: string;
+      /** What kind of conversation it is: the card's footer and the mute check depend on it. */
+      readonly conversationKind: ConversationKind;
+      readonly user?: UserReference;
+    }
   | { readonly kind: 'create-personal'; readonly at: BotEndpointAddress; readonly user: UserReference }
   | { readonly kind: 'new-thread'; readonly at: BotEndpointAddress; readonly channelId: string }
   | { readonly kind: 'unreachable'; readonly reason: FailureReason; readonly detail: string; readonly tenantId?: string };
+
+export type ReachableTarget = Exclude<ResolvedTarget, { kind: 'unreachable' }>;
+
+/**
+ * Where a message lands, as the people there see it: someone's personal chat, or a conversation
+ * many share (a channel, new thread or reply, or a group chat), which can be muted as a whole.
+ */
+export type Landing =
+  | { readonly kind: 'personal' }
+  | { readonly kind: 'channel' | 'groupChat'; readonly conversationId: string };
+
+export function landingOf(target: ReachableTarget): Landing {
+  switch (target.kind) {
+    case 'create-personal':
+      return { kind: 'personal' };
+    case 'new-thread':
+      return { kind: 'channel', conversationId: target.channelId };
+    case 'conversation':
+      return target.conversationKind === 'personal' ? { kind: 'personal' } : { kind: target.conversationKind, conversationId: target.conversationId };
+  }
+}
 
 export async function resolveTarget(recipient: TargetRecipient, store: ConversationStore): Promise<ResolvedTarget> {
   switch (recipient.type) {
@@ -24,7 +52,7 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       if (!user.installed) return unreachable('not-installed', 'the user removed the app or the bot was blocked', user.tenantId);
       const at = address(user);
       return user.personalConversationId !== undefined
-        ? { kind: 'conversation', at, conversationId: user.personalConversationId, user }
+        ? { kind: 'conversation', at, conversationId: user.personalConversationId, conversationKind: 'personal', user }
         : { kind: 'create-personal', at, user };
     }
     case 'conversation': {
@@ -37,7 +65,13 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
           ? await store.findUser({ type: 'user', userId: conversation.userId })
           : undefined;
       if (user !== undefined && !user.installed) return unreachable('not-installed', 'the user removed the app or the bot was blocked', user.tenantId);
-      return { kind: 'conversation', at: address(conversation), conversationId: conversation.conversationId, ...(user !== undefined && { user }) };
+      return {
+        kind: 'conversation',
+        at: address(conversation),
+        conversationId: conversation.conversationId,
+        conversationKind: conversation.kind,
+        ...(user !== undefined && { user }),
+      };
     }
     case 'channel':
     case 'team': {
@@ -49,7 +83,7 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       const channel = await store.findConversation(recipient.channelId);
       if (channel?.active === false) return unreachable('conversation-not-found', 'the channel was deleted', team.tenantId);
       return recipient.replyToId !== undefined
-        ? { kind: 'conversation', at, conversationId: `${recipient.channelId};messageid=${recipient.replyToId}` }
+        ? { kind: 'conversation', at, conversationId: `${recipient.channelId};messageid=${recipient.replyToId}`, conversationKind: 'channel' }
         : { kind: 'new-thread', at, channelId: recipient.channelId };
     }
   }

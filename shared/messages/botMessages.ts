@@ -1,12 +1,20 @@
+import type { ConversationKind } from '../domain/reference';
 import type { OutgoingMessage } from '../teams/teamsSender';
 
 export interface BotMessageSettings {
+  /** APP_NAME: the one name people see. */
   readonly appName: string;
   /** Replaces the default "what this app does" paragraph of the personal welcome. */
   readonly welcomePersonalText?: string;
-  /** Replaces the default paragraph of the team welcome. */
+  /** Replaces the default "what this app does" paragraph of the team welcome; how to stop it stays. */
   readonly welcomeTeamText?: string;
 }
+
+/** A conversation many people share, which `stop` mutes for all of them. */
+export type SharedConversationKind = Exclude<ConversationKind, 'personal'>;
+
+const place = (kind: SharedConversationKind): string => (kind === 'channel' ? 'channel' : 'chat');
+const someone = (name: string | undefined): string => (name !== undefined && name !== '' ? name : 'Someone');
 
 const DEFAULT_WHAT = 'It sends you notifications from the systems your team connects to it: what happened, the result, who triggered it, and what you can do next.';
 
@@ -32,31 +40,54 @@ export function personalWelcome(settings: BotMessageSettings): OutgoingMessage {
   };
 }
 
-/** Team install: who added the app to which team, posted once to the General channel. */
+/**
+ * Team install: who added the app to which team, posted once to the General channel. It says both
+ * ways to stop: one person for themselves, or anyone for the whole channel.
+ */
 export function teamWelcome(settings: BotMessageSettings, installer: string | undefined, teamName: string | undefined): OutgoingMessage {
-  const who = installer !== undefined && installer !== '' ? installer : 'Someone';
+  const app = settings.appName;
   const where = teamName !== undefined && teamName !== '' ? `**${teamName}**` : 'this team';
   return {
     text: [
-      `${who} added **${settings.appName}** to ${where}.`,
-      settings.welcomeTeamText ??
-        `${settings.appName} will post notifications here and can message team members one to one. Members can send it **stop** in a personal chat to opt out.`,
+      `${someone(installer)} added **${app}** to ${where}.`,
+      settings.welcomeTeamText ?? `${app} will post notifications here and can message team members one to one.`,
+      `To stop the notifications it sends you, send **stop** to ${app} in a personal chat. To mute this channel for everyone, @mention ${app} here with **stop**; **start** turns it back on.`,
     ].join('\n\n'),
   };
 }
 
 export function groupChatWelcome(settings: BotMessageSettings, installer: string | undefined): OutgoingMessage {
-  const who = installer !== undefined && installer !== '' ? installer : 'Someone';
-  return { text: `${who} added **${settings.appName}** to this chat. It will post notifications here. Mention it with **help** to see what it understands.` };
-}
-
-export function helpMessage(settings: BotMessageSettings): OutgoingMessage {
+  const app = settings.appName;
   return {
     text: [
-      `**${settings.appName}** sends you notifications. Commands:`,
-      '- **stop** (or **unsubscribe**): stop notifications to you',
-      '- **start**: get notifications again',
+      `${someone(installer)} added **${app}** to this chat. It will post notifications here.`,
+      `To stop the notifications it sends you, send **stop** to ${app} in a personal chat. To mute this chat for everyone, @mention ${app} here with **stop**; **start** turns it back on. Mention it with **help** to see what it understands.`,
+    ].join('\n\n'),
+  };
+}
+
+/** The commands that work where `help` was asked: the personal ones, or the channel and group chat ones. */
+export function helpMessage(settings: BotMessageSettings, kind: ConversationKind): OutgoingMessage {
+  const app = settings.appName;
+  if (kind === 'personal') {
+    return {
+      text: [
+        `**${app}** sends you notifications. Commands:`,
+        '- **stop** (or **unsubscribe**): stop notifications to you',
+        '- **start**: get notifications again',
+        '- **help**: this list',
+      ].join('\n'),
+    };
+  }
+  const here = place(kind);
+  return {
+    text: [
+      `**${app}** posts notifications to this ${here}. Commands (@mention ${app} first):`,
+      `- **stop** (or **unsubscribe**): mute notifications to this ${here}, for everyone in it`,
+      '- **start**: turn them back on',
       '- **help**: this list',
+      '',
+      `To stop only the notifications ${app} sends you, send it **stop** in a personal chat.`,
     ].join('\n'),
   };
 }
@@ -67,6 +98,17 @@ export function optedOutMessage(settings: BotMessageSettings): OutgoingMessage {
 
 export function optedInMessage(settings: BotMessageSettings): OutgoingMessage {
   return { text: `Welcome back: ${settings.appName} will send you notifications again. Send **stop** to opt out.` };
+}
+
+/** Said in the thread where someone muted a channel or chat: it names them, because it affects everyone there. */
+export function mutedMessage(settings: BotMessageSettings, kind: SharedConversationKind, who: string | undefined): OutgoingMessage {
+  const app = settings.appName;
+  return { text: `${someone(who)} muted notifications from ${app} in this ${place(kind)}. @mention ${app} with **start** to turn them back on.` };
+}
+
+export function unmutedMessage(settings: BotMessageSettings, kind: SharedConversationKind, who: string | undefined): OutgoingMessage {
+  const app = settings.appName;
+  return { text: `${someone(who)} turned notifications from ${app} back on in this ${place(kind)}. @mention ${app} with **stop** to mute them again.` };
 }
 
 export function unknownCommandMessage(): OutgoingMessage {

@@ -1,16 +1,25 @@
 import { isTemplateMessage, type Message } from '../domain/message';
+import type { ConversationKind } from '../domain/reference';
 import type { OutgoingMessage } from '../teams/teamsSender';
 import { summaryFromCard } from './cardSummary';
 import { renderNotificationCard } from './notificationCard';
+
+/** What rendering needs besides the message. */
+export interface RenderContext {
+  /** APP_NAME: the name people see in the card footer. */
+  readonly appName: string;
+  /** Where the message lands: a card's footer and opt-out button say what works there. */
+  readonly landsIn: ConversationKind;
+}
 
 /**
  * Turns an accepted message into what goes on the wire: templates become Adaptive Cards, and a
  * card that came with neither summary nor text gets its preview from its own first text.
  */
-export function renderMessage(message: Message, appName: string): OutgoingMessage {
+export function renderMessage(message: Message, context: RenderContext): OutgoingMessage {
   if (isTemplateMessage(message)) {
     return {
-      card: renderNotificationCard(message.data, appName),
+      card: renderNotificationCard(message.data, context),
       summary: message.summary ?? message.data.title,
     };
   }

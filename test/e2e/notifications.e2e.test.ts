@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PLAYGROUND_CONFIG, startPlayground, type RunningPlayground } from '../../local/playground';
+import { conversationSubject, userSubject } from '../../shared/domain/optOut';
 import { freePort } from '../support/freePort';
 import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
 import { createPlaygroundDriver, type ConnectorActivity, type PlaygroundDriver } from '../support/playgroundDriver';
@@ -10,11 +11,15 @@ const teams = DEFAULT_PLAYGROUND_CONFIG;
 const ALEX = teams.currentUser;
 const PERSONAL_CHAT = teams.personalChat.id;
 const TEAM = teams.team.id;
+const MEGAN = teams.users[0];
+const APP = teams.bot.name;
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 interface StatusBody {
   status: string;
   counts: Record<string, number>;
-  recipients: { status: string; reason?: string; attempts: number; activityId?: string; conversationId?: string }[];
+  recipients: { status: string; reason?: string; detail?: string; attempts: number; activityId?: string; conversationId?: string }[];
 }
 
 /**
@@ -162,11 +167,11 @@ describe('end to end through the Agents Playground', () => {
     const optOut = attachment.content.actions[1];
 
     await driver.submitCard(PERSONAL_CHAT, card?.responseId ?? '', optOut?.data as Record<string, unknown>);
-    await eventually(async () => ((await pipeline.services.optOuts.isOptedOut(teams.tenantId, ALEX.id)) ? true : undefined), 15_000, 'opted out by the button');
+    await eventually(async () => ((await pipeline.services.optOuts.isOptedOut(userSubject(teams.tenantId, ALEX.id))) ? true : undefined), 15_000, 'opted out by the button');
     const skipped = await completed(await notify({ recipients: [{ type: 'user', aadObjectId: ALEX.aadObjectId }], message: { text: 'after the button' } }));
     expect(skipped.recipients[0]).toMatchObject({ status: 'skipped', reason: 'opted-out' });
     await driver.sendUserMessage(PERSONAL_CHAT, 'start');
-    await eventually(async () => ((await pipeline.services.optOuts.isOptedOut(teams.tenantId, ALEX.id)) ? undefined : true), 15_000, 'opted back in');
+    await eventually(async () => ((await pipeline.services.optOuts.isOptedOut(userSubject(teams.tenantId, ALEX.id))) ? undefined : true), 15_000, 'opted back in');
   }, 60_000);
 
   it('team install welcomes the team once in General; a team notification starts a new thread there', async () => {
@@ -183,9 +188,63 @@ describe('end to end through the Agents Playground', () => {
     expect(team).toMatchObject({ teamId: TEAM, generalChannelId: TEAM, name: teams.team.name, installed: true, tenantId: teams.tenantId });
 
     const done = await completed(await notify({ recipients: [{ type: 'team', teamId: TEAM }], message: { text: 'Release 7 is out' } }));
-    expect(done.recipients[0]?.conversationId).toMatch(new RegExp(`^${TEAM.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')};messageid=`));
+    expect(done.recipients[0]?.conversationId).toMatch(new RegExp(`^${escapeRegExp(TEAM)};messageid=`));
     const thread = (await inChat(TEAM)).find((a) => a.text === 'Release 7 is out');
     expect(thread?.operation).toBe('create');
+  }, 60_000);
+
+  it('@mention stop in the team mutes its General channel: a team notification is skipped; start turns it back on', async () => {
+    const { postConversationId } = await driver.mentionBot(TEAM, 'stop');
+    expect(postConversationId).toMatch(new RegExp(`^${escapeRegExp(TEAM)};messageid=`));
+    const muted = await eventually(async () => (await inChat(TEAM)).find((a) => (a.text ?? '').includes(`muted notifications from ${APP}`)), 15_000, 'the mute reply');
+    // The answer goes in the thread of the message that asked, and names who muted it.
+    expect(muted).toMatchObject({ conversationId: postConversationId, operation: 'reply', statusCode: 201 });
+    expect(muted?.text).toBe(`${ALEX.name} muted notifications from ${APP} in this channel. @mention ${APP} with **start** to turn them back on.`);
+    expect(await pipeline.services.optOuts.isOptedOut(conversationSubject(teams.tenantId, TEAM))).toBe(true);
+    // Alex muted the channel, not their own notifications.
+    expect(await pipeline.services.optOuts.isOptedOut(userSubject(teams.tenantId, ALEX.id))).toBe(false);
+
+    const callsBefore = (await driver.connectorActivities()).length;
+    const skipped = await completed(await notify({ recipients: [{ type: 'team', teamId: TEAM }], message: { text: 'nobody should see this in General' } }));
+    expect(skipped.recipients[0]).toMatchObject({ status: 'skipped', reason: 'opted-out', attempts: 0 });
+    expect(skipped.recipients[0]?.detail).toMatch(/muted this channel/);
+    expect((await driver.connectorActivities()).length).toBe(callsBefore);
+
+    await driver.mentionBot(TEAM, 'start');
+    await eventually(async () => ((await inChat(TEAM)).some((a) => (a.text ?? '').includes(`back on in this channel`)) ? true : undefined), 15_000, 'the unmute reply');
+    expect(await pipeline.services.optOuts.isOptedOut(conversationSubject(teams.tenantId, TEAM))).toBe(false);
+    const delivered = await completed(await notify({ recipients: [{ type: 'team', teamId: TEAM }], message: { text: 'General hears again' } }));
+    expect(delivered.recipients[0]).toMatchObject({ status: 'delivered' });
+    expect((await inChat(TEAM)).some((a) => a.text === 'General hears again')).toBe(true);
+  }, 60_000);
+
+  it("a channel card's button mutes the channel for everyone, and the bot says in the thread who did", async () => {
+    const done = await completed(
+      await notify({
+        recipients: [{ type: 'team', teamId: TEAM }],
+        message: { template: 'notification', data: { title: 'Nightly backup failed', whatHappened: 'The backup of db-1 stopped at 40%.' } },
+      }),
+    );
+    expect(done.recipients[0]).toMatchObject({ status: 'delivered' });
+    const card = await eventually(async () => (await inChat(TEAM)).find((a) => cardTexts(a).includes('Nightly backup failed')), 15_000, 'the channel card');
+    expect(card).toMatchObject({ operation: 'create', summary: 'Nightly backup failed' });
+    const content = card?.attachments?.[0]?.content as { body: { text?: string }[]; actions: { type: string; title: string; data?: Record<string, unknown> }[] };
+    expect(content.body.at(-1)?.text).toContain(`@mention ${APP} with **stop**`);
+    const button = content.actions.find((a) => a.type === 'Action.Submit');
+    expect(button?.title).toBe('Mute this channel for everyone');
+
+    // Megan, not the person who set anything up, presses it in the card's thread.
+    await driver.submitCard(card?.conversationId ?? '', card?.responseId ?? '', button?.data ?? {}, MEGAN.id);
+    const reply = await eventually(async () => (await inChat(TEAM)).find((a) => (a.text ?? '').startsWith(`${MEGAN.name} muted`)), 15_000, 'the reply naming Megan');
+    expect(reply).toMatchObject({ conversationId: card?.conversationId, operation: 'reply' });
+    expect(reply?.text).toBe(`${MEGAN.name} muted notifications from ${APP} in this channel. @mention ${APP} with **start** to turn them back on.`);
+    expect(await pipeline.services.optOuts.isOptedOut(conversationSubject(teams.tenantId, TEAM))).toBe(true);
+    expect(await pipeline.services.optOuts.isOptedOut(userSubject(teams.tenantId, MEGAN.id))).toBe(false);
+    const skipped = await completed(await notify({ recipients: [{ type: 'team', teamId: TEAM }], message: { text: 'muted by the button' } }));
+    expect(skipped.recipients[0]).toMatchObject({ status: 'skipped', reason: 'opted-out', attempts: 0 });
+
+    await driver.mentionBot(TEAM, 'start');
+    await eventually(async () => ((await pipeline.services.optOuts.isOptedOut(conversationSubject(teams.tenantId, TEAM))) ? undefined : true), 15_000, 'unmuted');
   }, 60_000);
 
   it('after the app is removed, the next notification ends not-installed with zero connector calls', async () => {

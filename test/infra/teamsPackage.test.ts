@@ -19,7 +19,7 @@ interface Manifest {
   developer: Record<string, string>;
   name: { short: string; full: string };
   description: { short: string; full: string };
-  bots: { botId: string; scopes: string[]; isNotificationOnly: boolean; commandLists: { commands: { title: string }[] }[] }[];
+  bots: { botId: string; scopes: string[]; isNotificationOnly: boolean; commandLists: { scopes: string[]; commands: { title: string; description: string }[] }[] }[];
   validDomains: string[];
 }
 
@@ -114,8 +114,14 @@ describe('Teams app package', () => {
     expect(manifest.bots).toHaveLength(1);
     expect([...bot.scopes].sort()).toEqual(['groupChat', 'personal', 'team']);
     expect(bot.isNotificationOnly).toBe(false);
-    const commands = (bot.commandLists[0]?.commands ?? []).map((c) => c.title).sort();
-    expect(commands).toEqual(['help', 'start', 'stop']);
+    // One command list per scope (as the schema asks), each with the same three commands.
+    expect(bot.commandLists.flatMap((l) => l.scopes).sort()).toEqual(['groupChat', 'personal', 'team']);
+    for (const list of bot.commandLists) expect(list.commands.map((c) => c.title).sort()).toEqual(['help', 'start', 'stop']);
+    // stop means something else where many people share the conversation, and the list says so.
+    const stop = (scope: string) => bot.commandLists.find((l) => l.scopes.includes(scope))?.commands.find((c) => c.title === 'stop')?.description;
+    expect(stop('personal')).toMatch(/you/);
+    expect(stop('team')).toMatch(/everyone/);
+    expect(stop('groupChat')).toBe(stop('team'));
     expect(manifest.name.short.length).toBeLessThanOrEqual(30);
     expect(manifest.description.short.length).toBeLessThanOrEqual(80);
     for (const url of ['websiteUrl', 'privacyUrl', 'termsOfUseUrl']) expect(manifest.developer[url]).toMatch(/^https:\/\//);

@@ -6,16 +6,18 @@
 import { resolveTarget } from '../../shared/delivery/resolveTarget';
 import { randomUUID } from 'node:crypto';
 import { TeamsActivityHandler } from '../../shared/bot/activityHandler';
+import { DEFAULT_APP_NAME } from '../../shared/config';
 import type { ChannelAccount, IncomingActivity } from '../../shared/bot/incomingActivity';
+import { conversationSubject, userSubject } from '../../shared/domain/optOut';
 import type { Logger } from '../../shared/logger';
 import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { TableOptOutStore } from '../../shared/stores/optOutStore';
-import { Tables } from '../../shared/stores/tables';
+import { Tables, tableKey } from '../../shared/stores/tables';
 import { TableWelcomeStore } from '../../shared/stores/welcomeStore';
 import type { OutgoingMessage } from '../../shared/teams/teamsSender';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 
-const APP = 'Notifications';
+const APP = DEFAULT_APP_NAME;
 const SERVICE_URL = 'https://smba.trafficmanager.net/emea/';
 const NEW_SERVICE_URL = 'https://smba.trafficmanager.net/amer/';
 const BOT: ChannelAccount = { id: '28:5e2f8a1c-7d41-4b8e-9a3f-0c6d2e1b4a77', name: APP };
@@ -157,18 +159,40 @@ function teamUpdate(
 const teamInstall = (w: World, o: Overrides & { from?: ChannelAccount } = {}) =>
   teamUpdate(w, { eventType: 'teamMemberAdded', membersAdded: [{ id: BOT.id }] }, o);
 
-/** A message posted in a channel thread, mentioning the bot. */
-function channelMessage(w: World, text: string, o: Overrides = {}): IncomingActivity {
+type MessageOptions = Overrides & { from?: ChannelAccount; value?: unknown; threadId?: string };
+
+/**
+ * A message in a channel thread, mentioning the bot (Teams delivers no other), or a card's submit
+ * (`value`, no text) in the thread the card started. The General channel's id is the team id.
+ */
+function channelMessage(w: World, text: string | undefined, o: MessageOptions = {}): IncomingActivity {
+  const thread = o.threadId ?? '1714000000000';
   return {
     type: 'message',
-    id: '1714000000000',
+    id: `${thread}1`,
     channelId: 'msteams',
     serviceUrl: o.serviceUrl ?? SERVICE_URL,
-    text,
-    from: { id: w.user.id, name: w.user.name, aadObjectId: w.user.aadObjectId },
+    ...(text !== undefined && { text }),
+    ...(o.value !== undefined && { value: o.value }),
+    from: o.from ?? { id: w.user.id, name: w.user.name, aadObjectId: w.user.aadObjectId },
     recipient: BOT,
-    conversation: { id: `${w.teamId};messageid=1714000000000`, conversationType: 'channel', isGroup: true, tenantId: w.tenantId },
+    conversation: { id: `${w.teamId};messageid=${thread}`, conversationType: 'channel', isGroup: true, tenantId: w.tenantId },
     channelData: { team: { id: w.teamId }, channel: { id: w.teamId }, ...tenantData(w, o) },
+  };
+}
+
+function groupChatMessage(w: World, text: string | undefined, o: MessageOptions = {}): IncomingActivity {
+  return {
+    type: 'message',
+    id: String(Date.now()),
+    channelId: 'msteams',
+    serviceUrl: SERVICE_URL,
+    ...(text !== undefined && { text }),
+    ...(o.value !== undefined && { value: o.value }),
+    from: o.from ?? { id: w.user.id, name: w.user.name, aadObjectId: w.user.aadObjectId },
+    recipient: BOT,
+    conversation: { id: w.groupChatId, conversationType: 'groupChat', isGroup: true, tenantId: w.tenantId },
+    channelData: tenantData(w, {}),
   };
 }
 
@@ -300,6 +324,9 @@ describe('team install', () => {
     expect(replies).toHaveLength(1);
     expect(only(replies).card).toBeUndefined();
     expect(only(replies).text).toContain(`${INSTALLER.name} added **${APP}** to **${w.teamName}**.`);
+    // Both ways to stop: one member for themselves, or anyone for the whole channel.
+    expect(only(replies).text).toContain(`send **stop** to ${APP} in a personal chat`);
+    expect(only(replies).text).toContain(`To mute this channel for everyone, @mention ${APP} here with **stop**`);
 
     const team = await conversations.findTeam(w.teamId);
     expect(team).toEqual({
@@ -510,6 +537,8 @@ describe('group chat install', () => {
     const replies = await bot.handle(groupChatInstall(w));
     expect(replies).toHaveLength(1);
     expect(only(replies).text).toContain(`${INSTALLER.name} added **${APP}** to this chat.`);
+    expect(only(replies).text).toContain(`send **stop** to ${APP} in a personal chat`);
+    expect(only(replies).text).toContain(`To mute this chat for everyone, @mention ${APP} here with **stop**`);
     expect(await conversations.findConversation(w.groupChatId)).toEqual({
       serviceUrl: SERVICE_URL,
       tenantId: w.tenantId,
@@ -534,9 +563,9 @@ describe('commands', () => {
 
   it.each(['stop', 'STOP.', 'unsubscribe', `<at>${APP}</at> stop`])('%j opts out and says how to come back', async (text) => {
     const { bot, w } = await installed();
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
     const replies = await bot.handle(personalMessage(w, text));
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(true);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(true);
     expect(replies).toHaveLength(1);
     expect(readable(only(replies))).toMatch(/won't send you notifications/);
     expect(readable(only(replies))).toContain('**start**');
@@ -545,9 +574,9 @@ describe('commands', () => {
   it('start opts back in', async () => {
     const { bot, w } = await installed();
     await bot.handle(personalMessage(w, 'stop'));
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(true);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(true);
     const replies = await bot.handle(personalMessage(w, 'start'));
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
     expect(replies).toHaveLength(1);
     expect(readable(only(replies))).toMatch(/will send you notifications again/);
   });
@@ -558,7 +587,7 @@ describe('commands', () => {
     expect(replies).toHaveLength(1);
     const text = readable(only(replies));
     for (const command of ['**stop**', '**unsubscribe**', '**start**', '**help**']) expect(text).toContain(command);
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
   });
 
   it('unknown text: "don\'t understand" in the personal chat, silence in a channel', async () => {
@@ -570,13 +599,13 @@ describe('commands', () => {
 
     await bot.handle(teamInstall(w));
     expect(await bot.handle(channelMessage(w, `<at>${APP}</at> what is the weather`))).toEqual([]);
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
   });
 
   it('the card opt-out button (value, no text) opts out', async () => {
     const { bot, w } = await installed();
     const replies = await bot.handle(personalMessage(w, undefined, { value: { teamsNotify: 'optOut' } }));
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(true);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(true);
     expect(replies).toHaveLength(1);
     expect(readable(only(replies))).toContain('**start**');
   });
@@ -584,7 +613,91 @@ describe('commands', () => {
   it('a message with neither text nor a known value gets no reply and changes no opt-out', async () => {
     const { bot, w } = await installed();
     expect(await bot.handle(personalMessage(w, undefined, { value: { other: 1 } }))).toEqual([]);
-    expect(await optOuts.isOptedOut(w.tenantId, w.user.id)).toBe(false);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
+  });
+});
+
+describe('stop and start in a channel or group chat mute and unmute it', () => {
+  const MEGAN: ChannelAccount = { id: '29:1MeganBowenTeamsId', name: 'Megan Bowen', aadObjectId: randomUUID() };
+
+  async function inTeam(): Promise<{ bot: TeamsActivityHandler; w: World }> {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(teamInstall(w));
+    return { bot, w };
+  }
+
+  it.each([`<at>${APP}</at> stop`, `<at>${APP}</at> unsubscribe`])('%j in a thread mutes the whole channel, not the member, and says who did it', async (text) => {
+    const { bot, w } = await inTeam();
+    const replies = await bot.handle(channelMessage(w, text));
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.teamId))).toBe(true);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
+    expect(only(replies).text).toBe(`${w.user.name} muted notifications from ${APP} in this channel. @mention ${APP} with **start** to turn them back on.`);
+  });
+
+  it('start in any thread of the channel turns it back on, and says who did', async () => {
+    const { bot, w } = await inTeam();
+    await bot.handle(channelMessage(w, `<at>${APP}</at> stop`));
+    const replies = await bot.handle(channelMessage(w, `<at>${APP}</at> start`, { from: MEGAN, threadId: '1715000000000' }));
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.teamId))).toBe(false);
+    expect(only(replies).text).toBe(`Megan Bowen turned notifications from ${APP} back on in this channel. @mention ${APP} with **stop** to mute them again.`);
+  });
+
+  it('the card button in a channel mutes it for everyone, whoever presses it, and the reply names them', async () => {
+    const { bot, w } = await inTeam();
+    const replies = await bot.handle(channelMessage(w, undefined, { from: MEGAN, value: { teamsNotify: 'optOut' }, threadId: '1716000000000' }));
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.teamId))).toBe(true);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, MEGAN.id))).toBe(false);
+    expect(only(replies).text).toMatch(/^Megan Bowen muted notifications from /);
+    const row = await tables.client('optOuts').getEntity<Record<string, unknown>>(tableKey(w.tenantId), `conversation:${tableKey(w.teamId)}`);
+    expect(row).toMatchObject({ conversationId: w.teamId, byUserId: MEGAN.id, byName: 'Megan Bowen', byAadObjectId: MEGAN.aadObjectId });
+  });
+
+  it('a member whose name the activity leaves out is named from an earlier activity, or as Someone', async () => {
+    const { bot, w } = await inTeam();
+    await bot.handle(channelMessage(w, `<at>${APP}</at> help`)); // messages carry the display name
+    const replies = await bot.handle(channelMessage(w, `<at>${APP}</at> stop`, { from: { id: w.user.id } }));
+    expect(only(replies).text).toMatch(new RegExp(`^${w.user.name} muted`));
+    const stranger = await bot.handle(channelMessage(w, `<at>${APP}</at> start`, { from: { id: '29:1NeverSeenBefore' } }));
+    expect(only(stranger).text).toMatch(/^Someone turned notifications/);
+  });
+
+  it('in a group chat, stop mutes that chat and start unmutes it', async () => {
+    const { bot } = build();
+    const w = world();
+    await bot.handle(groupChatInstall(w));
+    const muted = await bot.handle(groupChatMessage(w, `<at>${APP}</at> stop`));
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.groupChatId))).toBe(true);
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
+    expect(only(muted).text).toBe(`${w.user.name} muted notifications from ${APP} in this chat. @mention ${APP} with **start** to turn them back on.`);
+    await bot.handle(groupChatMessage(w, undefined, { value: { teamsNotify: 'optOut' } }));
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.groupChatId))).toBe(true);
+    const unmuted = await bot.handle(groupChatMessage(w, `<at>${APP}</at> start`));
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.groupChatId))).toBe(false);
+    expect(only(unmuted).text).toMatch(/back on in this chat/);
+  });
+
+  it('a personal stop does not mute a channel, nor a channel stop opt anyone out', async () => {
+    const { bot, w } = await inTeam();
+    await bot.handle(personalInstallation(w, 'add'));
+    await bot.handle(personalMessage(w, 'stop'));
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.teamId))).toBe(false);
+    await bot.handle(personalMessage(w, 'start'));
+    await bot.handle(channelMessage(w, `<at>${APP}</at> stop`));
+    expect(await optOuts.isOptedOut(userSubject(w.tenantId, w.user.id))).toBe(false);
+  });
+
+  it('help in a channel lists the channel commands and points to the personal opt-out', async () => {
+    const { bot, w } = await inTeam();
+    const text = only(await bot.handle(channelMessage(w, `<at>${APP}</at> help`))).text ?? '';
+    expect(text).toContain(`**${APP}** posts notifications to this channel.`);
+    expect(text).toContain(`@mention ${APP}`);
+    expect(text).toMatch(/\*\*stop\*\*.*mute notifications to this channel, for everyone/);
+    expect(text).toMatch(/\*\*start\*\*: turn them back on/);
+    expect(text).toMatch(/send it \*\*stop\*\* in a personal chat/);
+    const inChat = only(await bot.handle(groupChatMessage(w, `<at>${APP}</at> help`))).text ?? '';
+    expect(inChat).toMatch(/mute notifications to this chat, for everyone/);
+    expect(await optOuts.isOptedOut(conversationSubject(w.tenantId, w.teamId))).toBe(false);
   });
 });
 
@@ -600,7 +713,7 @@ describe('tenant allow-list', () => {
     expect(await conversations.findUser({ type: 'user', aadObjectId: w.user.aadObjectId })).toBeUndefined();
     expect(await conversations.findConversation(w.personalId)).toBeUndefined();
     expect(await conversations.findTeam(w.teamId)).toBeUndefined();
-    expect(await optOuts.isOptedOut('tenant-other', w.user.id)).toBe(false);
+    expect(await optOuts.isOptedOut(userSubject('tenant-other', w.user.id))).toBe(false);
     expect(log.warnings()).toHaveLength(3);
     for (const line of log.warnings()) expect(line).toContain('tenant-other');
 

@@ -1,4 +1,5 @@
 import type { DeliverJob } from '../../shared/domain/job';
+import { conversationSubject, userSubject } from '../../shared/domain/optOut';
 import type { RecipientStatus } from '../../shared/domain/outcome';
 import { recipientKey } from '../../shared/domain/recipient';
 import { decodeQueueBody, encodeQueueBody } from '../../shared/queue/storageQueueJobQueue';
@@ -309,10 +310,87 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
       active: true,
       updatedAt: new Date().toISOString(),
     });
-    await pipeline.services.optOuts.optOut(TENANT, user.userId);
+    await pipeline.services.optOuts.optOut(userSubject(TENANT, user.userId));
     const done = await completed(await notify([{ type: 'conversation', conversationId: chat }]));
     expect(done.recipients[0]).toMatchObject({ status: 'skipped', reason: 'opted-out', attempts: 0 });
     expect(connector.calls).toHaveLength(0);
+  });
+
+  it('a muted team, channel or group chat ends skipped / opted-out with zero connector calls; the others still get it', async () => {
+    const teamId = '19:muted-general@thread.tacv2';
+    await knownTeam(teamId, 'Muted');
+    const groupChat = '19:muted-group-chat@thread.v2';
+    const storedChannel = '19:muted-stored-channel@thread.tacv2';
+    for (const [conversationId, kind] of [[groupChat, 'groupChat'], [storedChannel, 'channel']] as const) {
+      await pipeline.services.conversations.saveConversation({
+        conversationId,
+        kind,
+        ...(kind === 'channel' && { teamId }),
+        serviceUrl: connector.serviceUrl,
+        tenantId: TENANT,
+        botId: 'bot-1',
+        active: true,
+        updatedAt: new Date().toISOString(),
+      });
+    }
+    // Muted the way the bot mutes them: from a message in some thread of the channel, or in the chat.
+    await pipeline.services.optOuts.optOut(conversationSubject(TENANT, `${teamId};messageid=1700000000001`), { userId: '29:megan', name: 'Megan Bowen' });
+    await pipeline.services.optOuts.optOut(conversationSubject(TENANT, '19:muted-alerts@thread.tacv2;messageid=1700000000002'));
+    await pipeline.services.optOuts.optOut(conversationSubject(TENANT, groupChat));
+    await pipeline.services.optOuts.optOut(conversationSubject(TENANT, storedChannel));
+
+    const done = await completed(
+      await notify([
+        { type: 'team', teamId },
+        { type: 'channel', teamId, channelId: '19:muted-alerts@thread.tacv2' },
+        { type: 'channel', teamId, channelId: '19:muted-alerts@thread.tacv2', replyToId: '1700000000003' },
+        { type: 'conversation', conversationId: groupChat },
+        { type: 'conversation', conversationId: storedChannel },
+      ]),
+    );
+    expect(done.counts).toMatchObject({ total: 5, skipped: 5, delivered: 0 });
+    for (const r of done.recipients) {
+      expect(r).toMatchObject({ status: 'skipped', reason: 'opted-out', attempts: 0 });
+      expect(r.detail).toMatch(/muted this (channel|group chat).*"stop".*"start"/);
+    }
+    expect(done.recipients.find((r) => r.recipient.type === 'conversation' && r.recipient.conversationId === groupChat)?.detail).toMatch(/group chat/);
+    expect(connector.calls).toHaveLength(0);
+
+    // Another channel of the same team is not muted; and once unmuted, General gets it again.
+    await pipeline.services.optOuts.optIn(conversationSubject(TENANT, teamId));
+    const after = await completed(await notify([{ type: 'team', teamId }, { type: 'channel', teamId, channelId: '19:loud@thread.tacv2' }]));
+    expect(after.counts).toMatchObject({ total: 2, delivered: 2 });
+  });
+
+  it('the notification card says how to stop it where it lands: a personal chat, a channel, a group chat', async () => {
+    const user = await knownUser({ chat: true });
+    const teamId = '19:footer-general@thread.tacv2';
+    await knownTeam(teamId);
+    const groupChat = '19:footer-group-chat@thread.v2';
+    await pipeline.services.conversations.saveConversation({
+      conversationId: groupChat,
+      kind: 'groupChat',
+      serviceUrl: connector.serviceUrl,
+      tenantId: TENANT,
+      botId: 'bot-1',
+      active: true,
+      updatedAt: new Date().toISOString(),
+    });
+    const done = await completed(
+      await notify([{ type: 'user', aadObjectId: user.aadObjectId }, { type: 'team', teamId }, { type: 'conversation', conversationId: groupChat }], {
+        message: { template: 'notification', data: { title: 'Disk almost full', whatHappened: 'db-1 is at 91%.' } },
+      }),
+    );
+    expect(done.counts).toMatchObject({ delivered: 3 });
+    const button = (conversationPrefix: string) => {
+      const message = connector.delivered().find((m) => m.conversationId.startsWith(conversationPrefix));
+      const attachments = message?.activity.attachments as { content: { actions: { type: string; title: string }[] } }[] | undefined;
+      expect(message?.activity.summary).toBe('Disk almost full');
+      return attachments?.[0]?.content.actions.find((a) => a.type === 'Action.Submit')?.title;
+    };
+    expect(button(user.personalConversationId as string)).toBe('Stop these notifications');
+    expect(button(teamId)).toBe('Mute this channel for everyone');
+    expect(button(groupChat)).toBe('Mute this chat for everyone');
   });
 
   it('an unknown user or team ends not-installed without any connector call', async () => {

@@ -1,4 +1,5 @@
 import type { QueueClient } from '@azure/storage-queue';
+import { userSubject } from '../../shared/domain/optOut';
 import { startFakeConnector, type FakeConnector } from '../support/fakeConnector';
 import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
 
@@ -149,7 +150,7 @@ describe('the bot endpoint with an app id configured', () => {
     const res = await pipeline.api('/api/messages', { method: 'POST', key: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify(activity) });
     expect(res.status).toBe(401);
     expect(await pipeline.services.conversations.findUser({ type: 'user', userId: '29:intruder' })).toBeUndefined();
-    expect(await pipeline.services.optOuts.isOptedOut('tenant-x', '29:intruder')).toBe(false);
+    expect(await pipeline.services.optOuts.isOptedOut(userSubject('tenant-x', '29:intruder'))).toBe(false);
   });
 });
 

@@ -1,10 +1,11 @@
 import type { DeliveryRecord } from '../../shared/domain/notification';
+import { conversationSubject, userSubject } from '../../shared/domain/optOut';
 import type { UserReference } from '../../shared/domain/reference';
 import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import { TableNotificationStore } from '../../shared/stores/notificationStore';
 import { TableOptOutStore } from '../../shared/stores/optOutStore';
-import { Tables } from '../../shared/stores/tables';
+import { Tables, tableKey } from '../../shared/stores/tables';
 import { TableWelcomeStore } from '../../shared/stores/welcomeStore';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 
@@ -318,17 +319,53 @@ describe('TableOptOutStore', () => {
   it('opts out per tenant and user, and back in', async () => {
     const store = new TableOptOutStore(tables);
     const userId = `29:${AWKWARD}${uniqueName()}`;
-    expect(await store.isOptedOut('tenant-a', userId)).toBe(false);
-    await store.optOut('tenant-a', userId, 'aad-1');
-    expect(await store.isOptedOut('tenant-a', userId)).toBe(true);
-    expect(await store.isOptedOut('tenant-b', userId)).toBe(false);
-    expect(await store.isOptedOut('tenant-a', `${userId}x`)).toBe(false);
-    await store.optOut('tenant-a', userId);
-    expect(await store.isOptedOut('tenant-a', userId)).toBe(true);
-    await store.optIn('tenant-a', userId);
-    expect(await store.isOptedOut('tenant-a', userId)).toBe(false);
-    await store.optIn('tenant-a', userId);
-    expect(await store.isOptedOut('tenant-a', userId)).toBe(false);
+    expect(await store.isOptedOut(userSubject('tenant-a', userId))).toBe(false);
+    await store.optOut(userSubject('tenant-a', userId), { userId, aadObjectId: 'aad-1' });
+    expect(await store.isOptedOut(userSubject('tenant-a', userId))).toBe(true);
+    expect(await store.isOptedOut(userSubject('tenant-b', userId))).toBe(false);
+    expect(await store.isOptedOut(userSubject('tenant-a', `${userId}x`))).toBe(false);
+    await store.optOut(userSubject('tenant-a', userId));
+    expect(await store.isOptedOut(userSubject('tenant-a', userId))).toBe(true);
+    await store.optIn(userSubject('tenant-a', userId));
+    expect(await store.isOptedOut(userSubject('tenant-a', userId))).toBe(false);
+    await store.optIn(userSubject('tenant-a', userId));
+    expect(await store.isOptedOut(userSubject('tenant-a', userId))).toBe(false);
+  });
+
+  it('reads a user opt-out stored before conversations could be muted (row key: the user id alone)', async () => {
+    const userId = `29:${uniqueName()}`;
+    await tables.client('optOuts').upsertEntity({ partitionKey: tableKey('tenant-a'), rowKey: tableKey(userId), optedOutAt: new Date().toISOString(), aadObjectId: 'aad-old' });
+    const store = new TableOptOutStore(tables);
+    expect(await store.isOptedOut(userSubject('tenant-a', userId))).toBe(true);
+    await store.optIn(userSubject('tenant-a', userId));
+    expect(await store.isOptedOut(userSubject('tenant-a', userId))).toBe(false);
+  });
+
+  it('mutes a channel as a whole: every thread of it, not other channels, not other tenants', async () => {
+    const store = new TableOptOutStore(tables);
+    const channel = `19:${AWKWARD}${uniqueName()}@thread.tacv2`;
+    await store.optOut(conversationSubject('tenant-a', `${channel};messageid=1714000000000`), { userId: '29:megan', name: 'Megan Bowen' });
+    expect(await store.isOptedOut(conversationSubject('tenant-a', channel))).toBe(true);
+    expect(await store.isOptedOut(conversationSubject('tenant-a', `${channel};messageid=1799999999999`))).toBe(true);
+    expect(await store.isOptedOut(conversationSubject('tenant-a', `${channel}x`))).toBe(false);
+    expect(await store.isOptedOut(conversationSubject('tenant-b', channel))).toBe(false);
+    const row = await tables.client('optOuts').getEntity<Record<string, unknown>>(tableKey('tenant-a'), `conversation:${tableKey(channel)}`);
+    expect(row).toMatchObject({ subject: 'conversation', conversationId: channel, byUserId: '29:megan', byName: 'Megan Bowen' });
+
+    await store.optIn(conversationSubject('tenant-a', `${channel};messageid=1799999999999`));
+    expect(await store.isOptedOut(conversationSubject('tenant-a', channel))).toBe(false);
+    await store.optIn(conversationSubject('tenant-a', channel));
+  });
+
+  it('never mistakes a user for a conversation with the same id, either way', async () => {
+    const store = new TableOptOutStore(tables);
+    const id = `19:${uniqueName()}@thread.v2`;
+    await store.optOut(userSubject('tenant-a', id));
+    expect(await store.isOptedOut(conversationSubject('tenant-a', id))).toBe(false);
+    await store.optOut(conversationSubject('tenant-a', id));
+    await store.optIn(userSubject('tenant-a', id));
+    expect(await store.isOptedOut(userSubject('tenant-a', id))).toBe(false);
+    expect(await store.isOptedOut(conversationSubject('tenant-a', id))).toBe(true);
   });
 });
 

@@ -5,7 +5,8 @@
  * Routes (from its bundled server):
  *   /_debug/ping                                         GET  -> "pong"
  *   /_debug/conversation/:id/installation                POST {} -> installationUpdate(add) + conversationUpdate(membersAdded)
- *   /_conversation/v1/conversations/:id/messages         POST {from:{id}, text, textFormat} -> message activity to the bot
+ *   /_conversation/v1/conversations/:id/messages         POST {from:{id}, text, textFormat, mentions?} -> message activity to the bot
+ *                                                        (in a channel or group chat only when `mentions` names the bot)
  *   /_conversation/v1/submit                             POST {conversation:{id}, from:{id}, replyToId, value} -> message with `value`
  *   /_conversation/v1/invoke                             POST {name:'adaptiveCard/action', conversation, from, replyToId, value} -> invoke
  *   /_internal/v1/testConfig                             GET  -> {config:{tenantId, bot, currentUser, users, personalChat, groupChats, teams}}
@@ -97,6 +98,13 @@ export interface PlaygroundDriver {
   install(conversationId: string): Promise<void>;
   /** The user types `text` in the conversation. Resolves with the message id the Playground gave it. */
   sendUserMessage(conversationId: string, text: string, fromId?: string): Promise<{ messageId: string }>;
+  /**
+   * The user @mentions the bot with `text`, as in a channel or group chat, where the Playground
+   * (like Teams) passes a message on to the bot only when it mentions the bot. In a channel the
+   * message starts a new post: `postConversationId` is its thread, where the bot's reply goes.
+   * The Playground sends channel and chat messages as its current user, whatever `fromId` says.
+   */
+  mentionBot(conversationId: string, text: string, fromId?: string): Promise<{ messageId: string; postConversationId?: string }>;
   /** Action.Submit on a card message the bot sent (`replyToId` = that message's id): a message activity with `value`. */
   submitCard(conversationId: string, replyToId: string, value: Record<string, unknown>, fromId?: string): Promise<void>;
   /** Action.Execute: an `adaptiveCard/action` invoke; resolves with the bot's invoke response body. */
@@ -194,6 +202,17 @@ export function createPlaygroundDriver(
         from: { id: await me(fromId) },
         text,
         textFormat: 'plain',
+      });
+    },
+
+    async mentionBot(conversationId, text, fromId) {
+      const bot = (await testConfig()).bot;
+      const mention = `<at>${bot.name}</at>`;
+      return json<{ messageId: string; postConversationId?: string }>('POST', `/_conversation/v1/conversations/${enc(conversationId)}/messages`, {
+        from: { id: await me(fromId) },
+        text: `${mention} ${text}`,
+        textFormat: 'plain',
+        mentions: [{ mentioned: { id: bot.id }, text: mention }],
       });
     },
 

@@ -1,5 +1,6 @@
 import { commandOf } from '../../shared/bot/activityHandler';
-import { renderMessage } from '../../shared/messages/renderMessage';
+import type { ConversationKind } from '../../shared/domain/reference';
+import { renderMessage, type RenderContext } from '../../shared/messages/renderMessage';
 
 interface CardElement {
   type: string;
@@ -16,6 +17,7 @@ interface Card {
   actions: CardElement[];
 }
 
+const personal = (appName = 'App'): RenderContext => ({ appName, landsIn: 'personal' });
 const card = (body: unknown[]) => ({ type: 'AdaptiveCard' as const, version: '1.5', body });
 
 describe('renderMessage: the notification template', () => {
@@ -34,7 +36,7 @@ describe('renderMessage: the notification template', () => {
           ],
         },
       },
-      'Release Bot',
+      personal('Release Bot'),
     );
     expect(out.text).toBeUndefined();
     expect(out.summary).toBe('Deployment of api finished');
@@ -67,50 +69,94 @@ describe('renderMessage: the notification template', () => {
   });
 
   it('leaves out the FactSet when there is no result or trigger, and keeps only the facts given', () => {
-    const bare = renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' } }, 'App').card as unknown as Card;
+    const bare = renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' } }, personal()).card as unknown as Card;
     expect(bare.body.filter((e) => e.type === 'FactSet')).toEqual([]);
     expect(bare.actions.map((a) => a.type)).toEqual(['Action.Submit']);
 
-    const one = renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W', triggeredBy: 'cron' } }, 'App').card as unknown as Card;
+    const one = renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W', triggeredBy: 'cron' } }, personal()).card as unknown as Card;
     expect(one.body.find((e) => e.type === 'FactSet')?.facts).toEqual([{ title: 'Triggered by', value: 'cron' }]);
   });
 
   it('does not evaluate template expressions found in the caller’s data', () => {
     const rendered = renderMessage(
-      { template: 'notification', data: { title: 'Hi ${appName}', whatHappened: "${if(true,'x','y')}", triggeredBy: '${result}' } },
-      'Secret App',
+      { template: 'notification', data: { title: 'Hi ${footer.text}', whatHappened: "${if(true,'x','y')}", triggeredBy: '${result}' } },
+      personal('Secret App'),
     ).card as unknown as Card;
     const texts = rendered.body.map((e) => e.text);
-    expect(texts).toContain('Hi ${appName}');
+    expect(texts).toContain('Hi ${footer.text}');
     expect(texts).toContain("${if(true,'x','y')}");
     expect(rendered.body.find((e) => e.type === 'FactSet')?.facts).toEqual([{ title: 'Triggered by', value: '${result}' }]);
   });
 
   it('keeps the title as the summary unless one is given', () => {
-    expect(renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' } }, 'App').summary).toBe('T');
-    expect(renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' }, summary: 'S' }, 'App').summary).toBe('S');
+    expect(renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' } }, personal()).summary).toBe('T');
+    expect(renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' }, summary: 'S' }, personal()).summary).toBe('S');
+  });
+});
+
+describe('renderMessage: the card footer says how to stop it where the card lands', () => {
+  const footerAndButton = (landsIn: ConversationKind) => {
+    const rendered = renderMessage({ template: 'notification', data: { title: 'T', whatHappened: 'W' } }, { appName: 'Teams Notify', landsIn }).card as unknown as Card;
+    const footer = rendered.body.at(-1)?.text ?? '';
+    const button = rendered.actions.find((a) => a.type === 'Action.Submit');
+    return { footer, button };
+  };
+
+  it('in a personal chat: why the user gets it, the stop button, or reply stop', () => {
+    const { footer, button } = footerAndButton('personal');
+    expect(footer).toBe("You get this because Teams Notify sends you notifications. Don't want them? Select **Stop these notifications** or reply **stop**.");
+    expect(button).toMatchObject({ title: 'Stop these notifications', data: { teamsNotify: 'optOut' } });
+  });
+
+  it('in a channel: @mention the app with stop, or the button, and both mute it for everyone', () => {
+    const { footer, button } = footerAndButton('channel');
+    expect(footer).toContain('@mention Teams Notify with **stop**');
+    expect(footer).toMatch(/this channel/);
+    expect(footer).toMatch(/for everyone/);
+    expect(footer).not.toMatch(/reply \*\*stop\*\*/);
+    expect(button?.title).toBe('Mute this channel for everyone');
+    expect(footer).toContain(`**${button?.title}**`);
+    // The same submit as in a personal chat: the bot reads it by where it was pressed.
+    expect(commandOf({ value: button?.data })).toBe('stop');
+  });
+
+  it('in a group chat: the same, about this chat', () => {
+    const { footer, button } = footerAndButton('groupChat');
+    expect(footer).toContain('@mention Teams Notify with **stop**');
+    expect(footer).toMatch(/this chat/);
+    expect(footer).not.toMatch(/channel/);
+    expect(button?.title).toBe('Mute this chat for everyone');
+    expect(commandOf({ value: button?.data })).toBe('stop');
+  });
+
+  it('a content message gets no footer, wherever it lands: the sender made it', () => {
+    const given = card([{ type: 'TextBlock', text: 'Build 42 passed' }]);
+    for (const landsIn of ['personal', 'channel', 'groupChat'] as const) {
+      expect(renderMessage({ text: 'only text' }, { appName: 'App', landsIn })).toEqual({ text: 'only text' });
+      expect(renderMessage({ card: given }, { appName: 'App', landsIn }).card).toEqual(given);
+    }
   });
 });
 
 describe('renderMessage: content messages and their preview', () => {
   it('passes text, card and summary through as given', () => {
     const given = card([{ type: 'TextBlock', text: '${notATemplate}' }]);
-    expect(renderMessage({ text: '**bold**', card: given, summary: 'preview' }, 'App')).toEqual({ text: '**bold**', card: given, summary: 'preview' });
-    expect(renderMessage({ text: 'only text' }, 'App')).toEqual({ text: 'only text' });
+    expect(renderMessage({ text: '**bold**', card: given, summary: 'preview' }, personal())).toEqual({ text: '**bold**', card: given, summary: 'preview' });
+    expect(renderMessage({ text: 'only text' }, personal())).toEqual({ text: 'only text' });
   });
 
   it('a card without summary or text previews its first TextBlock', () => {
     const given = card([{ type: 'Image', url: 'https://x.example/a.png' }, { type: 'TextBlock', text: 'Build 42 passed' }, { type: 'TextBlock', text: 'second' }]);
-    expect(renderMessage({ card: given }, 'App')).toEqual({ card: given, summary: 'Build 42 passed' });
+    expect(renderMessage({ card: given }, personal())).toEqual({ card: given, summary: 'Build 42 passed' });
   });
 
   it('a card with text is previewed by Teams from the text: no summary is made up', () => {
     const given = card([{ type: 'TextBlock', text: 'from the card' }]);
-    expect(renderMessage({ text: 'the text', card: given }, 'App')).toEqual({ text: 'the text', card: given });
+    expect(renderMessage({ text: 'the text', card: given }, personal())).toEqual({ text: 'the text', card: given });
   });
 
   it('a card with no text anywhere gets no summary', () => {
     const given = card([{ type: 'Image', url: 'https://x.example/a.png' }, { type: 'TextBlock', text: '  \n ' }]);
-    expect(renderMessage({ card: given }, 'App')).toEqual({ card: given });
+    expect(renderMessage({ card: given }, personal())).toEqual({ card: given });
   });
 });
