@@ -10,6 +10,8 @@ export const SETTINGS = {
   storageConnectionString: 'STORAGE_CONNECTION_STRING',
   /** Table endpoint used with a managed identity in Azure, e.g. https://acct.table.core.windows.net. */
   tableEndpoint: 'STORAGE_TABLE_ENDPOINT',
+  /** Blob endpoint used with a managed identity, for large requests' recipient lists. */
+  blobEndpoint: 'STORAGE_BLOB_ENDPOINT',
   /** Prefix for table names, so several deployments can share one account. */
   tablePrefix: 'TABLE_PREFIX',
   /** `servicebus` (Azure) or `storage-queue` (local default: Azurite). */
@@ -59,6 +61,7 @@ const intFrom = (fallback: number, min: number, max: number) =>
 const configSchema = z.object({
   storageConnectionString: z.string().optional(),
   tableEndpoint: z.url().optional(),
+  blobEndpoint: z.url().optional(),
   tablePrefix: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,20}$/).optional(),
   queueTransport: z.enum(['servicebus', 'storage-queue']).default('storage-queue'),
   serviceBusNamespace: z.string().optional(),
@@ -102,6 +105,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = parsed.data;
   if (config.storageConnectionString === undefined && config.tableEndpoint === undefined) {
     throw new ConfigError(`set ${SETTINGS.storageConnectionString} (local) or ${SETTINGS.tableEndpoint} (managed identity)`);
+  }
+  if (config.storageConnectionString === undefined && config.blobEndpoint === undefined) {
+    throw new ConfigError(`${SETTINGS.tableEndpoint} (managed identity) needs ${SETTINGS.blobEndpoint} too: large requests keep their recipients in a blob`);
   }
   if (config.queueTransport === 'servicebus' && config.serviceBusNamespace === undefined && config.serviceBusConnectionString === undefined) {
     throw new ConfigError(`${SETTINGS.queueTransport}=servicebus needs ${SETTINGS.serviceBusNamespace} or ${SETTINGS.serviceBusConnectionString}`);

@@ -16,6 +16,10 @@ import { TableNotificationStore, type NotificationStore } from './stores/notific
 import { TableOptOutStore, type OptOutStore } from './stores/optOutStore';
 import { Tables } from './stores/tables';
 import { TableWelcomeStore, type WelcomeStore } from './stores/welcomeStore';
+import { BlobRecipientListStore, type RecipientListStore } from './stores/recipientListStore';
+import { TableTimelineStore } from './stores/timelineStore';
+import { TenantPacer } from './pacing/tenantPacer';
+import { DEFAULT_PACING_POLICY } from './pacing/tenantTimeline';
 import { BotbuilderBotEndpoint } from './teams/botbuilder/botbuilderBotEndpoint';
 import { BotbuilderTeamsSender } from './teams/botbuilder/botbuilderTeamsSender';
 import { createCloudAdapter } from './teams/botbuilder/cloudAdapter';
@@ -31,6 +35,8 @@ export interface Services {
   readonly conversations: ConversationStore;
   readonly optOuts: OptOutStore;
   readonly welcomes: WelcomeStore;
+  readonly recipientLists: RecipientListStore;
+  readonly pacer: TenantPacer;
   readonly sender: TeamsSender;
   readonly worker: DeliveryWorker;
   readonly bot: BotEndpoint;
@@ -65,6 +71,12 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   const conversations = new TableConversationStore(tables);
   const optOuts = new TableOptOutStore(tables);
   const welcomes = new TableWelcomeStore(tables);
+  const recipientLists = new BlobRecipientListStore(
+    config.storageConnectionString !== undefined
+      ? { kind: 'connectionString', connectionString: config.storageConnectionString, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) }
+      : { kind: 'identity', endpoint: config.blobEndpoint as string, credential: credential as DefaultAzureCredential, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) },
+  );
+  const pacer = new TenantPacer(new TableTimelineStore(tables), { ...DEFAULT_PACING_POLICY, maxRate: config.sendRatePerSecond });
   const adapter = createCloudAdapter(config);
   const sender = overrides.sender ?? new BotbuilderTeamsSender(adapter, { botAppId: config.botAppId ?? '' });
   const options: DeliveryOptions = {
@@ -83,6 +95,8 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     queue,
     sender,
     budget: new SendBudget(config.sendRatePerSecond),
+    pacer,
+    recipientLists,
     options,
   });
   const handler = new TeamsActivityHandler({
@@ -109,12 +123,14 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     conversations,
     optOuts,
     welcomes,
+    recipientLists,
+    pacer,
     sender,
     worker,
     bot,
-    accept: (request, idempotencyKey) => acceptNotification(request, idempotencyKey, { notifications, deliveries, queue }),
+    accept: (request, idempotencyKey) => acceptNotification(request, idempotencyKey, { notifications, deliveries, queue, recipientLists }),
     ready() {
-      ready ??= Promise.all([tables.ensureCreated(), queue.ensureCreated()]).then(
+      ready ??= Promise.all([tables.ensureCreated(), queue.ensureCreated(), recipientLists.ensureCreated()]).then(
         () => undefined,
         (error: unknown) => {
           ready = undefined;

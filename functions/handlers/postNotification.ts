@@ -1,10 +1,9 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { createHash } from 'node:crypto';
-import { AcceptIncompleteError, type AcceptResult } from '../../shared/delivery/acceptNotification';
+import type { AcceptResult } from '../../shared/delivery/acceptNotification';
 import { notificationRequestSchema, type NotificationRequest } from '../../shared/domain/notificationRequest';
 import { fieldErrors, problem } from '../../shared/http/problem';
 import { readJsonBody } from '../../shared/http/readJsonBody';
-import { describeError } from '../../shared/logger';
 import { services } from '../../shared/services';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
@@ -36,20 +35,9 @@ export async function postNotification(request: HttpRequest, context: Invocation
 
   const svc = services();
   await svc.ready();
-  let result: AcceptResult;
-  try {
-    result = await svc.accept(parsed.data as NotificationRequest, idempotencyKey === undefined ? undefined : scopedKey(request, idempotencyKey));
-  } catch (error) {
-    if (!(error instanceof AcceptIncompleteError)) throw error;
-    context.error(`notification ${error.notificationId} only partly queued: ${describeError(error.cause)}`);
-    return problem(
-      503,
-      error.resumable
-        ? `the queue failed part-way; retry with the same Idempotency-Key to finish notification ${error.notificationId}`
-        : `the queue failed part-way; recipients that were not queued are marked failed (not-enqueued) on notification ${error.notificationId}`,
-      { notificationId: error.notificationId, statusUrl: `/api/notifications/${error.notificationId}` },
-    );
-  }
+  // Any failure in accepting undoes it (withProblemDetails answers 503 for an unreachable
+  // dependency): nothing is half queued, so a plain retry is safe.
+  const result: AcceptResult = await svc.accept(parsed.data as NotificationRequest, idempotencyKey === undefined ? undefined : scopedKey(request, idempotencyKey));
   if (result.kind === 'idempotency-conflict') {
     return problem(409, `Idempotency-Key "${idempotencyKey ?? ''}" was already used with a different body`);
   }

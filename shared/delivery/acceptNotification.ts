@@ -1,48 +1,38 @@
 import { createHash } from 'node:crypto';
-import { firstJob } from '../domain/job';
 import { newNotificationId, type NotificationRecord } from '../domain/notification';
 import type { NotificationRequest } from '../domain/notificationRequest';
-import { recipientKey } from '../domain/recipient';
 import type { JobQueue, QueuedJob } from '../queue/jobQueue';
-import type { DeliveryStore, NewDelivery } from '../stores/deliveryStore';
+import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
+import type { RecipientListStore } from '../stores/recipientListStore';
 
 export type AcceptResult =
   | { readonly kind: 'accepted'; readonly id: string; readonly status: 'accepted' | 'scheduled'; readonly replayed: boolean }
   | { readonly kind: 'idempotency-conflict' };
 
-/**
- * The request was written and partly queued, then the queue failed. Nothing is rolled back, since
- * queued jobs may already be delivering. With an Idempotency-Key, a retry resumes it under the
- * same id; without one, the recipients not queued were marked `failed` / `not-enqueued`.
- */
-export class AcceptIncompleteError extends Error {
-  override name = 'AcceptIncompleteError';
-  constructor(
-    readonly notificationId: string,
-    readonly resumable: boolean,
-    override readonly cause: unknown,
-  ) {
-    super(`notification ${notificationId} was only partly queued`);
-  }
-}
-
 export interface AcceptDependencies {
   readonly notifications: NotificationStore;
   readonly deliveries: DeliveryStore;
   readonly queue: JobQueue;
+  readonly recipientLists: RecipientListStore;
   readonly now?: () => Date;
 }
 
 /** How long a second request with the same key waits for the first to finish enqueueing. */
 const CONCURRENT_WAIT_MS = 10_000;
-/** Enqueue attempts before giving up: jobs carry deterministic ids, so a repeat is harmless. */
+/** Enqueue attempts before giving up: the job carries a deterministic id, so a repeat is harmless. */
 const ENQUEUE_ATTEMPTS = 3;
+/** Entries up to this size stay in the notification record; larger lists go to the blob store. */
+const INLINE_RECIPIENTS_BYTES = 16 * 1024;
+/** Planning a scheduled send starts this long before `sendAt`, so its first slices are due on time. */
+const PLAN_BEFORE_SEND_MS = 30_000;
 
 /**
- * Accepts a validated request: one record, one pending row per recipient entry, one job each.
- * A failure before anything is queued undoes the writes (the caller gets a 5xx and nothing is
- * left). Once jobs may be on the queue nothing is undone: see `AcceptIncompleteError`.
+ * Accepts a validated request in constant time, whatever the audience: the record (with the
+ * entries, or the entries in a blob when there are many) and one job that plans them page by page.
+ * A failure at any step undoes what was written, so the caller's 5xx means nothing happened and a
+ * retry (with or without the Idempotency-Key) starts clean. One job is all or nothing: no
+ * request is ever half queued.
  */
 export async function acceptNotification(
   request: NotificationRequest,
@@ -61,44 +51,37 @@ export async function acceptNotification(
       if (earlier.kind === 'enqueued') return { kind: 'accepted', id: claim.notificationId, status: initialStatus(earlier.record, now), replayed: true };
       // The earlier request gave up before queueing anything: this one starts afresh.
       if (earlier.kind === 'released') return acceptNotification(request, idempotencyKey, deps);
-      // It failed or died part-way: finish it under its id. Rows and jobs are idempotent.
+      // It died part-way: finish it under its id. The record, the list and the job are idempotent.
       id = claim.notificationId;
       replayed = true;
     }
   }
 
+  const inline = Buffer.byteLength(JSON.stringify(request.recipients), 'utf8') <= INLINE_RECIPIENTS_BYTES;
   const record: NotificationRecord = {
     id,
     createdAt: now.toISOString(),
     message: request.message,
     requestedRecipients: request.recipients.length,
+    planning: true,
+    ...(inline && { recipients: request.recipients }),
     ...(request.sendAt !== undefined && { sendAt: request.sendAt }),
     ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
+    ...(request.priority === 'urgent' && { priority: 'urgent' }),
     ...(idempotencyKey !== undefined && { idempotencyKey }),
   };
-  const rows: NewDelivery[] = request.recipients.map((recipient) => ({ recipientKey: recipientKey(recipient), recipient }));
-  const notBefore = request.sendAt !== undefined && Date.parse(request.sendAt) > now.getTime() ? new Date(request.sendAt) : undefined;
-  const jobs: QueuedJob[] = dedupe(rows).map((row) => ({ job: firstJob(id, row.recipientKey, row.recipient), ...(notBefore && { notBefore }) }));
+  const planAt = request.sendAt !== undefined ? Date.parse(request.sendAt) - PLAN_BEFORE_SEND_MS : 0;
+  const job: QueuedJob = { job: { v: 1, kind: 'plan', notificationId: id, offset: 0 }, ...(planAt > now.getTime() && { notBefore: new Date(planAt) }) };
 
   try {
-    await deps.deliveries.createPending(id, rows);
+    if (!inline) await deps.recipientLists.save(id, request.recipients);
     await deps.notifications.create(record);
+    await enqueueWithRetry(deps.queue, [job]);
+    await deps.notifications.markEnqueued(id, new Date().toISOString());
   } catch (error) {
-    if (!replayed) await undo(id, idempotencyKey, deps);
+    await undo(id, idempotencyKey, deps);
     throw error;
   }
-  try {
-    await enqueueWithRetry(deps.queue, jobs);
-  } catch (error) {
-    await deps.notifications.markEnqueueFailed(id).catch(() => undefined);
-    if (idempotencyKey === undefined) {
-      await deps.deliveries
-        .endUnclaimed(id, 'failed', 'not-enqueued', `the queue failed while accepting: ${error instanceof Error ? error.message : String(error)}`)
-        .catch(() => undefined);
-    }
-    throw new AcceptIncompleteError(id, idempotencyKey !== undefined, error);
-  }
-  await deps.notifications.markEnqueued(id, new Date().toISOString());
   return { kind: 'accepted', id, status: initialStatus(record, now), replayed };
 }
 
@@ -111,10 +94,6 @@ async function enqueueWithRetry(queue: JobQueue, jobs: readonly QueuedJob[]): Pr
       await new Promise((resolve) => setTimeout(resolve, 200 * 4 ** (attempt - 1)));
     }
   }
-}
-
-function dedupe(rows: readonly NewDelivery[]): NewDelivery[] {
-  return [...new Map(rows.map((r) => [r.recipientKey, r])).values()];
 }
 
 function initialStatus(record: Pick<NotificationRecord, 'sendAt'>, now: Date): 'accepted' | 'scheduled' {
@@ -140,9 +119,11 @@ async function waitForEarlierRequest(store: NotificationStore, key: string, id: 
 }
 
 async function undo(id: string, idempotencyKey: string | undefined, deps: AcceptDependencies): Promise<void> {
-  // Best effort: the request failed, and the caller gets a 5xx whatever happens here.
+  // Best effort: the request failed, and the caller gets a 5xx whatever happens here. Should the
+  // job have reached the queue after all, it finds no record and is dropped.
   await Promise.allSettled([
     deps.deliveries.deleteAll(id),
+    deps.recipientLists.delete(id),
     deps.notifications.delete(id),
     idempotencyKey !== undefined ? deps.notifications.releaseIdempotencyKey(idempotencyKey) : Promise.resolve(),
   ]);

@@ -1,9 +1,11 @@
-import { parseJob, type Job } from '../domain/job';
+import { describeJob, parseJob, type Job } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
 import { describeError, type Logger } from '../logger';
 import { transientDelayMs } from './backoff';
 import { FanOutExpansion } from './fanOutExpansion';
+import { RequestPlanning } from '../planning/planRequest';
 import { RecipientDelivery } from './recipientDelivery';
+import { SliceDelivery } from './sliceDelivery';
 import { BudgetClosedError } from './sendBudget';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
@@ -22,11 +24,15 @@ export class DeliveryWorker {
   private readonly records = new Map<string, { record: NotificationRecord; readAt: number }>();
   private readonly recipients: RecipientDelivery;
   private readonly fanOuts: FanOutExpansion;
+  private readonly planning: RequestPlanning;
+  private readonly slices: SliceDelivery;
   private readonly settlement: Settlement;
 
   constructor(private readonly deps: DeliveryDependencies) {
     this.recipients = new RecipientDelivery(deps);
     this.fanOuts = new FanOutExpansion(deps);
+    this.planning = new RequestPlanning(deps);
+    this.slices = new SliceDelivery(deps.budget, deps.pacer);
     this.settlement = new Settlement(deps);
   }
 
@@ -43,16 +49,29 @@ export class DeliveryWorker {
       log.warn(`job for unknown notification ${job.notificationId} dropped`);
       return { kind: 'ignored', why: 'the notification does not exist' };
     }
-    let result: JobResult;
+    const result = await this.step(job, body, notification, log);
+    log.log(`${describeJob(job)}: ${describeResult(result)}`);
+    return result;
+  }
+
+  private async step(job: Job, body: unknown, notification: NotificationRecord, log: Logger): Promise<JobResult> {
     try {
-      result = job.kind === 'deliver' ? await this.recipients.deliver(job, notification, log) : await this.fanOuts.expand(job, notification, log);
+      switch (job.kind) {
+        case 'deliver':
+          return await this.recipients.deliver(job, notification, log);
+        case 'expand':
+          return await this.fanOuts.expand(job, notification, log);
+        case 'plan':
+          return await this.planning.plan(job, notification);
+        case 'slice':
+          // Each recipient is a step of its own: a storage fault retries that recipient, not the slice.
+          return await this.slices.run(job, (deliver) => this.step(deliver, JSON.stringify(deliver), notification, log));
+      }
     } catch (error) {
       // Stopping: the job was not sent; throwing hands the message straight back to the queue.
       if (error instanceof BudgetClosedError) throw error;
-      result = await this.fault(job, body, error, log);
+      return this.fault(job, body, error, log);
     }
-    log.log(`${job.kind} ${job.notificationId} ${job.recipientKey}: ${describeResult(result)}`);
-    return result;
   }
 
   /**
@@ -75,7 +94,7 @@ export class DeliveryWorker {
       await this.giveUp(body, `failed ${faults} times; last error: ${message}`, log, 'too-many-errors');
       return { kind: 'dead-lettered', reason: 'retries-exhausted', detail: message };
     }
-    log.warn(`${job.kind} ${job.notificationId} ${job.recipientKey} failed (${message}); retrying later`);
+    log.warn(`${describeJob(job)} failed (${message}); retrying later`);
     const delayMs = transientDelayMs(faults - 1, this.deps.options.backoff, this.deps.options.random);
     try {
       await this.deps.queue.enqueue([{ job: { ...job, faults }, notBefore: new Date(Date.now() + delayMs) }]);
@@ -93,11 +112,21 @@ export class DeliveryWorker {
     const parsed = parseJob(body);
     await this.deps.queue.deadLetter({ body: bodyText(body), reason: letterReason, description: reason });
     if (!parsed.ok) return;
-    const row = await this.deps.deliveries.get(parsed.job.notificationId, parsed.job.recipientKey);
-    // A live claim means another copy of the job is sending right now: it will settle the row.
-    const heldByAnother = row?.leaseUntil !== undefined && Date.parse(row.leaseUntil) > Date.now();
-    if (row !== undefined && row.status === 'pending' && !heldByAnother) {
-      await this.settlement.finish(row, 'failed', 'retries-exhausted', reason, log);
+    const { job } = parsed;
+    if (job.kind === 'plan') {
+      // The entries not planned have no rows to fail: the operator finds the job in the dead letters.
+      await this.deps.notifications.markPlanned(job.notificationId);
+      log.error(`planning ${job.notificationId} gave up at entry ${job.offset}: ${reason}`);
+      return;
+    }
+    const keys = job.kind === 'slice' ? job.sends.map((send) => send.recipientKey) : [job.recipientKey];
+    for (const key of keys) {
+      const row = await this.deps.deliveries.get(job.notificationId, key);
+      // A live claim means another copy of the job is sending right now: it will settle the row.
+      const heldByAnother = row?.leaseUntil !== undefined && Date.parse(row.leaseUntil) > Date.now();
+      if (row !== undefined && row.status === 'pending' && !heldByAnother) {
+        await this.settlement.finish(row, 'failed', 'retries-exhausted', reason, log);
+      }
     }
   }
 

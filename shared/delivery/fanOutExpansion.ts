@@ -1,9 +1,12 @@
-import { firstJob, type ExpandJob, type Job } from '../domain/job';
+import type { ExpandJob, Job } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
 import type { SendFailure } from '../domain/outcome';
 import { recipientKey, type TargetRecipient } from '../domain/recipient';
 import type { TeamReference } from '../domain/reference';
 import type { Logger } from '../logger';
+import { PLAN_AHEAD_MS } from '../planning/planRequest';
+import { planTargets } from '../planning/planTargets';
+import type { QueuedJob } from '../queue/jobQueue';
 import type { NewDelivery } from '../stores/deliveryStore';
 import type { TeamMember } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from './backoff';
@@ -11,7 +14,8 @@ import { Settlement, type DeliveryDependencies, type JobResult } from './settlem
 
 /**
  * A fan-out entry (allUsers, allTeams, teamMembers), one page per job: each page becomes pending
- * rows and deliver jobs, plus the job for the next page; the last page retires the entry.
+ * rows and slices on its tenants' timelines, plus the job for the next page; the last page
+ * retires the entry.
  */
 export class FanOutExpansion {
   private readonly settlement: Settlement;
@@ -47,17 +51,20 @@ export class FanOutExpansion {
       return this.settlement.finish(row, 'failed', failure.kind, failure.detail, log);
     }
 
-    // One page can name a target twice (a roster listing a member twice): one row, one job.
+    // One page can name a target twice (a roster listing a member twice): one row, one send.
     const children: NewDelivery[] = [
       ...new Map(page.recipients.map((recipient) => [recipientKey(recipient), { recipientKey: recipientKey(recipient), recipient, fromKey: job.recipientKey }])).values(),
     ];
-    await this.deps.deliveries.createPending(job.notificationId, children);
+    const planned = await planTargets(notification, children, `${job.recipientKey}@${job.page}`, this.deps);
     const expanded = job.expanded + children.length;
-    const jobs: Job[] = children.map((child) => firstJob(job.notificationId, child.recipientKey, child.recipient));
+    const jobs: QueuedJob[] = [...planned.slices];
     if (page.continuationToken !== undefined) {
-      jobs.push({ ...job, page: job.page + 1, continuationToken: page.continuationToken, expanded, attempt: 0, throttled: 0 });
+      const next: Job = { ...job, page: job.page + 1, continuationToken: page.continuationToken, expanded, attempt: 0, throttled: 0 };
+      // The next page waits while the tenants' sends planned so far are far ahead.
+      const waitMs = planned.backlogMs - PLAN_AHEAD_MS;
+      jobs.push({ job: next, ...(waitMs > 0 && { notBefore: new Date(Date.now() + waitMs) }) });
     }
-    await this.deps.queue.enqueue(jobs.map((j) => ({ job: j })));
+    await this.deps.queue.enqueue(jobs);
     if (page.continuationToken === undefined) {
       // The fan-out entry is done: its recipients now stand in for it in counts and listings.
       await this.deps.deliveries.update(row, { expandedTo: expanded, status: 'delivered' });

@@ -102,6 +102,8 @@ export class RecipientDelivery {
         const retryAfterMs = outcome.retryAfterMs === undefined ? undefined : Math.min(outcome.retryAfterMs, this.deps.options.maxRetryAfterMs);
         const delayMs = throttleDelayMs(retryAfterMs, job.throttled, this.deps.options.backoff, this.deps.options.random);
         this.deps.budget.pause(target.at.tenantId, retryAfterMs ?? delayMs);
+        // Every instance learns of it: the tenant pauses and its timeline slows down (AIMD).
+        await this.deps.pacer.throttled(target.at.tenantId, retryAfterMs ?? delayMs);
         if (job.throttled + 1 > this.deps.options.maxThrottles) {
           return this.settlement.exhausted(job, row, attempts.count, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log);
         }

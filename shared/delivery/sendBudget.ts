@@ -39,11 +39,12 @@ export class SendBudget {
         await this.sleep(bucket.pausedUntil - now);
         continue;
       }
-      bucket.tokens = Math.min(this.capacity, bucket.tokens + ((now - bucket.refilledAt) * this.ratePerSecond) / 1000);
+      const rate = bucket.rate ?? this.ratePerSecond;
+      bucket.tokens = Math.min(this.capacity, bucket.tokens + ((now - bucket.refilledAt) * rate) / 1000);
       bucket.refilledAt = now;
       bucket.tokens -= 1;
       if (bucket.tokens >= 0) return;
-      const wait = (-bucket.tokens * 1000) / this.ratePerSecond;
+      const wait = (-bucket.tokens * 1000) / rate;
       await this.sleep(wait);
       // The token is ours, but a 429 may have paused the tenant while we waited: honour it.
       for (let now = this.clock.now(); bucket.pausedUntil > now; now = this.clock.now()) {
@@ -52,6 +53,28 @@ export class SendBudget {
       this.throwIfClosed();
       return;
     }
+  }
+
+  /**
+   * The rate this tenant runs at now, as the shared timeline says (it adapts to 429s); at most the
+   * rate this budget was made with, which stays the cap.
+   */
+  setRate(tenantId: string, ratePerSecond: number): void {
+    if (!(ratePerSecond > 0)) return;
+    const bucket = this.bucket(tenantId);
+    const now = this.clock.now();
+    // Bank what the old rate earned so far, then go on at the new one.
+    const rate = bucket.rate ?? this.ratePerSecond;
+    bucket.tokens = Math.min(this.capacity, bucket.tokens + (Math.max(0, now - bucket.refilledAt) * rate) / 1000);
+    bucket.refilledAt = Math.max(bucket.refilledAt, now);
+    bucket.rate = Math.min(ratePerSecond, this.ratePerSecond);
+  }
+
+  /** Waits `ms` (a planned send time), unless the process stops first: then `BudgetClosedError`. */
+  async wait(ms: number): Promise<void> {
+    this.throwIfClosed();
+    if (ms > 0) await this.sleep(ms);
+    this.throwIfClosed();
   }
 
   /**
@@ -100,6 +123,8 @@ export class SendBudget {
 }
 
 interface Bucket {
+  /** Set from the tenant's shared timeline; the budget's own rate until then. */
+  rate?: number;
   tokens: number;
   refilledAt: number;
   pausedUntil: number;

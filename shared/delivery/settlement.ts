@@ -10,6 +10,8 @@ import type { NotificationStore } from '../stores/notificationStore';
 import type { OptOutStore } from '../stores/optOutStore';
 import type { TeamsSender } from '../teams/teamsSender';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
+import type { TenantPacer } from '../pacing/tenantPacer';
+import type { RecipientListStore } from '../stores/recipientListStore';
 import type { SendBudget } from './sendBudget';
 
 export interface DeliveryOptions {
@@ -55,6 +57,9 @@ export interface DeliveryDependencies {
   readonly queue: JobQueue;
   readonly sender: TeamsSender;
   readonly budget: SendBudget;
+  /** The tenants' shared send timelines: planning reserves on them, 429s lower their rate. */
+  readonly pacer: TenantPacer;
+  readonly recipientLists: RecipientListStore;
   readonly options: DeliveryOptions;
 }
 
@@ -64,6 +69,8 @@ export type JobResult =
   | { readonly kind: 'failed' | 'skipped'; readonly reason: FailureReason; readonly detail: string }
   | { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string }
   | { readonly kind: 'expanded'; readonly recipients: number; readonly more: boolean }
+  | { readonly kind: 'planned'; readonly recipients: number; readonly slices: number; readonly more: boolean }
+  | { readonly kind: 'sliced'; readonly sends: number; readonly results: Readonly<Record<string, number>>; readonly lateMs: number }
   | { readonly kind: 'ignored'; readonly why: string }
   | { readonly kind: 'dead-lettered'; readonly reason: string; readonly detail: string };
 
@@ -129,6 +136,10 @@ export function describeResult(result: JobResult): string {
       return `retry in ${result.delayMs} ms (${result.why})`;
     case 'expanded':
       return `expanded into ${result.recipients} recipients${result.more ? ', more to come' : ''}`;
+    case 'planned':
+      return `planned ${result.recipients} recipients in ${result.slices} slices${result.more ? ', more to come' : ''}`;
+    case 'sliced':
+      return `sent a slice of ${result.sends} (${Object.entries(result.results).map(([kind, n]) => `${n} ${kind}`).join(', ')}; first send ${result.lateMs} ms late)`;
     case 'ignored':
       return `nothing to do: ${result.why}`;
     case 'dead-lettered':

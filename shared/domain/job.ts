@@ -44,15 +44,52 @@ export interface ExpandJob {
   readonly faults?: number;
 }
 
-export type Job = DeliverJob | ExpandJob;
+/**
+ * The request's own recipient entries, read from the stored request and planned a page at a time
+ * from `offset`: the one job `POST /api/notifications` enqueues, whatever the audience.
+ */
+export interface PlanJob {
+  readonly v: 1;
+  readonly kind: 'plan';
+  readonly notificationId: string;
+  readonly offset: number;
+  readonly hop?: number;
+  readonly faults?: number;
+}
 
-const base = {
+/** One recipient of a slice, with the send time the tenant's timeline gave it (epoch ms). */
+export interface PlannedSend {
+  readonly recipientKey: string;
+  readonly recipient: TargetRecipient;
+  readonly at: number;
+}
+
+/**
+ * A stretch of one tenant's timeline (about a second's worth of sends): any instance that
+ * receives it when due sends each recipient at its planned time. Recipients keep their own rows,
+ * claims and retries, so a redelivered slice sends nobody twice.
+ */
+export interface SliceJob {
+  readonly v: 1;
+  readonly kind: 'slice';
+  readonly notificationId: string;
+  readonly tenantId: string;
+  /** Unique within the notification and the same for the same planned page: the message id comes from it. */
+  readonly sliceId: string;
+  readonly sends: readonly PlannedSend[];
+  readonly hop?: number;
+  readonly faults?: number;
+}
+
+export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob;
+
+const counters = {
   v: z.literal(1),
   notificationId: z.string().min(1),
-  recipientKey: z.string().min(1),
   hop: z.number().int().min(0).optional(),
   faults: z.number().int().min(0).optional(),
 };
+const base = { ...counters, recipientKey: z.string().min(1) };
 
 export const jobSchema = z.discriminatedUnion('kind', [
   z.object({
@@ -71,6 +108,14 @@ export const jobSchema = z.discriminatedUnion('kind', [
     expanded: z.number().int().min(0),
     attempt: z.number().int().min(0),
     throttled: z.number().int().min(0),
+  }),
+  z.object({ ...counters, kind: z.literal('plan'), offset: z.number().int().min(0) }),
+  z.object({
+    ...counters,
+    kind: z.literal('slice'),
+    tenantId: z.string().min(1),
+    sliceId: z.string().min(1).max(200),
+    sends: z.array(z.object({ recipientKey: z.string().min(1), recipient: recipientSchema, at: z.number() })).min(1),
   }),
 ]);
 
@@ -98,8 +143,12 @@ export function parseJob(body: unknown): JobParseResult {
     return { ok: false, reason: `body is not a job: ${first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid'}` };
   }
   const job = parsed.data;
-  const fanOut = job.recipient.type === 'teamMembers' || job.recipient.type === 'allUsers' || job.recipient.type === 'allTeams';
-  if ((job.kind === 'expand') !== fanOut) return { ok: false, reason: `a ${job.kind} job cannot carry a ${job.recipient.type} recipient` };
+  if (job.kind === 'plan') return { ok: true, job };
+  if (job.kind === 'slice') {
+    const fanOut = job.sends.find((send) => isFanOut(send.recipient as Recipient));
+    return fanOut === undefined ? { ok: true, job: job as SliceJob } : { ok: false, reason: `a slice cannot carry a ${fanOut.recipient.type} recipient` };
+  }
+  if ((job.kind === 'expand') !== isFanOut(job.recipient as Recipient)) return { ok: false, reason: `a ${job.kind} job cannot carry a ${job.recipient.type} recipient` };
   return { ok: true, job: job as Job };
 }
 
@@ -108,8 +157,32 @@ export function parseJob(body: unknown): JobParseResult {
  * detection drops a second enqueue of it (a retried HTTP request, a redelivered expansion page).
  */
 export function jobMessageId(job: Job): string {
-  const counters = `${job.attempt}:${job.throttled}:${job.hop ?? 0}:${job.faults ?? 0}`;
-  const step = job.kind === 'deliver' ? `d:${counters}` : `e:${job.page}:${counters}`;
-  const digest = createHash('sha256').update(`${job.notificationId}\n${job.recipientKey}\n${step}`).digest('base64url');
+  const copies = `${job.hop ?? 0}:${job.faults ?? 0}`;
+  const step = ((): string => {
+    switch (job.kind) {
+      case 'deliver':
+        return `${job.recipientKey}\nd:${job.attempt}:${job.throttled}:${copies}`;
+      case 'expand':
+        return `${job.recipientKey}\ne:${job.page}:${job.attempt}:${job.throttled}:${copies}`;
+      case 'plan':
+        return `\np:${job.offset}:${copies}`;
+      case 'slice':
+        return `\ns:${job.sliceId}:${copies}`;
+    }
+  })();
+  const digest = createHash('sha256').update(`${job.notificationId}\n${step}`).digest('base64url');
   return `${job.notificationId.slice(0, 40)}-${digest}`;
+}
+
+/** A job in a log line: its kind, notification and what it is about. */
+export function describeJob(job: Job): string {
+  switch (job.kind) {
+    case 'deliver':
+    case 'expand':
+      return `${job.kind} ${job.notificationId} ${job.recipientKey}`;
+    case 'plan':
+      return `plan ${job.notificationId} from entry ${job.offset}`;
+    case 'slice':
+      return `slice ${job.notificationId} ${job.sliceId} (${job.sends.length} sends, tenant ${job.tenantId})`;
+  }
 }

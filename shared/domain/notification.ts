@@ -19,6 +19,18 @@ export interface NotificationRecord {
   readonly enqueueFailed?: boolean;
   /** Set by DELETE /api/notifications/{id}: recipients not yet sent end `skipped` / `cancelled`. */
   readonly cancelled?: boolean;
+  readonly priority?: 'urgent';
+  /**
+   * The request's entries when they are few (a table property holds 64 KiB); otherwise they are in
+   * the recipient list store (`RecipientListStore`).
+   */
+  readonly recipients?: readonly Recipient[];
+  /**
+   * True from the accept until the last page of the request's entries is planned: until then the
+   * rows counted are not all the rows there will be. Absent on records accepted before planning
+   * existed, whose rows were all written at the accept.
+   */
+  readonly planning?: boolean;
 }
 
 export type NotificationStatus = 'accepted' | 'scheduled' | 'sending' | 'completed' | 'cancelled';
@@ -70,7 +82,7 @@ export function isTerminal(status: RecipientStatus): boolean {
 export function notificationStatus(record: NotificationRecord, counts: StatusCounts, anyAttempted: boolean, now = Date.now()): NotificationStatus {
   if (record.cancelled === true) return 'cancelled';
   // A fan-out entry that found nobody (allUsers before any install) leaves no visible row: still done.
-  if (counts.pending === 0 && (counts.total > 0 || anyAttempted)) return 'completed';
+  if (record.planning !== true && counts.pending === 0 && (counts.total > 0 || anyAttempted)) return 'completed';
   if (anyAttempted || counts.delivered + counts.failed + counts.skipped > 0) return 'sending';
   if (record.sendAt !== undefined && Date.parse(record.sendAt) > now) return 'scheduled';
   return 'accepted';

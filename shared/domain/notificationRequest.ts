@@ -4,7 +4,7 @@ import { recipientSchema, type Recipient } from './recipient';
 import type { Message } from './message';
 
 /** How many recipient entries one request may name; fan-out entries (allUsers, ...) count as one. */
-export const MAX_RECIPIENTS_PER_REQUEST = 1000;
+export const MAX_RECIPIENTS_PER_REQUEST = 10_000;
 
 const instant = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T09:00:00Z' });
 
@@ -14,6 +14,7 @@ export const notificationRequestSchema = z
     message: messageSchema,
     sendAt: instant.optional(),
     expiresAt: instant.optional(),
+    priority: z.enum(['normal', 'urgent']).optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -30,4 +31,6 @@ export interface NotificationRequest {
   readonly message: Message;
   readonly sendAt?: string;
   readonly expiresAt?: string;
+  /** `urgent` goes ahead of its tenants' bulk backlog (see `Lane`). */
+  readonly priority?: 'normal' | 'urgent';
 }

@@ -1,8 +1,8 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { problem } from './problem';
 
-/** Larger than any valid request (1000 recipients and a 28 KB message), small enough to refuse floods. */
-export const MAX_BODY_BYTES = 256 * 1024;
+/** The contract's 1 MiB: room for 10,000 recipient entries and a 28 KB message, small enough to refuse floods. */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 export type BodyResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly response: HttpResponseInit };
 

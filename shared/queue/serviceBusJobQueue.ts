@@ -154,7 +154,11 @@ function toMessage(job: Job): ServiceBusMessage {
     messageId: jobMessageId(job),
     subject: job.kind,
     // Copies of routing facts, so Service Bus Explorer and SQL filters can see them without the body.
-    applicationProperties: { notificationId: job.notificationId, recipientKey: job.recipientKey, attempt: job.attempt },
+    applicationProperties: {
+      notificationId: job.notificationId,
+      ...(job.kind === 'deliver' || job.kind === 'expand' ? { recipientKey: job.recipientKey, attempt: job.attempt } : {}),
+      ...(job.kind === 'slice' && { tenantId: job.tenantId, sends: job.sends.length }),
+    },
   };
 }
 

@@ -10,6 +10,8 @@ export interface NewDelivery {
   readonly recipientKey: string;
   readonly recipient: Recipient;
   readonly fromKey?: string;
+  /** A row born settled (entries of a notification cancelled before they were planned); pending otherwise. */
+  readonly settled?: { readonly status: 'failed' | 'skipped'; readonly reason: FailureReason; readonly detail: string };
 }
 
 /** Fields a worker changes on a row; `undefined` leaves a field as it is. */
@@ -30,8 +32,8 @@ export type ConditionalUpdate = { readonly kind: 'updated'; readonly row: Delive
 
 /** Per-recipient delivery rows: the status API reads them, and they make delivery idempotent. */
 export interface DeliveryStore {
-  /** Creates pending rows; rows that already exist are left untouched (a resumed request). */
-  createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<void>;
+  /** Creates the rows (pending unless born settled); rows that already exist are left untouched. Returns how many it created. */
+  createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<number>;
   get(notificationId: string, recipientKey: string): Promise<DeliveryRecord | undefined>;
   /** Applies the change only if the row still has the etag it was read with. */
   update(row: DeliveryRecord, change: DeliveryChange): Promise<ConditionalUpdate>;
@@ -74,7 +76,7 @@ export class TableDeliveryStore implements DeliveryStore {
     this.table = tables.client('deliveries');
   }
 
-  async createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<void> {
+  async createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<number> {
     const now = new Date().toISOString();
     const entities = rows.map(
       (row): DeliveryEntity => ({
@@ -82,33 +84,39 @@ export class TableDeliveryStore implements DeliveryStore {
         rowKey: tableKey(row.recipientKey),
         recipientKey: row.recipientKey,
         recipient: JSON.stringify(row.recipient),
-        status: 'pending',
+        status: row.settled?.status ?? 'pending',
         attempts: 0,
         updatedAt: now,
         visible: true,
         ...(row.fromKey !== undefined && { fromKey: row.fromKey }),
+        ...(row.settled !== undefined && { reason: row.settled.reason, detail: row.settled.detail }),
       }),
     );
     const unique = [...new Map(entities.map((e) => [e.rowKey, e])).values()];
+    let created = 0;
     for (let i = 0; i < unique.length; i += TRANSACTION_LIMIT) {
       const chunk = unique.slice(i, i + TRANSACTION_LIMIT);
       const transaction = new TableTransaction();
       for (const entity of chunk) transaction.createEntity(entity);
       try {
         await this.table.submitTransaction(transaction.actions);
+        created += chunk.length;
       } catch (error) {
         // Some rows exist already (a resumed or repeated request): create the others one by one.
         if (!isStatus(error, 409)) throw error;
-        await Promise.all(chunk.map((entity) => this.createIfAbsent(entity)));
+        created += (await Promise.all(chunk.map((entity) => this.createIfAbsent(entity)))).filter(Boolean).length;
       }
     }
+    return created;
   }
 
-  private async createIfAbsent(entity: DeliveryEntity): Promise<void> {
+  private async createIfAbsent(entity: DeliveryEntity): Promise<boolean> {
     try {
       await this.table.createEntity(entity);
+      return true;
     } catch (error) {
       if (!isStatus(error, 409)) throw error;
+      return false;
     }
   }
 

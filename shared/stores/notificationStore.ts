@@ -1,6 +1,7 @@
 import type { TableClient } from '@azure/data-tables';
 import type { Message } from '../domain/message';
 import type { NotificationRecord } from '../domain/notification';
+import type { Recipient } from '../domain/recipient';
 import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
 
 export type IdempotencyClaim =
@@ -18,6 +19,8 @@ export interface NotificationStore {
   markEnqueued(id: string, at: string): Promise<void>;
   markEnqueueFailed(id: string): Promise<void>;
   markCancelled(id: string, at: string): Promise<void>;
+  /** The last page of the request's entries is planned: the rows are all there. */
+  markPlanned(id: string): Promise<void>;
   delete(id: string): Promise<void>;
   /** Atomically binds an Idempotency-Key to a notification id and a request fingerprint. */
   claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim>;
@@ -38,6 +41,9 @@ interface NotificationEntity {
   enqueuedAt?: string;
   enqueueFailed?: boolean;
   cancelled?: boolean;
+  priority?: 'urgent';
+  recipients?: string;
+  planning?: boolean;
 }
 
 interface IdempotencyEntity {
@@ -66,6 +72,9 @@ export class TableNotificationStore implements NotificationStore {
       ...(record.sendAt !== undefined && { sendAt: record.sendAt }),
       ...(record.expiresAt !== undefined && { expiresAt: record.expiresAt }),
       ...(record.idempotencyKey !== undefined && { idempotencyKey: record.idempotencyKey }),
+      ...(record.priority !== undefined && { priority: record.priority }),
+      ...(record.recipients !== undefined && { recipients: JSON.stringify(record.recipients) }),
+      ...(record.planning !== undefined && { planning: record.planning }),
     };
     try {
       await this.notifications.createEntity(entity);
@@ -92,6 +101,10 @@ export class TableNotificationStore implements NotificationStore {
 
   async markCancelled(id: string, at: string): Promise<void> {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', cancelled: true, cancelledAt: at }, 'Merge');
+  }
+
+  async markPlanned(id: string): Promise<void> {
+    await this.notifications.updateEntity({ partitionKey: id, rowKey: '', planning: false }, 'Merge');
   }
 
   async markEnqueueFailed(id: string): Promise<void> {
@@ -147,5 +160,8 @@ function toRecord(id: string, e: NotificationEntity): NotificationRecord {
     ...(e.enqueuedAt !== undefined && { enqueuedAt: e.enqueuedAt }),
     ...(e.enqueueFailed !== undefined && { enqueueFailed: e.enqueueFailed }),
     ...(e.cancelled !== undefined && { cancelled: e.cancelled }),
+    ...(e.priority !== undefined && { priority: e.priority }),
+    ...(e.recipients !== undefined && { recipients: JSON.parse(e.recipients) as Recipient[] }),
+    ...(e.planning !== undefined && { planning: e.planning }),
   };
 }

@@ -88,8 +88,9 @@ export function definedFields<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
+/** True for an SDK error with this HTTP status. By shape: each storage SDK may bundle its own copy of RestError. */
 export function isStatus(error: unknown, status: number): boolean {
-  return error instanceof RestError && error.statusCode === status;
+  return (error instanceof RestError || (error instanceof Error && error.name === 'RestError')) && (error as RestError).statusCode === status;
 }
 
 /** Reads one entity, or undefined when it does not exist. */

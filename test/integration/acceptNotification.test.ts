@@ -1,25 +1,20 @@
-import { AcceptIncompleteError, acceptNotification, type AcceptDependencies } from '../../shared/delivery/acceptNotification';
+import { acceptNotification, type AcceptDependencies } from '../../shared/delivery/acceptNotification';
 import type { NotificationRequest } from '../../shared/domain/notificationRequest';
 import type { DeadLetter, JobQueue, QueuedJob } from '../../shared/queue/jobQueue';
 import { StorageQueueJobQueue, decodeQueueBody } from '../../shared/queue/storageQueueJobQueue';
 import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import { TableNotificationStore } from '../../shared/stores/notificationStore';
+import { BlobRecipientListStore } from '../../shared/stores/recipientListStore';
 import { Tables } from '../../shared/stores/tables';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 
-/** A real Azurite queue that breaks after `accepts` jobs, as a queue can fail in the middle of a batch. */
+/** A real Azurite queue that refuses everything while `down`. */
 class BreakingQueue implements JobQueue {
-  accepted = 0;
-  constructor(
-    readonly inner: StorageQueueJobQueue,
-    public accepts: number,
-  ) {}
+  down = true;
+  constructor(readonly inner: StorageQueueJobQueue) {}
   async enqueue(jobs: readonly QueuedJob[]): Promise<void> {
-    for (const job of jobs) {
-      if (this.accepted >= this.accepts) throw new Error('queue unavailable');
-      await this.inner.enqueue([job]);
-      this.accepted += 1;
-    }
+    if (this.down) throw new Error('queue unavailable');
+    await this.inner.enqueue(jobs);
   }
   deadLetter(letter: DeadLetter): Promise<void> {
     return this.inner.deadLetter(letter);
@@ -35,74 +30,75 @@ class BreakingQueue implements JobQueue {
   }
 }
 
-const request: NotificationRequest = {
-  recipients: [
-    { type: 'user', aadObjectId: 'a1' },
-    { type: 'user', aadObjectId: 'a2' },
-    { type: 'user', aadObjectId: 'a3' },
-  ],
-  message: { text: 'partly queued' },
-};
+const users = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 'user' as const, aadObjectId: `00000000-0000-0000-0002-${String(i).padStart(12, '0')}` }));
+const request: NotificationRequest = { recipients: users(3), message: { text: 'hello' } };
 
-describe('accepting when the queue fails part-way', () => {
-  let deps: AcceptDependencies & { queue: BreakingQueue; deliveries: TableDeliveryStore; notifications: TableNotificationStore };
+describe('accepting a notification', () => {
+  let deps: AcceptDependencies & { queue: BreakingQueue; deliveries: TableDeliveryStore; notifications: TableNotificationStore; recipientLists: BlobRecipientListStore };
 
   beforeEach(async () => {
-    const tables = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix: uniqueName() });
+    const prefix = uniqueName();
+    const tables = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix });
     await tables.ensureCreated();
     const inner = new StorageQueueJobQueue(storageConnectionString(), { deliveries: uniqueName('q'), deadLetters: uniqueName('d') });
     await inner.ensureCreated();
-    deps = { notifications: new TableNotificationStore(tables), deliveries: new TableDeliveryStore(tables), queue: new BreakingQueue(inner, 1) };
+    const recipientLists = new BlobRecipientListStore({ kind: 'connectionString', connectionString: storageConnectionString(), prefix });
+    await recipientLists.ensureCreated();
+    deps = { notifications: new TableNotificationStore(tables), deliveries: new TableDeliveryStore(tables), queue: new BreakingQueue(inner), recipientLists };
   });
 
   const queued = async () =>
-    (await deps.queue.inner.deliveries.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map(
-      (m) => (JSON.parse(decodeQueueBody(m.messageText)) as { recipientKey: string }).recipientKey,
-    );
+    (await deps.queue.inner.deliveries.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map((m) => JSON.parse(decodeQueueBody(m.messageText)) as Record<string, unknown>);
 
-  it('without an Idempotency-Key: nothing is deleted; recipients not yet claimed end failed not-enqueued', async () => {
-    const error = await acceptNotification(request, undefined, deps).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(AcceptIncompleteError);
-    const incomplete = error as AcceptIncompleteError;
-    expect(incomplete.resumable).toBe(false);
-    // One job reached the queue (each retry re-sent it; deterministic ids make that harmless on Service Bus).
-    expect(new Set(await queued())).toEqual(new Set(['user:aad:a1']));
-
-    const record = await deps.notifications.get(incomplete.notificationId);
-    expect(record).toMatchObject({ enqueueFailed: true });
-    const rows = (await deps.deliveries.list(incomplete.notificationId)).items;
-    expect(rows.map((r) => [r.recipientKey, r.status, r.reason])).toEqual([
-      ['user:aad:a1', 'failed', 'not-enqueued'],
-      ['user:aad:a2', 'failed', 'not-enqueued'],
-      ['user:aad:a3', 'failed', 'not-enqueued'],
+  it('writes a constant number of entities and one job, whatever the audience; a large list goes to a blob', async () => {
+    deps.queue.down = false;
+    for (const size of [1, 1_000, 10_000]) {
+      const result = await acceptNotification({ recipients: users(size), message: { text: 'to many' } }, undefined, deps);
+      expect(result).toMatchObject({ kind: 'accepted', status: 'accepted' });
+      const id = (result as { id: string }).id;
+      const record = await deps.notifications.get(id);
+      expect(record).toMatchObject({ requestedRecipients: size, planning: true });
+      // No row yet: rows come from planning, page by page.
+      expect((await deps.deliveries.counts(id)).counts.total).toBe(0);
+      const inBlob = await deps.recipientLists.load(id);
+      if (size === 1) {
+        expect(record?.recipients).toHaveLength(1);
+        expect(inBlob).toBeUndefined();
+      } else {
+        expect(record?.recipients).toBeUndefined();
+        expect(inBlob).toHaveLength(size);
+      }
+    }
+    expect((await queued()).map((job) => [job.kind, job.offset])).toEqual([
+      ['plan', 0],
+      ['plan', 0],
+      ['plan', 0],
     ]);
-  }, 20_000);
+  });
 
-  it('with an Idempotency-Key: the retry resumes the same notification and queues the rest', async () => {
-    const error = (await acceptNotification(request, 'k1', deps).catch((e: unknown) => e)) as AcceptIncompleteError;
-    expect(error).toBeInstanceOf(AcceptIncompleteError);
-    expect(error.resumable).toBe(true);
-    expect((await deps.deliveries.list(error.notificationId)).items.every((r) => r.status === 'pending')).toBe(true);
-
-    deps.queue.accepts = Number.POSITIVE_INFINITY;
-    const started = Date.now();
-    const retry = await acceptNotification(request, 'k1', deps);
-    // The failed first attempt is marked, so the retry does not wait out the concurrency window.
-    expect(Date.now() - started).toBeLessThan(5000);
-    expect(retry).toEqual({ kind: 'accepted', id: error.notificationId, status: 'accepted', replayed: true });
-    expect(new Set(await queued())).toEqual(new Set(['user:aad:a1', 'user:aad:a2', 'user:aad:a3']));
-    expect((await deps.notifications.get(error.notificationId))?.enqueuedAt).toBeDefined();
-  }, 20_000);
-
-  it('a failure before anything is queued leaves nothing behind, and frees the key', async () => {
-    const failing = { ...deps, deliveries: Object.assign(Object.create(deps.deliveries) as TableDeliveryStore, { createPending: () => Promise.reject(new Error('storage down')) }) };
-    await expect(acceptNotification(request, 'k2', failing)).rejects.toThrow('storage down');
-    expect(await deps.notifications.findIdempotencyKey('k2')).toBeUndefined();
+  it('a queue failure undoes everything (record, list, key), so a retry starts clean', async () => {
+    const big: NotificationRequest = { recipients: users(1_000), message: { text: 'big' } };
+    const error = await acceptNotification(big, 'k1', deps).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(await deps.notifications.findIdempotencyKey('k1')).toBeUndefined();
     expect(await queued()).toEqual([]);
-    const fresh = await acceptNotification(request, 'k2', { ...deps, queue: Object.assign(deps.queue, { accepts: Number.POSITIVE_INFINITY }) });
-    expect(fresh).toMatchObject({ kind: 'accepted', replayed: false });
+
+    deps.queue.down = false;
+    const retry = await acceptNotification(big, 'k1', deps);
+    expect(retry).toMatchObject({ kind: 'accepted', replayed: false });
+    const again = await acceptNotification(big, 'k1', deps);
+    expect(again).toEqual({ ...retry, replayed: true });
+    expect(await queued()).toHaveLength(1);
   }, 20_000);
+
+  it('a scheduled send plans shortly before its time, urgent is remembered', async () => {
+    deps.queue.down = false;
+    const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+    const result = await acceptNotification({ ...request, sendAt, priority: 'urgent' }, undefined, deps);
+    expect(result).toMatchObject({ status: 'scheduled' });
+    const record = await deps.notifications.get((result as { id: string }).id);
+    expect(record).toMatchObject({ priority: 'urgent', sendAt });
+    // Not visible now: the plan job waits until half a minute before sendAt.
+    expect(await queued()).toEqual([]);
+  });
 });

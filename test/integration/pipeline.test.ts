@@ -107,7 +107,7 @@ describe('the pipeline on Azurite: POST → queue → worker → Bot Connector �
     const huge = await pipeline.api('/api/notifications', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ recipients: [{ type: 'allUsers' }], message: { text: 'x'.repeat(300 * 1024) } }),
+      body: JSON.stringify({ recipients: [{ type: 'allUsers' }], message: { text: 'x'.repeat(1100 * 1024) } }),
     });
     expect(huge.status).toBe(413);
     expect(huge.headers.get('content-type')).toContain('application/problem+json');

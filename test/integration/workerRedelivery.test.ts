@@ -9,6 +9,10 @@ import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import { TableNotificationStore } from '../../shared/stores/notificationStore';
 import { TableOptOutStore } from '../../shared/stores/optOutStore';
 import { Tables } from '../../shared/stores/tables';
+import { TableTimelineStore } from '../../shared/stores/timelineStore';
+import { BlobRecipientListStore } from '../../shared/stores/recipientListStore';
+import { TenantPacer } from '../../shared/pacing/tenantPacer';
+import { DEFAULT_PACING_POLICY } from '../../shared/pacing/tenantTimeline';
 import { BotbuilderTeamsSender } from '../../shared/teams/botbuilder/botbuilderTeamsSender';
 import { createCloudAdapter } from '../../shared/teams/botbuilder/cloudAdapter';
 import { storageConnectionString, uniqueName } from '../support/azurite';
@@ -56,6 +60,8 @@ describe('the worker under Service Bus semantics (duplicate detection by message
       queue,
       sender: new BotbuilderTeamsSender(createCloudAdapter({}), { botAppId: '' }),
       budget,
+      pacer: new TenantPacer(new TableTimelineStore(tables), { ...DEFAULT_PACING_POLICY, maxRate: 1000 }),
+      recipientLists: new BlobRecipientListStore({ kind: 'connectionString', connectionString: storageConnectionString() }),
       options: { ...DEFAULT_DELIVERY_OPTIONS, leaseMs: 60_000 },
     });
     connector.reset();

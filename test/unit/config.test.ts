@@ -16,9 +16,18 @@ describe('loadConfig', () => {
   });
 
   it('needs a namespace or a connection string for Service Bus', () => {
-    const azure = { STORAGE_TABLE_ENDPOINT: 'https://acct.table.core.windows.net', QUEUE_TRANSPORT: 'servicebus', MicrosoftAppId: 'app' };
+    const azure = {
+      STORAGE_TABLE_ENDPOINT: 'https://acct.table.core.windows.net',
+      STORAGE_BLOB_ENDPOINT: 'https://acct.blob.core.windows.net',
+      QUEUE_TRANSPORT: 'servicebus',
+      MicrosoftAppId: 'app',
+    };
     expect(() => loadConfig(azure)).toThrow(new RegExp(SETTINGS.serviceBusNamespace));
     expect(loadConfig({ ...azure, [SETTINGS.serviceBusNamespace]: 'ns.servicebus.windows.net' }).serviceBusNamespace).toBe('ns.servicebus.windows.net');
+  });
+
+  it('with a managed identity, needs the blob endpoint as well as the table endpoint', () => {
+    expect(() => loadConfig({ STORAGE_TABLE_ENDPOINT: 'https://acct.table.core.windows.net', QUEUE_TRANSPORT: 'servicebus' })).toThrow(/STORAGE_BLOB_ENDPOINT/);
   });
 
   it('refuses to run an open bot endpoint in Azure: no app id there is an error', () => {

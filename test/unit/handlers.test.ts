@@ -3,7 +3,7 @@ import { functionDefinitions, withProblemDetails, type HttpFunctionDefinition } 
 import { getNotification } from '../../functions/handlers/getNotification';
 import { postNotification } from '../../functions/handlers/postNotification';
 import { loadConfig } from '../../shared/config';
-import { parseJob, type DeliverJob } from '../../shared/domain/job';
+import { parseJob, type PlanJob, type SliceJob } from '../../shared/domain/job';
 import { MAX_BODY_BYTES } from '../../shared/http/readJsonBody';
 import { silentLogger } from '../../shared/logger';
 import { decodeQueueBody, StorageQueueJobQueue } from '../../shared/queue/storageQueueJobQueue';
@@ -237,11 +237,22 @@ describe('handlers against Azurite', () => {
     return (await queue.deliveries.getProperties()).approximateMessagesCount ?? 0;
   }
 
+  /** Runs the plan jobs on the queue, as a worker would: rows are written by planning, not by the accept. */
+  async function planQueued(): Promise<void> {
+    const received = await queue.deliveries.receiveMessages({ numberOfMessages: 32 });
+    for (const message of received.receivedMessageItems) {
+      const body = decodeQueueBody(message.messageText);
+      if (!body.includes('"kind":"plan"')) continue;
+      await svc.worker.handle(body, silentLogger);
+      await queue.deliveries.deleteMessage(message.messageId, message.popReceipt);
+    }
+  }
+
   async function accept(body: object, headers: Record<string, string> = {}): Promise<HttpResponseInit> {
     return postNotification(post(body, { 'content-type': 'application/json', ...headers }), context('postNotification'));
   }
 
-  it('POST → 202 with Location, and the queue holds the deliver job', async () => {
+  it('POST → 202 with Location, and the queue holds one plan job; planning writes the row and a slice', async () => {
     const res = await accept(validBody);
     expect(res.status).toBe(202);
     const body = res.jsonBody as AcceptedBody;
@@ -254,16 +265,15 @@ describe('handlers against Azurite', () => {
     expect(messages).toHaveLength(1);
     const parsed = parseJob(messages[0]);
     expect(parsed.ok).toBe(true);
-    const expected: DeliverJob = {
-      v: 1,
-      kind: 'deliver',
-      notificationId: body.id,
-      recipientKey: 'user:aad:00000000-0000-0000-0000-000000000020',
-      recipient: { type: 'user', aadObjectId: '00000000-0000-0000-0000-000000000020' },
-      attempt: 0,
-      throttled: 0,
-    };
+    const expected: PlanJob = { v: 1, kind: 'plan', notificationId: body.id, offset: 0 };
     expect(JSON.parse(messages[0] ?? '')).toEqual(expected);
+    const accepted = (await getNotification(get(body.id), context('getNotification'))).jsonBody as StatusBody;
+    expect(accepted).toMatchObject({ status: 'accepted', counts: { total: 0 } });
+
+    await planQueued();
+    const slices = (await visibleMessages()).map((m) => JSON.parse(m) as SliceJob);
+    expect(slices).toHaveLength(1);
+    expect(slices[0]).toMatchObject({ kind: 'slice', notificationId: body.id, sends: [{ recipientKey: 'user:aad:00000000-0000-0000-0000-000000000020' }] });
 
     const status = await getNotification(get(body.id), context('getNotification'));
     expect(status.status).toBe(200);
@@ -272,11 +282,11 @@ describe('handlers against Azurite', () => {
     expect(s.status).toBe('accepted');
     expect(s.counts).toEqual({ total: 1, pending: 1, delivered: 0, failed: 0, skipped: 0 });
     expect(s.recipients).toHaveLength(1);
-    expect(s.recipients[0]).toMatchObject({ recipient: expected.recipient, status: 'pending', attempts: 0 });
+    expect(s.recipients[0]).toMatchObject({ recipient: { type: 'user', aadObjectId: '00000000-0000-0000-0000-000000000020' }, status: 'pending', attempts: 0 });
     expect(s.continuationToken).toBeUndefined();
   });
 
-  it('one job per distinct recipient: two spellings of one user give one row and one job', async () => {
+  it('two spellings of one user give one row and one send', async () => {
     const res = await accept({
       recipients: [
         { type: 'user', aadObjectId: 'ABCDEF01-0000-0000-0000-000000000000' },
@@ -286,8 +296,9 @@ describe('handlers against Azurite', () => {
       message: { text: 'x' },
     });
     expect(res.status).toBe(202);
-    const messages = await visibleMessages();
-    expect(messages).toHaveLength(2);
+    await planQueued();
+    const sends = (await visibleMessages()).flatMap((m) => (JSON.parse(m) as SliceJob).sends.map((send) => send.recipientKey));
+    expect(sends.sort()).toEqual(['team:19:t@thread.tacv2', 'user:aad:abcdef01-0000-0000-0000-000000000000']);
     const s = (await getNotification(get((res.jsonBody as AcceptedBody).id), context())).jsonBody as StatusBody;
     expect(s.counts.total).toBe(2);
   });
@@ -304,7 +315,8 @@ describe('handlers against Azurite', () => {
     const s = (await getNotification(get(body.id), context())).jsonBody as StatusBody;
     expect(s.status).toBe('scheduled');
     expect(s.sendAt).toBe(sendAt);
-    expect(s.counts).toEqual({ total: 1, pending: 1, delivered: 0, failed: 0, skipped: 0 });
+    // Planned half a minute before sendAt: until then there are no rows to count.
+    expect(s.counts).toEqual({ total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0 });
   });
 
   it('getNotification: 404 problem for an unknown id, and for an id that is not one of ours', async () => {
@@ -315,6 +327,7 @@ describe('handlers against Azurite', () => {
   it('getNotification pages recipients with a continuation token', async () => {
     const recipients = Array.from({ length: 5 }, (_, i) => ({ type: 'user', userId: `29:u${i}` }));
     const { id } = (await accept({ recipients, message: { text: 'x' } })).jsonBody as AcceptedBody;
+    await planQueued();
     const seen: string[] = [];
     let token: string | undefined;
     let pages = 0;
@@ -407,6 +420,7 @@ describe('handlers against Azurite', () => {
     for await (const e of svc.tables.client('notifications').listEntities<{ partitionKey: string }>()) records.push(e.partitionKey);
     expect(records).toEqual([id]);
     expect(await totalMessages()).toBe(1);
+    await planQueued();
     const s = (await getNotification(get(id ?? ''), context())).jsonBody as StatusBody;
     expect(s.counts.total).toBe(1);
   });

@@ -146,9 +146,9 @@ describe('notificationRequestSchema', () => {
   });
 
   it('rejects an unknown top-level field (strict)', () => {
-    const errors = errorsOf({ ...validRequest(), priority: 'high' });
+    const errors = errorsOf({ ...validRequest(), importance: 'high' });
     expect(errors).toHaveLength(1);
-    expect(errors[0]?.message).toContain('priority');
+    expect(errors[0]?.message).toContain('importance');
   });
 
   it.each([

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import type { PlannedSend, SliceJob } from '../domain/job';
+import type { NotificationRecord } from '../domain/notification';
+import type { TargetRecipient } from '../domain/recipient';
+import type { Lane } from '../pacing/tenantTimeline';
+import type { TenantPacer } from '../pacing/tenantPacer';
+import type { QueuedJob } from '../queue/jobQueue';
+import type { ConversationStore } from '../stores/conversationStore';
+import type { DeliveryStore, NewDelivery } from '../stores/deliveryStore';
+import { resolveTarget, type ResolvedTarget } from '../delivery/resolveTarget';
+
+/** Sends in one slice at most: about a second at 50 per second, and well inside a queue message. */
+export const MAX_SENDS_PER_SLICE = 50;
+/** A slice spans at most this much of its tenant's timeline. */
+const SLICE_SPAN_MS = 1_000;
+/**
+ * Slices become visible this long before their first send: Azure Storage queue delays have whole
+ * seconds, and a poller may take a moment to see a message; the worker waits out the rest.
+ */
+export const SLICE_LEAD_MS = 1_500;
+/** Targets resolved at once while planning a page. */
+const RESOLVE_CONCURRENCY = 16;
+/** The tenant of targets the stored references cannot place: their rows settle without a send. */
+export const UNRESOLVED_TENANT = 'unresolved';
+
+export interface PlanDependencies {
+  readonly deliveries: DeliveryStore;
+  readonly conversations: ConversationStore;
+  readonly pacer: TenantPacer;
+  readonly now?: () => number;
+}
+
+export interface PlannedPage {
+  /** Slice jobs to enqueue, each made visible shortly before its first send. */
+  readonly slices: readonly QueuedJob[];
+  readonly recipients: number;
+  /** How far ahead the busiest tenant of the page is planned now: the next page waits when it is far. */
+  readonly backlogMs: number;
+}
+
+/**
+ * Turns one page of targets into pending rows and slices on their tenants' timelines. Rows come
+ * first, so the status counts them before anything is sent. Planning the same page again (a
+ * redelivered job) is harmless: each recipient's row lets only one send through.
+ */
+export async function planTargets(
+  notification: NotificationRecord,
+  targets: readonly NewDelivery[],
+  pageId: string,
+  deps: PlanDependencies,
+): Promise<PlannedPage> {
+  const now = deps.now?.() ?? Date.now();
+  const unique = [...new Map(targets.map((t) => [t.recipientKey, t])).values()];
+  await deps.deliveries.createPending(notification.id, unique);
+
+  const placed = await mapLimit(unique, RESOLVE_CONCURRENCY, async (target) => ({
+    target,
+    resolved: await resolveTarget(target.recipient as TargetRecipient, deps.conversations),
+  }));
+  const byTenant = new Map<string, { target: NewDelivery; cost: number }[]>();
+  for (const { target, resolved } of placed) {
+    const tenant = tenantOf(resolved);
+    const list = byTenant.get(tenant) ?? [];
+    list.push({ target, cost: connectorCalls(resolved) });
+    byTenant.set(tenant, list);
+  }
+
+  const earliest = Math.max(now, notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now);
+  const lane: Lane = notification.priority === 'urgent' ? 'urgent' : 'bulk';
+  const slices: QueuedJob[] = [];
+  let backlogMs = 0;
+  for (const [tenantId, entries] of byTenant) {
+    let sends: PlannedSend[];
+    if (tenantId === UNRESOLVED_TENANT) {
+      sends = entries.map(({ target }) => planned(target, earliest));
+    } else {
+      const reservation = await deps.pacer.reserve(tenantId, entries.reduce((sum, e) => sum + e.cost, 0), earliest, lane);
+      let offset = 0;
+      sends = entries.map(({ target, cost }) => {
+        const send = planned(target, reservation.startAt + offset * reservation.spacingMs);
+        offset += cost;
+        return send;
+      });
+      backlogMs = Math.max(backlogMs, reservation.startAt + offset * reservation.spacingMs - now);
+    }
+    cut(sends).forEach((part, index) => {
+      const first = part[0] as PlannedSend;
+      const job: SliceJob = { v: 1, kind: 'slice', notificationId: notification.id, tenantId, sliceId: sliceId(pageId, tenantId, index), sends: part };
+      const visibleAt = first.at - SLICE_LEAD_MS;
+      slices.push({ job, ...(visibleAt > now && { notBefore: new Date(visibleAt) }) });
+    });
+  }
+  return { slices, recipients: unique.length, backlogMs };
+}
+
+function planned(target: NewDelivery, at: number): PlannedSend {
+  return { recipientKey: target.recipientKey, recipient: target.recipient as TargetRecipient, at: Math.round(at) };
+}
+
+/** Consecutive sends, at most a second of timeline and `MAX_SENDS_PER_SLICE` each. */
+function cut(sends: readonly PlannedSend[]): PlannedSend[][] {
+  const parts: PlannedSend[][] = [];
+  let current: PlannedSend[] = [];
+  for (const send of sends) {
+    const first = current[0];
+    if (first !== undefined && (current.length >= MAX_SENDS_PER_SLICE || send.at - first.at >= SLICE_SPAN_MS)) {
+      parts.push(current);
+      current = [];
+    }
+    current.push(send);
+  }
+  if (current.length > 0) parts.push(current);
+  return parts;
+}
+
+function tenantOf(resolved: ResolvedTarget): string {
+  return resolved.kind === 'unreachable' ? UNRESOLVED_TENANT : resolved.at.tenantId;
+}
+
+/** Connector calls a target will take: a 1:1 chat not created yet costs a create and a send. */
+function connectorCalls(resolved: ResolvedTarget): number {
+  return resolved.kind === 'create-personal' ? 2 : 1;
+}
+
+/** The same page of the same tenant always gets the same slice ids, so duplicate detection sees a re-plan. */
+function sliceId(pageId: string, tenantId: string, index: number): string {
+  return `${createHash('sha256').update(`${pageId}\n${tenantId}`).digest('base64url').slice(0, 22)}.${index}`;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
