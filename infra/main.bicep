@@ -58,7 +58,7 @@ param maximumInstanceCount int = 10
 ])
 param instanceMemoryMB int = 2048
 
-@description('Bot Connector requests per second allowed for one app in one tenant (Teams documents 50). Each instance gets floor(tenantRatePerSecond / maximumInstanceCount), at least 1.')
+@description('Bot Connector requests per second allowed for one app in one tenant (Teams documents 50): SEND_RATE_PER_SECOND. Every instance plans on the tenant\'s shared timeline in Table Storage, so any number of instances share this rate; it adapts down on 429s.')
 @minValue(1)
 @maxValue(1000)
 param tenantRatePerSecond int = 50
@@ -127,8 +127,6 @@ var deadLetterQueueName = 'delivery-jobs-deadletter'
 // The Flex Consumption deployment package lives here (blob container, identity auth).
 var deploymentContainerName = 'app-package'
 
-// Integer division floors; at least one request per second so the app's config check passes.
-var sendRatePerSecond = max(1, tenantRatePerSecond / maximumInstanceCount)
 
 // ─── Identity ────────────────────────────────────────────────────────────────────────────────
 
@@ -227,6 +225,8 @@ module functionApp 'modules/functionApp.bicep' = {
       QUEUE_TRANSPORT: 'servicebus'
       // Tables, through DefaultAzureCredential with AZURE_CLIENT_ID.
       STORAGE_TABLE_ENDPOINT: storage.outputs.tableEndpoint
+      // Large requests' recipient lists (the identity is Storage Blob Data Owner on the account).
+      STORAGE_BLOB_ENDPOINT: storage.outputs.blobEndpoint
       TABLE_PREFIX: tablePrefix
       AZURE_CLIENT_ID: identity.properties.clientId
       // botbuilder's ConfigurationBotFrameworkAuthentication.
@@ -236,7 +236,7 @@ module functionApp 'modules/functionApp.bicep' = {
       // Empty for UserAssignedMSI (no password exists); a Key Vault reference for SingleTenant.
       MicrosoftAppPassword: isSingleTenant ? '@Microsoft.KeyVault(SecretUri=${botSecret!.outputs.secretUri})' : ''
       ALLOWED_TENANT_IDS: empty(allowedTenantIds) ? tenant().tenantId : allowedTenantIds
-      SEND_RATE_PER_SECOND: string(sendRatePerSecond)
+      SEND_RATE_PER_SECOND: string(tenantRatePerSecond)
       MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       QUEUE_MAX_DELIVERY_COUNT: string(queueMaxDeliveryCount)
       APP_NAME: appName
@@ -302,11 +302,8 @@ output deadLetterQueueName string = deadLetterQueueName
 @description('Table endpoint of the storage account (STORAGE_TABLE_ENDPOINT).')
 output storageTableEndpoint string = storage.outputs.tableEndpoint
 
-@description('Maximum Flex Consumption instances; the per-instance send rate is the tenant rate divided by it.')
+@description('Maximum Flex Consumption instances. They share each tenant\'s rate through its timeline, so this does not divide it.')
 output maximumInstanceCount int = maximumInstanceCount
 
-@description('SEND_RATE_PER_SECOND given to each instance.')
-output sendRatePerSecond int = sendRatePerSecond
-
-@description('Worst case Bot Connector requests per second per tenant with every instance busy (sendRatePerSecond x maximumInstanceCount).')
-output maxTenantRatePerSecond int = sendRatePerSecond * maximumInstanceCount
+@description('SEND_RATE_PER_SECOND: each tenant\'s rate, shared by all instances.')
+output sendRatePerSecond int = tenantRatePerSecond

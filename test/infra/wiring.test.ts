@@ -107,15 +107,20 @@ describe('app settings', () => {
     expect(referencesIdentity(s.APPLICATIONINSIGHTS_AUTHENTICATION_STRING, 'clientId')).toBe(true);
   });
 
-  it('divides the per-tenant rate by the instance ceiling for SEND_RATE_PER_SECOND', () => {
+  it('gives every instance the whole per-tenant rate: the shared timeline divides it, not the instance count', () => {
     const s = appSettings();
-    expect(s[SETTINGS.sendRatePerSecond]).toBe("[string(variables('sendRatePerSecond'))]");
-    expect(mainVariable('sendRatePerSecond')).toBe("[max(1, div(parameters('tenantRatePerSecond'), parameters('maximumInstanceCount')))]");
+    expect(s[SETTINGS.sendRatePerSecond]).toBe("[string(parameters('tenantRatePerSecond'))]");
     expect(defaultOf('tenantRatePerSecond')).toBe(50);
+    expect(() => mainVariable('sendRatePerSecond')).toThrow(/no variable/);
     expect(moduleParam('functionApp', 'maximumInstanceCount')).toBe("[parameters('maximumInstanceCount')]");
     const outputs = mainTemplate().outputs ?? {};
     expect(outputs.maximumInstanceCount?.value).toBe("[parameters('maximumInstanceCount')]");
-    expect(outputs.sendRatePerSecond?.value).toBe("[variables('sendRatePerSecond')]");
+    expect(outputs.sendRatePerSecond?.value).toBe("[parameters('tenantRatePerSecond')]");
+    expect(outputs.maxTenantRatePerSecond).toBeUndefined();
+  });
+
+  it('points the app at the blob endpoint its identity may write, for large requests\' recipient lists', () => {
+    expect(referencesModuleOutput(appSettings()[SETTINGS.blobEndpoint], 'storage', 'blobEndpoint')).toBe(true);
   });
 
   it('leaves out what Flex Consumption sets itself (runtime and version live in functionAppConfig)', () => {
@@ -136,7 +141,8 @@ describe('app settings', () => {
       [SETTINGS.botAppTenantId]: '99999999-8888-7777-6666-555555555555',
       [SETTINGS.botAppPassword]: '',
       [SETTINGS.allowedTenants]: '99999999-8888-7777-6666-555555555555',
-      [SETTINGS.sendRatePerSecond]: String(Math.max(1, Math.floor((defaultOf('tenantRatePerSecond') as number) / (defaultOf('maximumInstanceCount') as number)))),
+      [SETTINGS.blobEndpoint]: 'https://stnotifyabc.blob.core.windows.net/',
+      [SETTINGS.sendRatePerSecond]: String(defaultOf('tenantRatePerSecond')),
     };
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(appSettings())) {
@@ -152,7 +158,7 @@ describe('app settings', () => {
     expect(config.tableEndpoint).toBe(runtime[SETTINGS.tableEndpoint]);
     expect(config.botAppType).toBe('UserAssignedMSI');
     expect(config.botAppPassword).toBeUndefined();
-    expect(config.sendRatePerSecond).toBe(5);
+    expect(config.sendRatePerSecond).toBe(50);
     expect(config.maxAttempts).toBe(defaultOf('maxDeliveryAttempts'));
   });
 });
