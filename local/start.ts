@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { functionDefinitions, type QueueFunctionDefinition, type TimerFunctionDefinition } from '../functions/definitions';
 import { loadConfig, SETTINGS } from '../shared/config';
 import { describeError, lineLogger } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
-import { startAzurite, type AzuritePorts } from './azurite';
+import { startAzurite } from './azurite';
 import { startFunctionHost } from './functionHost';
+import { azuritePorts, packageRoot, queueConcurrency } from './localStack';
 import { DEFAULT_PLAYGROUND_CONFIG, installApp, startPlayground } from './playground';
 import { startStorageQueueTrigger } from './storageQueueTrigger';
 import { startTimers } from './timerTrigger';
@@ -38,11 +38,7 @@ async function main(): Promise<void> {
   const env = process.env;
   const port = Number(env.PORT ?? 7071);
   const playgroundPort = Number(env.PLAYGROUND_PORT ?? 56150);
-  const ports: AzuritePorts = {
-    blob: Number(env.AZURITE_BLOB_PORT ?? 10000),
-    queue: Number(env.AZURITE_QUEUE_PORT ?? 10001),
-    table: Number(env.AZURITE_TABLE_PORT ?? 10002),
-  };
+  const ports = azuritePorts(env);
   const stateDir = resolve(env.LOCAL_STATE_DIR ?? root);
   const generatedKey = env.LOCAL_FUNCTION_KEY === undefined || env.LOCAL_FUNCTION_KEY === '';
   const functionKey = generatedKey ? randomBytes(18).toString('base64url') : (env.LOCAL_FUNCTION_KEY as string);
@@ -113,14 +109,12 @@ async function main(): Promise<void> {
     started.push({ name: 'Queue services', stop: () => services.close().then(() => 'closed') });
     const definition = functionDefinitions.find((d): d is QueueFunctionDefinition => d.kind === 'queue');
     if (definition === undefined) throw new Error('no queue-triggered function is defined');
-    // The same concurrency host.json gives the Service Bus trigger in Azure.
-    const hostJson = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as { extensions?: { serviceBus?: { maxConcurrentCalls?: number } } };
     const trigger = startStorageQueueTrigger({
       queue: queue.deliveries,
       deadLetters: queue,
       definition,
       maxDeliveryCount: config.maxDeliveryCount,
-      concurrency: hostJson.extensions?.serviceBus?.maxConcurrentCalls ?? 16,
+      concurrency: queueConcurrency(root),
       log,
     });
     started.push({
@@ -164,14 +158,6 @@ Ctrl-C stops everything.`);
   } catch (error) {
     say(`\nCould not start: ${describeError(error)}`);
     await stopAll(1);
-  }
-}
-
-/** The folder with package.json above this file: `dist/local` when built, `local` under tsx. */
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'host.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
   }
 }
 

@@ -1,0 +1,63 @@
+import { functionDefinitions, type QueueFunctionDefinition } from '../functions/definitions';
+import { loadConfig, SETTINGS } from '../shared/config';
+import { describeError, lineLogger } from '../shared/logger';
+import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
+import { createServices, useServices } from '../shared/services';
+import { azuriteConnectionString } from './azurite';
+import { azuritePorts, packageRoot, queueConcurrency } from './localStack';
+import { startStorageQueueTrigger } from './storageQueueTrigger';
+
+/** How long deliveries in hand may take to finish on Ctrl-C before their messages are handed back. */
+const DRAIN_GRACE_MS = 5_000;
+
+/**
+ * `npm run worker`: one more instance of the queue handler, against the Azurite of a running
+ * `npm start` (the same ports, or STORAGE_CONNECTION_STRING). It shares nothing with the others
+ * but the queue and the tables, as a second Functions instance in Azure would: the tenants' send
+ * timelines in Table Storage keep all of them within each tenant's rate.
+ */
+async function main(): Promise<void> {
+  const env = process.env;
+  const name = env.WORKER_NAME ?? `worker ${process.pid}`;
+  let stopping = false;
+  const log = lineLogger((level, line) => {
+    if (level === 'info' && (stopping || env.WORKER_QUIET === 'true')) return;
+    (level === 'info' ? process.stdout : process.stderr).write(`[${name}] ${line}\n`);
+  });
+  const connectionString = env[SETTINGS.storageConnectionString] ?? azuriteConnectionString(azuritePorts(env));
+  const config = loadConfig({ ...env, [SETTINGS.storageConnectionString]: connectionString });
+  const queue = new StorageQueueJobQueue(connectionString);
+  const services = createServices(config, { queue, log });
+  useServices(services);
+  try {
+    await services.ready();
+  } catch (error) {
+    process.stderr.write(`[${name}] cannot reach the tables and queues of npm start (${describeError(error)}): is it running?\n`);
+    process.exit(1);
+  }
+  const definition = functionDefinitions.find((d): d is QueueFunctionDefinition => d.kind === 'queue');
+  if (definition === undefined) throw new Error('no queue-triggered function is defined');
+  const trigger = startStorageQueueTrigger({
+    queue: queue.deliveries,
+    deadLetters: queue,
+    definition,
+    maxDeliveryCount: config.maxDeliveryCount,
+    concurrency: queueConcurrency(packageRoot(__dirname)),
+    log,
+  });
+  process.stdout.write(`[${name}] taking jobs from ${queue.deliveries.url} (Ctrl-C stops it)\n`);
+
+  const stop = async (): Promise<void> => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    const report = await trigger.stop({ graceMs: DRAIN_GRACE_MS, interrupt: () => services.worker.stop() });
+    await services.close();
+    process.stdout.write(`[${name}] stopped: ${report.finished} jobs in hand finished, ${report.returned} back in the queue\n`);
+    process.exit(0);
+  };
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+void main();
