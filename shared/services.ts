@@ -53,6 +53,9 @@ export interface ServiceOverrides {
   readonly log?: Logger;
 }
 
+/** One token: with the rate below the limit (headroom), no sliding second can see more than the limit. */
+const SEND_BUDGET_BURST = 1;
+
 export function createServices(config: Config = loadConfig(), overrides: ServiceOverrides = {}): Services {
   const log = overrides.log ?? console;
   const credential =
@@ -94,7 +97,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     optOuts,
     queue,
     sender,
-    budget: new SendBudget(config.sendRatePerSecond),
+    budget: new SendBudget(config.sendRatePerSecond, undefined, SEND_BUDGET_BURST),
     pacer,
     recipientLists,
     options,

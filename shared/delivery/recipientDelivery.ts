@@ -11,6 +11,20 @@ import { throttleDelayMs, transientDelayMs } from './backoff';
 import { landingOf, resolveTarget, type Landing, type ReachableTarget, type ResolvedTarget } from './resolveTarget';
 import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
+/**
+ * A planned send later than this behind its due time is planned anew instead: at the planned rate
+ * a sliding second holds about 25 ms to spare, and a send caught up later than that would crowd
+ * the sends other instances make on time into the tenant's limit.
+ */
+export const LATE_TOLERANCE_MS = 20;
+
+/** A planned send missed its time (a slice picked up late, storage slow before it): not sent. */
+class LateForPlanError extends Error {
+  constructor(readonly lateMs: number) {
+    super(`the send ran ${lateMs} ms late`);
+  }
+}
+
 /** How many times a job re-reads its row when another writer got there first. */
 const MAX_CLAIM_ROUNDS = 3;
 
@@ -87,7 +101,14 @@ export class RecipientDelivery {
     }
     const message = renderMessage(notification.message, { appName: this.deps.options.appName, landsIn: landing.kind });
     const attempts = { count: row.attempts };
-    const outcome = await this.sendTo(target, message, attempts);
+    let outcome: SendOutcome;
+    try {
+      outcome = await this.sendTo(target, message, attempts, job.at);
+    } catch (error) {
+      if (!(error instanceof LateForPlanError)) throw error;
+      // Sent now, it would crowd the sends planned around it into the tenant's limit: plan it anew.
+      return this.settlement.retryLater(await this.replanned({ ...job, hop: (job.hop ?? 0) + 1 }, target, 0), row, attempts.count, 0, `ran ${error.lateMs} ms late; planned anew`);
+    }
 
     switch (outcome.kind) {
       case 'delivered':
@@ -107,14 +128,14 @@ export class RecipientDelivery {
         if (job.throttled + 1 > this.deps.options.maxThrottles) {
           return this.settlement.exhausted(job, row, attempts.count, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log);
         }
-        return this.settlement.retryLater({ ...job, throttled: job.throttled + 1 }, row, attempts.count, delayMs, `throttled: ${outcome.detail}`);
+        return this.settlement.retryLater(await this.replanned({ ...job, throttled: job.throttled + 1 }, target, delayMs), row, attempts.count, delayMs, `throttled: ${outcome.detail}`);
       }
       case 'transient': {
         if (job.attempt + 1 >= this.deps.options.maxAttempts) {
           return this.settlement.exhausted(job, row, attempts.count, `${job.attempt + 1} attempts failed; last: ${outcome.detail}`, log);
         }
         const delayMs = transientDelayMs(job.attempt, this.deps.options.backoff, this.deps.options.random);
-        return this.settlement.retryLater({ ...job, attempt: job.attempt + 1 }, row, attempts.count, delayMs, `transient: ${outcome.detail}`);
+        return this.settlement.retryLater(await this.replanned({ ...job, attempt: job.attempt + 1 }, target, delayMs), row, attempts.count, delayMs, `transient: ${outcome.detail}`);
       }
       default:
         await this.forgetReference(job.recipient, target, outcome);
@@ -141,12 +162,30 @@ export class RecipientDelivery {
   }
 
   /**
+   * A retry gets a time of its own on the tenant's timeline, no earlier than its backoff allows,
+   * so that retries add to nobody's rate. The delay the retry is queued with follows that time.
+   */
+  private async replanned(job: DeliverJob, target: ReachableTarget, delayMs: number): Promise<DeliverJob> {
+    const slot = await this.deps.pacer.reserve(target.at.tenantId, target.kind === 'create-personal' ? 2 : 1, Date.now() + delayMs, 'bulk');
+    return { ...job, at: Math.round(slot.startAt) };
+  }
+
+  /**
    * Sends along the resolved route. A 404 on a stored 1:1 chat means Teams dropped it: forget it,
    * create the chat again and send once more, but only once per attempt.
    */
-  private async sendTo(target: ReachableTarget, message: OutgoingMessage, attempts: { count: number }): Promise<SendOutcome> {
+  private async sendTo(target: ReachableTarget, message: OutgoingMessage, attempts: { count: number }, plannedAt: number | undefined): Promise<SendOutcome> {
     const { sender, budget } = this.deps;
     const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+      // A planned send has its time on the tenant's timeline (shared by every instance): it waits
+      // for it. This process's bucket then smooths what runs late (a slice picked up late, sends
+      // held by a pause Teams asked for), so that catching up never bursts past the rate.
+      if (plannedAt !== undefined) {
+        const due = await this.deps.pacer.dueAt(target.at.tenantId, plannedAt);
+        await budget.wait(due - Date.now());
+        const lateMs = Date.now() - due;
+        if (lateMs > LATE_TOLERANCE_MS) throw new LateForPlanError(lateMs);
+      }
       await budget.take(target.at.tenantId);
       attempts.count += 1;
       return fn();

@@ -9,6 +9,7 @@ import type { DeliveryChange, DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
 import type { OptOutStore } from '../stores/optOutStore';
 import type { TeamsSender } from '../teams/teamsSender';
+import { SLICE_LEAD_MS } from '../planning/planTargets';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import type { TenantPacer } from '../pacing/tenantPacer';
 import type { RecipientListStore } from '../stores/recipientListStore';
@@ -70,7 +71,7 @@ export type JobResult =
   | { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string }
   | { readonly kind: 'expanded'; readonly recipients: number; readonly more: boolean }
   | { readonly kind: 'planned'; readonly recipients: number; readonly slices: number; readonly more: boolean }
-  | { readonly kind: 'sliced'; readonly sends: number; readonly results: Readonly<Record<string, number>>; readonly lateMs: number }
+  | { readonly kind: 'sliced'; readonly sends: number; readonly results: Readonly<Record<string, number>>; readonly replanned: number }
   | { readonly kind: 'ignored'; readonly why: string }
   | { readonly kind: 'dead-lettered'; readonly reason: string; readonly detail: string };
 
@@ -84,8 +85,9 @@ export class Settlement {
   /** A delayed copy for a retry that changed the job (attempt or throttle count), then the claim is let go. */
   async retryLater(job: Job, row: DeliveryRecord, attempts: number, delayMs: number, why: string): Promise<JobResult> {
     // Enqueue the copy before letting go of the recipient: if we die in between, the copy waits
-    // out the lease instead of the recipient being lost.
-    await this.deps.queue.enqueue([{ job, notBefore: new Date(Date.now() + delayMs) }]);
+    // out the lease instead of the recipient being lost. A planned copy is due a moment before its time.
+    const dueAt = job.kind === 'deliver' && job.at !== undefined ? job.at - SLICE_LEAD_MS : Date.now() + delayMs;
+    await this.deps.queue.enqueue([{ job, notBefore: new Date(Math.max(dueAt, Date.now())) }]);
     await this.deps.deliveries.update(row, { attempts, leaseUntil: '', detail: why });
     return { kind: 'rescheduled', delayMs, why };
   }
@@ -139,7 +141,7 @@ export function describeResult(result: JobResult): string {
     case 'planned':
       return `planned ${result.recipients} recipients in ${result.slices} slices${result.more ? ', more to come' : ''}`;
     case 'sliced':
-      return `sent a slice of ${result.sends} (${Object.entries(result.results).map(([kind, n]) => `${n} ${kind}`).join(', ')}; first send ${result.lateMs} ms late)`;
+      return `sent a slice of ${result.sends} (${Object.entries(result.results).map(([kind, n]) => `${n} ${kind}`).join(', ')})${result.replanned > 0 ? `; ${result.replanned} ran late and were planned anew` : ''}`;
     case 'ignored':
       return `nothing to do: ${result.why}`;
     case 'dead-lettered':

@@ -24,6 +24,11 @@ export interface DeliverJob {
    */
   readonly hop?: number;
   readonly faults?: number;
+  /**
+   * The send time its tenant's timeline gave it (epoch ms), for a recipient of a slice or a retry:
+   * it is sent then, without taking from this process's bucket. Absent for unplanned sends.
+   */
+  readonly at?: number;
 }
 
 export interface ExpandJob {
@@ -98,6 +103,7 @@ export const jobSchema = z.discriminatedUnion('kind', [
     recipient: recipientSchema,
     attempt: z.number().int().min(0),
     throttled: z.number().int().min(0),
+    at: z.number().optional(),
   }),
   z.object({
     ...base,

@@ -1,6 +1,7 @@
 import type { TimelineStore } from '../stores/timelineStore';
 import {
   backlogMs,
+  dueAt,
   initialTimeline,
   recover,
   reserve,
@@ -11,8 +12,11 @@ import {
   type TimelineState,
 } from './tenantTimeline';
 
-/** How long an instance trusts its copy of a tenant's rate between reads. */
-const RATE_CACHE_MS = 1_000;
+/**
+ * How long an instance trusts its copy of a tenant's timeline between reads: a pause another
+ * instance met reaches this one within it.
+ */
+const STATE_CACHE_MS = 250;
 
 /**
  * Plans sends on the tenants' shared timelines (Table Storage) and tells this instance the rate
@@ -53,6 +57,11 @@ export class TenantPacer {
     return recover(await this.state(tenantId), this.now(), this.policy).rate * this.policy.headroom;
   }
 
+  /** When a send planned at `at` is due now: later by every pause Teams asked for since it was planned. */
+  async dueAt(tenantId: string, at: number): Promise<number> {
+    return dueAt(await this.state(tenantId), at);
+  }
+
   /** How far ahead the tenant's bulk work is planned already: expansion waits rather than plan far ahead. */
   async backlogMs(tenantId: string): Promise<number> {
     return backlogMs(await this.state(tenantId), this.now());
@@ -60,7 +69,7 @@ export class TenantPacer {
 
   private async state(tenantId: string): Promise<TimelineState> {
     const cached = this.cache.get(tenantId);
-    if (cached !== undefined && this.now() - cached.readAt < RATE_CACHE_MS) return cached.state;
+    if (cached !== undefined && this.now() - cached.readAt < STATE_CACHE_MS) return cached.state;
     const state = (await this.store.get(tenantId)) ?? initialTimeline(this.policy, this.now());
     this.remember(tenantId, state);
     return state;

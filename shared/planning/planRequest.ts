@@ -8,14 +8,14 @@ import type { NotificationStore } from '../stores/notificationStore';
 import type { JobQueue } from '../queue/jobQueue';
 import { planTargets, type PlanDependencies } from './planTargets';
 
-/** Entries planned per job: a few seconds of one tenant's timeline, a few hundred milliseconds of work. */
-export const PLAN_PAGE_SIZE = 200;
+/** Entries planned per job: about two seconds of one tenant's timeline, a few hundred milliseconds of work. */
+export const PLAN_PAGE_SIZE = 100;
 /**
  * Planning stays at most this far ahead of a tenant's sends. Further ahead, a rate lowered by a 429
  * would not reach the sends already planned, and another notification's urgent work would queue
  * behind more than it must.
  */
-export const PLAN_AHEAD_MS = 10_000;
+export const PLAN_AHEAD_MS = 4_000;
 
 export interface RequestPlanningDependencies extends PlanDependencies {
   readonly notifications: NotificationStore;

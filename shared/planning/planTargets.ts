@@ -15,9 +15,12 @@ export const MAX_SENDS_PER_SLICE = 50;
 const SLICE_SPAN_MS = 1_000;
 /**
  * Slices become visible this long before their first send: Azure Storage queue delays have whole
- * seconds, and a poller may take a moment to see a message; the worker waits out the rest.
+ * seconds, and the local poller looks once a second when the queue seems idle; the worker waits
+ * out the rest.
  */
-export const SLICE_LEAD_MS = 1_500;
+export const SLICE_LEAD_MS = 3_000;
+/** The earliest a planned send may be: time for its slice to reach a worker. */
+const FIRST_SEND_LEAD_MS = 500;
 /** Targets resolved at once while planning a page. */
 const RESOLVE_CONCURRENCY = 16;
 /** The tenant of targets the stored references cannot place: their rows settle without a send. */
@@ -65,28 +68,31 @@ export async function planTargets(
     byTenant.set(tenant, list);
   }
 
-  const earliest = Math.max(now, notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now);
+  const earliest = Math.max(now + FIRST_SEND_LEAD_MS, notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now);
   const lane: Lane = notification.priority === 'urgent' ? 'urgent' : 'bulk';
   const slices: QueuedJob[] = [];
   let backlogMs = 0;
   for (const [tenantId, entries] of byTenant) {
     let sends: PlannedSend[];
+    let shiftMs = 0;
     if (tenantId === UNRESOLVED_TENANT) {
       sends = entries.map(({ target }) => planned(target, earliest));
     } else {
       const reservation = await deps.pacer.reserve(tenantId, entries.reduce((sum, e) => sum + e.cost, 0), earliest, lane);
+      shiftMs = reservation.shiftMs;
       let offset = 0;
       sends = entries.map(({ target, cost }) => {
         const send = planned(target, reservation.startAt + offset * reservation.spacingMs);
         offset += cost;
         return send;
       });
-      backlogMs = Math.max(backlogMs, reservation.startAt + offset * reservation.spacingMs - now);
+      backlogMs = Math.max(backlogMs, reservation.startAt + shiftMs + offset * reservation.spacingMs - now);
     }
     cut(sends).forEach((part, index) => {
       const first = part[0] as PlannedSend;
       const job: SliceJob = { v: 1, kind: 'slice', notificationId: notification.id, tenantId, sliceId: sliceId(pageId, tenantId, index), sends: part };
-      const visibleAt = first.at - SLICE_LEAD_MS;
+      // A later pause only makes it early: the worker waits for each send's due time.
+      const visibleAt = first.at + shiftMs - SLICE_LEAD_MS;
       slices.push({ job, ...(visibleAt > now && { notBefore: new Date(visibleAt) }) });
     });
   }

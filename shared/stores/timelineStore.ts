@@ -55,9 +55,11 @@ export class TableTimelineStore implements TimelineStore {
 function stateOf(value: TimelineState): TimelineState {
   return {
     nextAt: value.nextAt,
+    shiftMs: value.shiftMs ?? 0,
     rate: value.rate,
     pausedUntil: value.pausedUntil,
     lastDecreaseAt: value.lastDecreaseAt,
     lastIncreaseAt: value.lastIncreaseAt,
+    ceiling: value.ceiling ?? 0,
   };
 }
