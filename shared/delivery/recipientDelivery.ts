@@ -18,13 +18,6 @@ import { Settlement, type DeliveryDependencies, type JobResult } from './settlem
  */
 export const LATE_TOLERANCE_MS = 20;
 
-/** A planned send missed its time (a slice picked up late, storage slow before it): not sent. */
-class LateForPlanError extends Error {
-  constructor(readonly lateMs: number) {
-    super(`the send ran ${lateMs} ms late`);
-  }
-}
-
 /** How many times a job re-reads its row when another writer got there first. */
 const MAX_CLAIM_ROUNDS = 3;
 
@@ -99,16 +92,23 @@ export class RecipientDelivery {
       // Teams asked this tenant to wait: hand the recipient back rather than hold its claim through the pause.
       return this.settlement.retryLater({ ...job, hop: (job.hop ?? 0) + 1 }, row, row.attempts, paused, 'tenant throttled by Teams');
     }
+    if (job.at !== undefined) {
+      // Claimed and looked up ahead of time; now wait for the time the tenant's timeline gave it.
+      const due = await this.deps.pacer.dueAt(target.at.tenantId, job.at);
+      await this.deps.budget.wait(due - Date.now());
+      const lateMs = Date.now() - due;
+      if (lateMs > LATE_TOLERANCE_MS && (job.replans ?? 0) === 0) {
+        // Sent now, it would crowd the sends planned around it into the tenant's limit: plan it
+        // anew, once; a send late again goes when this process's bucket lets it.
+        return this.settlement.retryLater(await this.replanned({ ...job, replans: 1, hop: (job.hop ?? 0) + 1 }, target, 0), row, row.attempts, 0, `ran ${lateMs} ms late; planned anew`);
+      }
+      if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= Date.now()) {
+        return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
+      }
+    }
     const message = renderMessage(notification.message, { appName: this.deps.options.appName, landsIn: landing.kind });
     const attempts = { count: row.attempts };
-    let outcome: SendOutcome;
-    try {
-      outcome = await this.sendTo(target, message, attempts, job.at);
-    } catch (error) {
-      if (!(error instanceof LateForPlanError)) throw error;
-      // Sent now, it would crowd the sends planned around it into the tenant's limit: plan it anew.
-      return this.settlement.retryLater(await this.replanned({ ...job, hop: (job.hop ?? 0) + 1 }, target, 0), row, attempts.count, 0, `ran ${error.lateMs} ms late; planned anew`);
-    }
+    const outcome = await this.sendTo(target, message, attempts);
 
     switch (outcome.kind) {
       case 'delivered':
@@ -174,18 +174,11 @@ export class RecipientDelivery {
    * Sends along the resolved route. A 404 on a stored 1:1 chat means Teams dropped it: forget it,
    * create the chat again and send once more, but only once per attempt.
    */
-  private async sendTo(target: ReachableTarget, message: OutgoingMessage, attempts: { count: number }, plannedAt: number | undefined): Promise<SendOutcome> {
+  private async sendTo(target: ReachableTarget, message: OutgoingMessage, attempts: { count: number }): Promise<SendOutcome> {
     const { sender, budget } = this.deps;
     const call = async <T>(fn: () => Promise<T>): Promise<T> => {
-      // A planned send has its time on the tenant's timeline (shared by every instance): it waits
-      // for it. This process's bucket then smooths what runs late (a slice picked up late, sends
-      // held by a pause Teams asked for), so that catching up never bursts past the rate.
-      if (plannedAt !== undefined) {
-        const due = await this.deps.pacer.dueAt(target.at.tenantId, plannedAt);
-        await budget.wait(due - Date.now());
-        const lateMs = Date.now() - due;
-        if (lateMs > LATE_TOLERANCE_MS) throw new LateForPlanError(lateMs);
-      }
+      // Planned or not, this process's bucket has the last word: it smooths what runs late, so
+      // that catching up never bursts past the tenant's rate.
       await budget.take(target.at.tenantId);
       attempts.count += 1;
       return fn();

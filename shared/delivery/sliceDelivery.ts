@@ -39,17 +39,20 @@ export class SliceDelivery {
     const planned = job.tenantId !== UNRESOLVED_TENANT;
     if (planned) this.budget.setRate(job.tenantId, await this.pacer.rate(job.tenantId));
     const sends = [...job.sends].sort((a, b) => a.at - b.at);
+    const replannable = (job.hop ?? 0) === 0;
     const steps: Promise<JobResult>[] = [];
     let late: PlannedSend[] = [];
     try {
       for (const [index, send] of sends.entries()) {
         const due = planned ? await this.pacer.dueAt(job.tenantId, send.at) : send.at;
         await this.budget.wait(due - PREPARE_MS - Date.now());
-        if (planned && Date.now() > due + LATE_TOLERANCE_MS) {
+        // Late (picked up late, or the process was busy): the rest is planned anew, once; a
+        // slice that is late again sends through this process's bucket.
+        if (planned && replannable && Date.now() > due + LATE_TOLERANCE_MS) {
           late = sends.slice(index);
           break;
         }
-        steps.push(deliverOne({ v: 1, kind: 'deliver', notificationId: job.notificationId, recipientKey: send.recipientKey, recipient: send.recipient, attempt: 0, throttled: 0, at: send.at }));
+        steps.push(deliverOne({ v: 1, kind: 'deliver', notificationId: job.notificationId, recipientKey: send.recipientKey, recipient: send.recipient, attempt: 0, throttled: 0, at: send.at, ...(!replannable && { replans: 1 }) }));
       }
     } finally {
       // Stopping or not, the sends already started finish and record what Teams answered.
