@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { functionDefinitions, type QueueFunctionDefinition, type TimerFunctionDefinition } from '../functions/definitions';
+import { functionDefinitions, type TimerFunctionDefinition } from '../functions/definitions';
 import { loadConfig, SETTINGS } from '../shared/config';
 import { describeError, lineLogger } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
 import { startAzurite } from './azurite';
 import { startFunctionHost } from './functionHost';
-import { azuritePorts, packageRoot, queueConcurrency } from './localStack';
+import { azuritePorts, packageRoot, startDeliveryTrigger } from './localStack';
 import { DEFAULT_PLAYGROUND_CONFIG, installApp, startPlayground } from './playground';
-import { startStorageQueueTrigger } from './storageQueueTrigger';
 import { startTimers } from './timerTrigger';
 
 /** Ctrl-C must leave nothing running within 10 s; past this the rest is killed. */
@@ -107,16 +106,7 @@ async function main(): Promise<void> {
     if (playground.port !== playgroundPort) say(`  (port ${playgroundPort} was busy: the Playground took ${playground.port})`);
 
     started.push({ name: 'Queue services', stop: () => services.close().then(() => 'closed') });
-    const definition = functionDefinitions.find((d): d is QueueFunctionDefinition => d.kind === 'queue');
-    if (definition === undefined) throw new Error('no queue-triggered function is defined');
-    const trigger = startStorageQueueTrigger({
-      queue: queue.deliveries,
-      deadLetters: queue,
-      definition,
-      maxDeliveryCount: config.maxDeliveryCount,
-      concurrency: queueConcurrency(root),
-      log,
-    });
+    const trigger = startDeliveryTrigger(queue, config, log, root);
     started.push({
       name: 'Queue worker',
       stop: async () => {

@@ -1,11 +1,9 @@
-import { functionDefinitions, type QueueFunctionDefinition } from '../functions/definitions';
 import { loadConfig, SETTINGS } from '../shared/config';
 import { describeError, lineLogger } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
 import { azuriteConnectionString } from './azurite';
-import { azuritePorts, packageRoot, queueConcurrency } from './localStack';
-import { startStorageQueueTrigger } from './storageQueueTrigger';
+import { azuritePorts, packageRoot, startDeliveryTrigger } from './localStack';
 
 /** How long deliveries in hand may take to finish on Ctrl-C before their messages are handed back. */
 const DRAIN_GRACE_MS = 5_000;
@@ -35,16 +33,7 @@ async function main(): Promise<void> {
     process.stderr.write(`[${name}] cannot reach the tables and queues of npm start (${describeError(error)}): is it running?\n`);
     process.exit(1);
   }
-  const definition = functionDefinitions.find((d): d is QueueFunctionDefinition => d.kind === 'queue');
-  if (definition === undefined) throw new Error('no queue-triggered function is defined');
-  const trigger = startStorageQueueTrigger({
-    queue: queue.deliveries,
-    deadLetters: queue,
-    definition,
-    maxDeliveryCount: config.maxDeliveryCount,
-    concurrency: queueConcurrency(packageRoot(__dirname)),
-    log,
-  });
+  const trigger = startDeliveryTrigger(queue, config, log, packageRoot(__dirname));
   process.stdout.write(`[${name}] taking jobs from ${queue.deliveries.url} (Ctrl-C stops it)\n`);
 
   const stop = async (): Promise<void> => {
