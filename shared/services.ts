@@ -2,7 +2,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { TeamsActivityHandler } from './bot/activityHandler';
 import type { BotEndpoint } from './bot/botEndpoint';
 import { loadConfig, type Config } from './config';
-import { acceptNotification, type AcceptResult } from './delivery/acceptNotification';
+import { acceptNotification, type AcceptResult } from './requests/acceptNotification';
 import { DEFAULT_DELIVERY_OPTIONS, DeliveryWorker, type DeliveryOptions } from './delivery/deliveryWorker';
 import { SendBudget } from './delivery/sendBudget';
 import type { NotificationRequest } from './domain/notificationRequest';

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { cancelNotification as cancel } from '../../shared/delivery/cancelNotification';
+import { cancelNotification as cancel } from '../../shared/requests/cancelNotification';
 import { problem } from '../../shared/http/problem';
 import { services } from '../../shared/services';
 

@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { createHash } from 'node:crypto';
-import type { AcceptResult } from '../../shared/delivery/acceptNotification';
+import type { AcceptResult } from '../../shared/requests/acceptNotification';
 import { notificationRequestSchema, type NotificationRequest } from '../../shared/domain/notificationRequest';
 import { fieldErrors, problem } from '../../shared/http/problem';
 import { readJsonBody } from '../../shared/http/readJsonBody';

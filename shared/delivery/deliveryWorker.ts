@@ -2,7 +2,7 @@ import { describeJob, parseJob, type Job } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
 import { describeError, type Logger } from '../logger';
 import { transientDelayMs } from './backoff';
-import { FanOutExpansion } from './fanOutExpansion';
+import { FanOutExpansion } from '../planning/fanOutExpansion';
 import { RequestPlanning } from '../planning/planRequest';
 import { RecipientDelivery } from './recipientDelivery';
 import { SliceDelivery } from './sliceDelivery';

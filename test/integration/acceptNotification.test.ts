@@ -1,4 +1,4 @@
-import { acceptNotification, type AcceptDependencies } from '../../shared/delivery/acceptNotification';
+import { acceptNotification, type AcceptDependencies } from '../../shared/requests/acceptNotification';
 import type { NotificationRequest } from '../../shared/domain/notificationRequest';
 import type { DeadLetter, JobQueue, QueuedJob } from '../../shared/queue/jobQueue';
 import { StorageQueueJobQueue, decodeQueueBody } from '../../shared/queue/storageQueueJobQueue';

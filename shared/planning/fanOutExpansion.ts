@@ -4,13 +4,13 @@ import type { SendFailure } from '../domain/outcome';
 import { recipientKey, type TargetRecipient } from '../domain/recipient';
 import type { TeamReference } from '../domain/reference';
 import type { Logger } from '../logger';
-import { PLAN_AHEAD_MS } from '../planning/planRequest';
-import { planTargets } from '../planning/planTargets';
+import { PLAN_AHEAD_MS } from './planRequest';
+import { planTargets } from './planTargets';
 import type { QueuedJob } from '../queue/jobQueue';
 import type { NewDelivery } from '../stores/deliveryStore';
 import type { TeamMember } from '../teams/teamsSender';
-import { throttleDelayMs, transientDelayMs } from './backoff';
-import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
+import { throttleDelayMs, transientDelayMs } from '../delivery/backoff';
+import { Settlement, type DeliveryDependencies, type JobResult } from '../delivery/settlement';
 
 /**
  * A fan-out entry (allUsers, allTeams, teamMembers), one page per job: each page becomes pending
