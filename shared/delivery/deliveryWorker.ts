@@ -32,7 +32,7 @@ export class DeliveryWorker {
     this.recipients = new RecipientDelivery(deps);
     this.fanOuts = new FanOutExpansion(deps);
     this.planning = new RequestPlanning(deps);
-    this.slices = new SliceDelivery(deps.budget, deps.pacer, deps.queue);
+    this.slices = new SliceDelivery(deps.budget, deps.pacer);
     this.settlement = new Settlement(deps);
   }
 

@@ -71,7 +71,7 @@ export type JobResult =
   | { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string }
   | { readonly kind: 'expanded'; readonly recipients: number; readonly more: boolean }
   | { readonly kind: 'planned'; readonly recipients: number; readonly slices: number; readonly more: boolean }
-  | { readonly kind: 'sliced'; readonly sends: number; readonly results: Readonly<Record<string, number>>; readonly replanned: number }
+  | { readonly kind: 'sliced'; readonly sends: number; readonly results: Readonly<Record<string, number>> }
   | { readonly kind: 'ignored'; readonly why: string }
   | { readonly kind: 'dead-lettered'; readonly reason: string; readonly detail: string };
 
@@ -141,7 +141,7 @@ export function describeResult(result: JobResult): string {
     case 'planned':
       return `planned ${result.recipients} recipients in ${result.slices} slices${result.more ? ', more to come' : ''}`;
     case 'sliced':
-      return `sent a slice of ${result.sends} (${Object.entries(result.results).map(([kind, n]) => `${n} ${kind}`).join(', ')})${result.replanned > 0 ? `; ${result.replanned} ran late and were planned anew` : ''}`;
+      return `sent a slice of ${result.sends} (${Object.entries(result.results).map(([kind, n]) => `${n} ${kind}`).join(', ')})`;
     case 'ignored':
       return `nothing to do: ${result.why}`;
     case 'dead-lettered':

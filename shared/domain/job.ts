@@ -29,8 +29,6 @@ export interface DeliverJob {
    * it is sent then, without taking from this process's bucket. Absent for unplanned sends.
    */
   readonly at?: number;
-  /** Times it was planned anew after missing its time: once at most. */
-  readonly replans?: number;
 }
 
 export interface ExpandJob {
@@ -106,7 +104,6 @@ export const jobSchema = z.discriminatedUnion('kind', [
     attempt: z.number().int().min(0),
     throttled: z.number().int().min(0),
     at: z.number().optional(),
-    replans: z.number().int().min(0).optional(),
   }),
   z.object({
     ...base,

@@ -44,8 +44,10 @@ export class TableTimelineStore implements TimelineStore {
         else await this.table.updateEntity(next, 'Replace', { etag: entity.etag });
         return result;
       } catch (error) {
-        // Another instance got there first: read its version and apply the change to that.
+        // Another instance got there first: read its version and apply the change to that,
+        // after a short random wait so that the writers racing for it spread out.
         if (!isStatus(error, 409) && !isStatus(error, 412)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * (round + 1)));
       }
     }
     throw new Error(`the send timeline of tenant ${tenantId} kept changing under ${MAX_ROUNDS} attempts`);

@@ -16,8 +16,8 @@ import { startTeamsLikeConnectorProcess } from '../support/teamsLikeConnectorPro
 import type { TeamsLikeConnector } from '../support/teamsLikeConnector';
 
 const ROOT = resolve(__dirname, '..', '..');
-const RATE = 20;
-const USERS = 300;
+const RATE = 40;
+const USERS = 400;
 const TENANT = 'tenant-shared';
 
 describe('two worker processes, one tenant', () => {
