@@ -11,8 +11,8 @@ import { throttleDelayMs, transientDelayMs } from './backoff';
 import { landingOf, resolveTarget, type Landing, type ReachableTarget, type ResolvedTarget } from './resolveTarget';
 import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
-/** A planned send later than this is planned anew (once): about five sends' worth at 50 a second. */
-const LATE_TOLERANCE_MS = 100;
+/** A planned send later than this is planned anew (once): at 50 a second a sliding second has about 25 ms to spare. */
+const LATE_TOLERANCE_MS = 25;
 
 /** How many times a job re-reads its row when another writer got there first. */
 const MAX_CLAIM_ROUNDS = 3;
