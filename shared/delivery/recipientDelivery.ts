@@ -44,7 +44,10 @@ export class RecipientDelivery {
       if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) {
         // Another copy of this job is sending right now (a redelivery after a lost lock, or a
         // resumed request). Look again once its claim runs out, in case that worker died.
-        return this.settlement.reschedule(job, Date.parse(row.leaseUntil) - now + 1000, 'another worker holds the recipient');
+        // (Soon, not only when the claim runs out: the holder may be a copy that is handing the
+        // recipient back right now, as a retry that was enqueued a moment before its claim was let go.)
+        const leftMs = Date.parse(row.leaseUntil) - now + 1000;
+        return this.settlement.reschedule(job, Math.min(leftMs, 2_000 * 2 ** Math.min(job.hop ?? 0, 6)), 'another worker holds the recipient');
       }
       const claim = await this.deps.deliveries.update(row, { leaseUntil: new Date(now + this.deps.options.leaseMs).toISOString() });
       if (claim.kind === 'stale') continue;
@@ -163,8 +166,7 @@ export class RecipientDelivery {
    * so that retries add to nobody's rate. The delay the retry is queued with follows that time.
    */
   private async replanned(job: DeliverJob, target: ReachableTarget, delayMs: number): Promise<DeliverJob> {
-    const slot = await this.deps.pacer.reserve(target.at.tenantId, target.kind === 'create-personal' ? 2 : 1, Date.now() + delayMs, 'bulk');
-    return { ...job, at: Math.round(slot.startAt) };
+    return { ...job, at: await this.deps.pacer.reserveOne(target.at.tenantId, Date.now() + delayMs) };
   }
 
   /**

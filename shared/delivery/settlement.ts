@@ -87,7 +87,8 @@ export class Settlement {
     // Enqueue the copy before letting go of the recipient: if we die in between, the copy waits
     // out the lease instead of the recipient being lost. A planned copy is due a moment before its time.
     const dueAt = job.kind === 'deliver' && job.at !== undefined ? job.at - SLICE_LEAD_MS : Date.now() + delayMs;
-    await this.deps.queue.enqueue([{ job, notBefore: new Date(Math.max(dueAt, Date.now())) }]);
+    // At least a second out, so the copy does not find the claim we are about to let go.
+    await this.deps.queue.enqueue([{ job, notBefore: new Date(Math.max(dueAt, Date.now() + 1_000)) }]);
     await this.deps.deliveries.update(row, { attempts, leaseUntil: '', detail: why });
     return { kind: 'rescheduled', delayMs, why };
   }

@@ -23,8 +23,17 @@ const STATE_CACHE_MS = 250;
  * each tenant runs at now. Expansion reserves send times for a page of recipients in one
  * read-modify-write; delivery reports 429s, which lower the rate for every instance.
  */
+/** How long single reservations (retries, late sends) wait to be made together, as one write. */
+const COALESCE_MS = 25;
+
+interface PendingSingles {
+  earliest: number;
+  readonly waiters: { resolve(at: number): void; reject(error: unknown): void }[];
+}
+
 export class TenantPacer {
   private readonly cache = new Map<string, { state: TimelineState; readAt: number }>();
+  private readonly singles = new Map<string, PendingSingles>();
 
   constructor(
     private readonly store: TimelineStore,
@@ -40,6 +49,35 @@ export class TenantPacer {
       this.remember(tenantId, next.state);
       return { state: next.state, result: next.reservation };
     });
+  }
+
+  /**
+   * One send time for one recipient (a retry, a send that ran late), on the plan's clock. Those
+   * asked for within a few milliseconds are reserved together in one write: when many sends run
+   * late at once, one by one they would race for the tenant's timeline entity.
+   */
+  reserveOne(tenantId: string, earliest: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      let pending = this.singles.get(tenantId);
+      if (pending === undefined) {
+        const batch: PendingSingles = { earliest, waiters: [] };
+        this.singles.set(tenantId, batch);
+        pending = batch;
+        setTimeout(() => void this.flushSingles(tenantId, batch), COALESCE_MS);
+      }
+      pending.earliest = Math.max(pending.earliest, earliest);
+      pending.waiters.push({ resolve, reject });
+    });
+  }
+
+  private async flushSingles(tenantId: string, batch: PendingSingles): Promise<void> {
+    this.singles.delete(tenantId);
+    try {
+      const reservation = await this.reserve(tenantId, batch.waiters.length, batch.earliest, 'bulk');
+      batch.waiters.forEach((waiter, i) => waiter.resolve(Math.round(reservation.startAt + i * reservation.spacingMs)));
+    } catch (error) {
+      for (const waiter of batch.waiters) waiter.reject(error);
+    }
   }
 
   /** Teams answered 429: every instance pauses the tenant and plans at a lower rate. */

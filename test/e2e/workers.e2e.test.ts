@@ -43,8 +43,8 @@ describe('two worker processes, one tenant', () => {
       workers.push(
         spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'local', 'worker.ts')], {
           cwd: ROOT,
-          env: { ...process.env, ...env, WORKER_NAME: name, WORKER_QUIET: 'true' },
-          stdio: ['ignore', 'ignore', 'inherit'],
+          env: { ...process.env, ...env, WORKER_NAME: name, WORKER_QUIET: process.env.WORKERS_VERBOSE === '1' ? 'false' : 'true' },
+          stdio: ['ignore', process.env.WORKERS_VERBOSE === '1' ? 'inherit' : 'ignore', 'inherit'],
         }),
       );
     }
@@ -102,7 +102,8 @@ describe('two worker processes, one tenant', () => {
     expect(tenant?.deliveries.duplicates).toBe(0);
     expect(tenant?.maxAcceptedInAnyWindow).toBeLessThanOrEqual(Math.floor(RATE * 1.05));
     const seconds = ((tenant?.lastAcceptedAt ?? 0) - (tenant?.firstAcceptedAt ?? 0)) / 1000;
-    // And they did use the rate, not a static share of it.
-    expect(USERS / seconds).toBeGreaterThan(RATE * 0.8);
+    // And they used the tenant's rate between them: the static split this replaced, the rate over
+    // maximumInstanceCount (10), would have held the two to 2 × 4 a second.
+    expect(USERS / seconds).toBeGreaterThan(RATE * 0.5);
   }, 150_000);
 });
