@@ -34,7 +34,7 @@ import { createServices, useServices, type Services } from '../shared/services';
 import { freePort } from '../test/support/freePort';
 import type { ConnectorStats, TeamsLikeConnector, TenantLimits, TenantStats } from '../test/support/teamsLikeConnector';
 import { startTeamsLikeConnectorProcess } from '../test/support/teamsLikeConnectorProcess';
-import { runTeamsFxBaseline } from './baselineTeamsFx';
+import { runTeamsFxBaseline, type TeamsFxBaselineResult } from './baselineTeamsFx';
 import { compactJson, markdownTable, renderSvg, type TenantSeries } from './report';
 import { startStorageProxy, subtract, total, type ProxyCounts, type RunningStorageProxy } from './storageProxy';
 
@@ -193,14 +193,9 @@ interface AcceptResult {
   readonly sizes: { readonly recipients: number; readonly requests: number; readonly p50Ms: number; readonly p99Ms: number; readonly meanMs: number; readonly maxMs: number; readonly perSecond: number; readonly target: string; readonly met: boolean }[];
 }
 
-interface BaselineResult {
+/** The baseline's own figures, and what the bench adds to compare it with the scenarios. */
+interface BaselineResult extends TeamsFxBaselineResult {
   readonly users: number;
-  readonly delivered: number;
-  readonly failed: number;
-  readonly throttled: number;
-  readonly requests: number;
-  readonly elapsedMs: number;
-  readonly ratePerSecond: number;
   readonly rate: number;
   readonly lost: number;
   readonly duplicates: number;
