@@ -13,12 +13,11 @@
  * `GET /__bench/counts` on any of its ports answers the counts. SIGTERM stops it; so does its
  * parent going away (IPC channel).
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { AzuritePorts } from '../local/azurite';
+import { startReadyChild } from '../test/support/readyChild';
 
 export const PROXY_READY_PREFIX = 'STORAGE_PROXY_READY ';
 
@@ -132,56 +131,18 @@ async function serve(targets: AzuritePorts, groups: readonly string[]): Promise<
 
 /** Spawns the proxy in front of Azurite's `targets` and waits until it listens. */
 export async function startStorageProxy(targets: AzuritePorts, groups: readonly string[]): Promise<RunningStorageProxy> {
-  const tsx = pathToFileURL(require.resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--import', tsx, join(__dirname, 'storageProxy.ts'), JSON.stringify({ ...targets, groups })], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  (child.channel as { unref?: () => void } | null | undefined)?.unref?.();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
-    child.stdout?.destroy();
-    child.stderr?.destroy();
-  };
-  try {
-    const ports = await new Promise<Record<string, AzuritePorts>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`storage proxy did not start within 20 s: ${stderr}`)), 20_000);
-      let out = '';
-      child.stdout?.setEncoding('utf8');
-      child.stdout?.on('data', (chunk: string) => {
-        out += chunk;
-        const line = out.split('\n').find((l) => l.startsWith(PROXY_READY_PREFIX));
-        if (line === undefined) return;
-        clearTimeout(timer);
-        resolve(JSON.parse(line.slice(PROXY_READY_PREFIX.length)) as Record<string, AzuritePorts>);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`storage proxy exited (${code ?? signal}) before it was ready: ${stderr}`));
-      });
-    });
-    child.stdout?.resume();
-    const first = Object.values(ports)[0];
-    if (first === undefined) throw new Error('storage proxy has no groups');
-    return {
-      ports,
-      counts: async () => (await (await fetch(`http://127.0.0.1:${first.table}/__bench/counts`)).json()) as ProxyCounts,
-      stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
+  const child = await startReadyChild<Record<string, AzuritePorts>>(join(__dirname, 'storageProxy.ts'), JSON.stringify({ ...targets, groups }), PROXY_READY_PREFIX, 'storage proxy');
+  const ports = child.ready;
+  const first = Object.values(ports)[0];
+  if (first === undefined) {
+    await child.stop();
+    throw new Error('storage proxy has no groups');
   }
+  return {
+    ports,
+    counts: async () => (await (await fetch(`http://127.0.0.1:${first.table}/__bench/counts`)).json()) as ProxyCounts,
+    stop: child.stop,
+  };
 }
 
 if (require.main === module) {

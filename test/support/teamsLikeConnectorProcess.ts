@@ -6,9 +6,8 @@
  * start it with `startTeamsLikeConnectorProcess`; unit tests may use the in-process server.
  * Tests run from source, so the child runs the .ts entry under tsx (`node --import tsx`).
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { startReadyChild } from './readyChild';
 import type {
   ConfigPatch,
   ConnectorStats,
@@ -57,58 +56,19 @@ export function connectTeamsLikeConnector(serviceUrl: string): TeamsLikeConnecto
  */
 export async function startTeamsLikeConnectorProcess(options: ProcessOptions = {}): Promise<TeamsLikeConnector> {
   const { startTimeoutMs = 20_000, ...connectorOptions } = options;
-  const tsx = pathToFileURL(require.resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--import', tsx, join(__dirname, 'teamsLikeConnectorCli.ts'), JSON.stringify(connectorOptions)], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  // The channel exists to close when this process ends; it must not keep this process alive.
-  (child.channel as { unref?: () => void } | null | undefined)?.unref?.();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const { stdout, stderr: errors } = child;
-  if (stdout === null || errors === null) throw new Error('spawn gave the teams-like connector no stdout/stderr pipes');
-  let stderr = '';
-  errors.setEncoding('utf8');
-  errors.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
-
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
-    stdout.destroy();
-    errors.destroy();
-  };
-
+  const child = await startReadyChild<{ serviceUrl: string }>(
+    join(__dirname, 'teamsLikeConnectorCli.ts'),
+    JSON.stringify(connectorOptions),
+    READY_PREFIX,
+    'teams-like connector',
+    startTimeoutMs,
+  );
   try {
-    const serviceUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`teams-like connector did not start within ${startTimeoutMs} ms: ${stderr}`)), startTimeoutMs);
-      let out = '';
-      stdout.setEncoding('utf8');
-      stdout.on('data', (chunk: string) => {
-        out += chunk;
-        const line = out.split('\n').find((l) => l.startsWith(READY_PREFIX));
-        if (line === undefined) return;
-        clearTimeout(timer);
-        resolve((JSON.parse(line.slice(READY_PREFIX.length)) as { serviceUrl: string }).serviceUrl);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`teams-like connector exited (${code ?? signal}) before it was ready: ${stderr}`));
-      });
-    });
-    // Whatever it prints later must not fill the pipe and stall it, nor keep this process alive.
-    stdout.resume();
-    (stdout as { unref?: () => void }).unref?.();
-    (errors as { unref?: () => void }).unref?.();
-    const client = connectTeamsLikeConnector(serviceUrl);
+    const client = connectTeamsLikeConnector(child.ready.serviceUrl);
     await client.stats({ perConversation: false });
-    return { ...client, stop };
+    return { ...client, stop: child.stop };
   } catch (error) {
-    await stop();
+    await child.stop();
     throw error;
   }
 }
