@@ -30,7 +30,7 @@ export class RecipientDelivery {
 
   async deliver(job: DeliverJob, notification: NotificationRecord, log: Logger): Promise<JobResult> {
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-      const row = await this.deps.deliveries.get(job.notificationId, job.recipientKey);
+      const row = round === 0 ? (asCreated(job) ?? (await this.deps.deliveries.get(job.notificationId, job.recipientKey))) : await this.deps.deliveries.get(job.notificationId, job.recipientKey);
       if (row === undefined) return { kind: 'ignored', why: 'no delivery row' };
       if (row.status !== 'pending') return { kind: 'ignored', why: `already ${row.status}` };
 
@@ -71,7 +71,7 @@ export class RecipientDelivery {
     log: Logger,
     progress: { delivered: boolean },
   ): Promise<JobResult> {
-    const target = await resolveTarget(job.recipient, this.deps.conversations);
+    const target = job.route ?? (await resolveTarget(job.recipient, this.deps.conversations));
     if (target.kind === 'unreachable') {
       if (target.tenantId !== undefined && !this.settlement.tenantAllowed(target.tenantId)) {
         return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.tenantId} is not in ALLOWED_TENANT_IDS`, log);
@@ -150,8 +150,8 @@ export class RecipientDelivery {
    */
   private async optedOut(target: ReachableTarget, landing: Landing): Promise<string | undefined> {
     const { optOuts } = this.deps;
-    const user = target.kind === 'create-personal' || target.kind === 'conversation' ? target.user : undefined;
-    if (user !== undefined && (await optOuts.isOptedOut(userSubject(user.tenantId, user.userId)))) {
+    const userId = target.kind === 'create-personal' ? target.user.userId : target.kind === 'conversation' ? target.userId : undefined;
+    if (userId !== undefined && (await optOuts.isOptedOut(userSubject(target.at.tenantId, userId)))) {
       return 'the user opted out of notifications (they can send "start" to opt back in)';
     }
     if (landing.kind !== 'personal' && (await optOuts.isOptedOut(conversationSubject(target.at.tenantId, landing.conversationId)))) {
@@ -187,9 +187,11 @@ export class RecipientDelivery {
         return call(() => sender.createChannelThread(target.at, target.channelId, message));
       case 'conversation': {
         const outcome = await call(() => sender.send({ ...target.at, conversationId: target.conversationId, conversationType: target.conversationKind }, message));
-        if (outcome.kind !== 'conversation-not-found' || target.user === undefined) return outcome;
-        await this.deps.conversations.clearPersonalConversation(target.user);
-        return this.createAndSend(target.at, withoutConversation(target.user), message, call);
+        if (outcome.kind !== 'conversation-not-found' || target.userId === undefined) return outcome;
+        const user = await this.deps.conversations.findUser({ type: 'user', userId: target.userId });
+        if (user === undefined) return outcome;
+        await this.deps.conversations.clearPersonalConversation(user);
+        return this.createAndSend(target.at, withoutConversation(user), message, call);
       }
       case 'create-personal':
         return this.createAndSend(target.at, target.user, message, call);
@@ -227,6 +229,17 @@ export class RecipientDelivery {
     }
   }
 
+}
+
+/**
+ * The row as its creation left it, for the first attempt of a planned send that carries the
+ * creation ETag: the claim's conditional write then needs no read first. If anything touched the
+ * row since (a copy of this job, a cancel, a sweep), the ETag no longer matches and the claim
+ * reads the row as usual.
+ */
+function asCreated(job: DeliverJob): DeliveryRecord | undefined {
+  if (job.etag === undefined || job.attempt !== 0 || job.throttled !== 0 || (job.hop ?? 0) !== 0) return undefined;
+  return { notificationId: job.notificationId, recipientKey: job.recipientKey, recipient: job.recipient, status: 'pending', attempts: 0, updatedAt: '', etag: job.etag };
 }
 
 function withoutConversation(user: UserReference): UserReference {

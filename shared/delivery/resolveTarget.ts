@@ -1,6 +1,7 @@
 import type { FailureReason } from '../domain/outcome';
 import type { TargetRecipient } from '../domain/recipient';
-import type { ConversationKind, UserReference } from '../domain/reference';
+import type { UserReference } from '../domain/reference';
+import type { Route } from '../domain/route';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { BotEndpointAddress } from '../teams/teamsSender';
 
@@ -9,16 +10,8 @@ import type { BotEndpointAddress } from '../teams/teamsSender';
  * call: an existing conversation, a 1:1 chat still to create, or a new channel thread.
  */
 export type ResolvedTarget =
-  | {
-      readonly kind: 'conversation';
-      readonly at: BotEndpointAddress;
-      readonly conversationId: string;
-      /** What kind of conversation it is: the card's footer and the mute check depend on it. */
-      readonly conversationKind: ConversationKind;
-      readonly user?: UserReference;
-    }
+  | Route
   | { readonly kind: 'create-personal'; readonly at: BotEndpointAddress; readonly user: UserReference }
-  | { readonly kind: 'new-thread'; readonly at: BotEndpointAddress; readonly channelId: string }
   | { readonly kind: 'unreachable'; readonly reason: FailureReason; readonly detail: string; readonly tenantId?: string };
 
 export type ReachableTarget = Exclude<ResolvedTarget, { kind: 'unreachable' }>;
@@ -49,11 +42,7 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       if (user === undefined) {
         return unreachable('not-installed', 'no conversation reference for this user: the app is not installed for them, nor in a team they are in');
       }
-      if (!user.installed) return unreachable('not-installed', 'the user removed the app or the bot was blocked', user.tenantId);
-      const at = address(user);
-      return user.personalConversationId !== undefined
-        ? { kind: 'conversation', at, conversationId: user.personalConversationId, conversationKind: 'personal', user }
-        : { kind: 'create-personal', at, user };
+      return resolveUser(user);
     }
     case 'conversation': {
       const conversation = await store.findConversation(recipient.conversationId);
@@ -70,7 +59,7 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
         at: address(conversation),
         conversationId: conversation.conversationId,
         conversationKind: conversation.kind,
-        ...(user !== undefined && { user }),
+        ...(user !== undefined && { userId: user.userId }),
       };
     }
     case 'channel':
@@ -87,6 +76,20 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
         : { kind: 'new-thread', at, channelId: recipient.channelId };
     }
   }
+}
+
+/** Where a user's message goes, from their stored reference (as a listing of all users reads it too). */
+export function resolveUser(user: UserReference): ResolvedTarget {
+  if (!user.installed) return unreachable('not-installed', 'the user removed the app or the bot was blocked', user.tenantId);
+  const at = address(user);
+  return user.personalConversationId !== undefined
+    ? { kind: 'conversation', at, conversationId: user.personalConversationId, conversationKind: 'personal', userId: user.userId }
+    : { kind: 'create-personal', at, user };
+}
+
+/** The route to carry in a slice; a 1:1 chat still to create is looked up at send time, since creating it stores the whole reference. */
+export function routeOf(target: ResolvedTarget): Route | undefined {
+  return target.kind === 'conversation' || target.kind === 'new-thread' ? target : undefined;
 }
 
 function address(ref: BotEndpointAddress): BotEndpointAddress {

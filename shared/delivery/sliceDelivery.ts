@@ -39,7 +39,21 @@ export class SliceDelivery {
       for (const send of sends) {
         const due = planned ? await this.pacer.dueAt(job.tenantId, send.at) : send.at;
         await this.budget.wait(due - PREPARE_MS - Date.now());
-        steps.push(deliverOne({ v: 1, kind: 'deliver', notificationId: job.notificationId, recipientKey: send.recipientKey, recipient: send.recipient, attempt: 0, throttled: 0, at: send.at }));
+        const { recipientKey, recipient, at, route, etag } = send;
+        steps.push(
+          deliverOne({
+            v: 1,
+            kind: 'deliver',
+            notificationId: job.notificationId,
+            recipientKey,
+            recipient,
+            attempt: 0,
+            throttled: 0,
+            at,
+            ...(route !== undefined && { route }),
+            ...(etag !== undefined && { etag }),
+          }),
+        );
       }
     } finally {
       // Stopping or not, the sends already started finish and record what Teams answered.

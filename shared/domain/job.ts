@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { routeSchema, type Route } from './route';
 import { isFanOut, recipientSchema, type FanOutRecipient, type Recipient, type TargetRecipient } from './recipient';
 
 /**
@@ -29,6 +30,13 @@ export interface DeliverJob {
    * it is sent then, without taking from this process's bucket. Absent for unplanned sends.
    */
   readonly at?: number;
+  /** Where to send, as planning read it: the send does not read the references again. */
+  readonly route?: Route;
+  /**
+   * The row's ETag from its creation, for the first attempt of a planned send: the claim is then a
+   * conditional write without a read first. A stale ETag only costs that read.
+   */
+  readonly etag?: string;
 }
 
 export interface ExpandJob {
@@ -67,6 +75,8 @@ export interface PlannedSend {
   readonly recipientKey: string;
   readonly recipient: TargetRecipient;
   readonly at: number;
+  readonly route?: Route;
+  readonly etag?: string;
 }
 
 /**
@@ -104,6 +114,8 @@ export const jobSchema = z.discriminatedUnion('kind', [
     attempt: z.number().int().min(0),
     throttled: z.number().int().min(0),
     at: z.number().optional(),
+    route: routeSchema.optional(),
+    etag: z.string().min(1).optional(),
   }),
   z.object({
     ...base,
@@ -121,7 +133,17 @@ export const jobSchema = z.discriminatedUnion('kind', [
     kind: z.literal('slice'),
     tenantId: z.string().min(1),
     sliceId: z.string().min(1).max(200),
-    sends: z.array(z.object({ recipientKey: z.string().min(1), recipient: recipientSchema, at: z.number() })).min(1),
+    sends: z
+      .array(
+        z.object({
+          recipientKey: z.string().min(1),
+          recipient: recipientSchema,
+          at: z.number(),
+          route: routeSchema.optional(),
+          etag: z.string().min(1).optional(),
+        }),
+      )
+      .min(1),
   }),
 ]);
 

@@ -2,14 +2,14 @@ import type { ExpandJob, Job } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
 import type { SendFailure } from '../domain/outcome';
 import { recipientKey, type TargetRecipient } from '../domain/recipient';
-import type { TeamReference } from '../domain/reference';
+import type { TeamReference, UserReference } from '../domain/reference';
 import type { Logger } from '../logger';
 import { PLAN_AHEAD_MS } from './planRequest';
-import { planTargets } from './planTargets';
+import { planTargets, type PlanTarget } from './planTargets';
 import type { QueuedJob } from '../queue/jobQueue';
-import type { NewDelivery } from '../stores/deliveryStore';
 import type { TeamMember } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from '../delivery/backoff';
+import { resolveUser, type ResolvedTarget } from '../delivery/resolveTarget';
 import { Settlement, type DeliveryDependencies, type JobResult } from '../delivery/settlement';
 
 /**
@@ -52,8 +52,10 @@ export class FanOutExpansion {
     }
 
     // One page can name a target twice (a roster listing a member twice): one row, one send.
-    const children: NewDelivery[] = [
-      ...new Map(page.recipients.map((recipient) => [recipientKey(recipient), { recipientKey: recipientKey(recipient), recipient, fromKey: job.recipientKey }])).values(),
+    const children: PlanTarget[] = [
+      ...new Map(
+        page.targets.map(({ recipient, resolved }) => [recipientKey(recipient), { recipientKey: recipientKey(recipient), recipient, fromKey: job.recipientKey, resolved }]),
+      ).values(),
     ];
     const planned = await planTargets(notification, children, `${job.recipientKey}@${job.page}`, this.deps);
     const expanded = job.expanded + children.length;
@@ -76,24 +78,24 @@ export class FanOutExpansion {
   }
 
   private async expansionPage(job: ExpandJob): Promise<
-    | { kind: 'page'; recipients: TargetRecipient[]; continuationToken?: string }
+    | { kind: 'page'; targets: ListedTarget[]; continuationToken?: string }
     | { kind: 'failure'; failure: SendFailure; tenantId?: string }
   > {
     const { conversations, sender, budget, options } = this.deps;
     const { recipient, continuationToken } = job;
     if (recipient.type === 'allUsers') {
       const page = await conversations.listUsers(continuationToken, options.expandPageSize);
-      const recipients = page.items
+      const targets = page.items
         .filter((u) => u.installed && u.hasPersonalApp === true && this.settlement.tenantAllowed(u.tenantId))
-        .map((u): TargetRecipient => (u.aadObjectId !== undefined ? { type: 'user', aadObjectId: u.aadObjectId } : { type: 'user', userId: u.userId }));
-      return { kind: 'page', recipients, ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }) };
+        .map(listedUser);
+      return { kind: 'page', targets, ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }) };
     }
     if (recipient.type === 'allTeams') {
       const page = await conversations.listTeams(continuationToken, options.expandPageSize);
-      const recipients = page.items
+      const targets = page.items
         .filter((t) => t.installed && this.settlement.tenantAllowed(t.tenantId))
-        .map((t): TargetRecipient => ({ type: 'team', teamId: t.teamId }));
-      return { kind: 'page', recipients, ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }) };
+        .map((t): ListedTarget => ({ recipient: { type: 'team', teamId: t.teamId } }));
+      return { kind: 'page', targets, ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }) };
     }
     const team = await conversations.findTeam(recipient.teamId);
     if (team === undefined || !team.installed) {
@@ -102,22 +104,25 @@ export class FanOutExpansion {
     await budget.take(team.tenantId);
     const page = await sender.listTeamMembers(team, team.teamId, continuationToken);
     if (page.kind !== 'members') return { kind: 'failure', failure: page, tenantId: team.tenantId };
-    await this.rememberMembers(team, page.members);
-    const recipients = page.members.map(
-      (m): TargetRecipient => (m.aadObjectId !== undefined ? { type: 'user', aadObjectId: m.aadObjectId } : { type: 'user', userId: m.userId }),
-    );
-    return { kind: 'page', recipients, ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }) };
+    const targets = (await this.rememberMembers(team, page.members)).map(listedUser);
+    return { kind: 'page', targets, ...(page.continuationToken !== undefined && { continuationToken: page.continuationToken }) };
   }
 
   /**
    * Members of a team with the app can be sent a 1:1 message: remember the ones the bot has not
-   * seen yet, but never revive someone who removed the app or blocked the bot.
+   * seen yet, but never revive someone who removed the app or blocked the bot. Returns each
+   * member's reference, as stored now.
    */
-  private async rememberMembers(team: TeamReference, members: readonly TeamMember[]): Promise<void> {
+  private async rememberMembers(team: TeamReference, members: readonly TeamMember[]): Promise<UserReference[]> {
     const now = new Date().toISOString();
+    const references: UserReference[] = [];
     for (const member of members) {
-      if ((await this.deps.conversations.findUser({ type: 'user', userId: member.userId })) !== undefined) continue;
-      await this.deps.conversations.saveUser({
+      const known = await this.deps.conversations.findUser({ type: 'user', userId: member.userId });
+      if (known !== undefined) {
+        references.push(known);
+        continue;
+      }
+      const user: UserReference = {
         serviceUrl: team.serviceUrl,
         tenantId: team.tenantId,
         botId: team.botId,
@@ -126,7 +131,21 @@ export class FanOutExpansion {
         updatedAt: now,
         ...(member.aadObjectId !== undefined && { aadObjectId: member.aadObjectId }),
         ...(member.name !== undefined && { name: member.name }),
-      });
+      };
+      await this.deps.conversations.saveUser(user);
+      references.push(user);
     }
+    return references;
   }
+}
+
+/** A recipient a listing produced, with where it goes when the listing read that already. */
+interface ListedTarget {
+  readonly recipient: TargetRecipient;
+  readonly resolved?: ResolvedTarget;
+}
+
+function listedUser(user: UserReference): ListedTarget {
+  const recipient: TargetRecipient = user.aadObjectId !== undefined ? { type: 'user', aadObjectId: user.aadObjectId } : { type: 'user', userId: user.userId };
+  return { recipient, resolved: resolveUser(user) };
 }

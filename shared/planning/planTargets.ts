@@ -7,7 +7,7 @@ import type { TenantPacer } from '../pacing/tenantPacer';
 import type { QueuedJob } from '../queue/jobQueue';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { DeliveryStore, NewDelivery } from '../stores/deliveryStore';
-import { resolveTarget, type ResolvedTarget } from '../delivery/resolveTarget';
+import { resolveTarget, routeOf, type ResolvedTarget } from '../delivery/resolveTarget';
 
 /** Sends in one slice at most: about a second at 50 per second, and well inside a queue message. */
 export const MAX_SENDS_PER_SLICE = 50;
@@ -33,6 +33,11 @@ export interface PlanDependencies {
   readonly now?: () => number;
 }
 
+/** A target to plan; a listing that already read the recipient's reference passes where it goes. */
+export interface PlanTarget extends NewDelivery {
+  readonly resolved?: ResolvedTarget;
+}
+
 export interface PlannedPage {
   /** Slice jobs to enqueue, each made visible shortly before its first send. */
   readonly slices: readonly QueuedJob[];
@@ -48,23 +53,23 @@ export interface PlannedPage {
  */
 export async function planTargets(
   notification: NotificationRecord,
-  targets: readonly NewDelivery[],
+  targets: readonly PlanTarget[],
   pageId: string,
   deps: PlanDependencies,
 ): Promise<PlannedPage> {
   const now = deps.now?.() ?? Date.now();
   const unique = [...new Map(targets.map((t) => [t.recipientKey, t])).values()];
-  await deps.deliveries.createPending(notification.id, unique);
+  const created = await deps.deliveries.createPending(notification.id, unique);
 
   const placed = await mapLimit(unique, RESOLVE_CONCURRENCY, async (target) => ({
     target,
-    resolved: await resolveTarget(target.recipient as TargetRecipient, deps.conversations),
+    resolved: target.resolved ?? (await resolveTarget(target.recipient as TargetRecipient, deps.conversations)),
   }));
-  const byTenant = new Map<string, { target: NewDelivery; cost: number }[]>();
+  const byTenant = new Map<string, Placed[]>();
   for (const { target, resolved } of placed) {
     const tenant = tenantOf(resolved);
     const list = byTenant.get(tenant) ?? [];
-    list.push({ target, cost: connectorCalls(resolved) });
+    list.push({ target, resolved, etag: created.get(target.recipientKey), cost: connectorCalls(resolved) });
     byTenant.set(tenant, list);
   }
 
@@ -76,14 +81,14 @@ export async function planTargets(
     let sends: PlannedSend[];
     let shiftMs = 0;
     if (tenantId === UNRESOLVED_TENANT) {
-      sends = entries.map(({ target }) => planned(target, earliest));
+      sends = entries.map((entry) => planned(entry, earliest));
     } else {
       const reservation = await deps.pacer.reserve(tenantId, entries.reduce((sum, e) => sum + e.cost, 0), earliest, lane);
       shiftMs = reservation.shiftMs;
       let offset = 0;
-      sends = entries.map(({ target, cost }) => {
-        const send = planned(target, reservation.startAt + offset * reservation.spacingMs);
-        offset += cost;
+      sends = entries.map((entry) => {
+        const send = planned(entry, reservation.startAt + offset * reservation.spacingMs);
+        offset += entry.cost;
         return send;
       });
       backlogMs = Math.max(backlogMs, reservation.startAt + shiftMs + offset * reservation.spacingMs - now);
@@ -99,8 +104,23 @@ export async function planTargets(
   return { slices, recipients: unique.length, backlogMs };
 }
 
-function planned(target: NewDelivery, at: number): PlannedSend {
-  return { recipientKey: target.recipientKey, recipient: target.recipient as TargetRecipient, at: Math.round(at) };
+interface Placed {
+  readonly target: NewDelivery;
+  readonly resolved: ResolvedTarget;
+  /** Set when this call created the row: the send claims it with this ETag, without a read. */
+  readonly etag: string | undefined;
+  readonly cost: number;
+}
+
+function planned({ target, resolved, etag }: Placed, at: number): PlannedSend {
+  const route = routeOf(resolved);
+  return {
+    recipientKey: target.recipientKey,
+    recipient: target.recipient as TargetRecipient,
+    at: Math.round(at),
+    ...(route !== undefined && { route }),
+    ...(etag !== undefined && { etag }),
+  };
 }
 
 /** Consecutive sends, at most a second of timeline and `MAX_SENDS_PER_SLICE` each. */

@@ -26,7 +26,7 @@ export async function cancelNotification(
   if (record.planning === true) {
     // Rows a planner wrote meanwhile stay as they are (create-if-absent); the pass below ends them.
     const entries = await entriesOf(record, deps.recipientLists);
-    skipped += await deps.deliveries.createPending(id, entries.map((recipient) => ({ recipientKey: recipientKey(recipient), recipient, settled: CANCELLED })));
+    skipped += (await deps.deliveries.createPending(id, entries.map((recipient) => ({ recipientKey: recipientKey(recipient), recipient, settled: CANCELLED })))).size;
     await deps.notifications.markPlanned(id);
   }
   skipped += await deps.deliveries.endUnclaimed(id, CANCELLED.status, CANCELLED.reason, CANCELLED.detail);

@@ -28,12 +28,18 @@ export interface DeliveryChange {
   readonly sweeps?: number;
 }
 
+/** Rows a call created, by recipient key, with their ETags. */
+export type CreatedRows = ReadonlyMap<string, string>;
+
 export type ConditionalUpdate = { readonly kind: 'updated'; readonly row: DeliveryRecord } | { readonly kind: 'stale' };
 
 /** Per-recipient delivery rows: the status API reads them, and they make delivery idempotent. */
 export interface DeliveryStore {
-  /** Creates the rows (pending unless born settled); rows that already exist are left untouched. Returns how many it created. */
-  createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<number>;
+  /**
+   * Creates the rows (pending unless born settled); rows that already exist are left untouched.
+   * Returns the rows it created, recipient key to ETag: a worker can claim such a row without reading it.
+   */
+  createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<CreatedRows>;
   get(notificationId: string, recipientKey: string): Promise<DeliveryRecord | undefined>;
   /** Applies the change only if the row still has the etag it was read with. */
   update(row: DeliveryRecord, change: DeliveryChange): Promise<ConditionalUpdate>;
@@ -76,7 +82,7 @@ export class TableDeliveryStore implements DeliveryStore {
     this.table = tables.client('deliveries');
   }
 
-  async createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<number> {
+  async createPending(notificationId: string, rows: readonly NewDelivery[]): Promise<CreatedRows> {
     const now = new Date().toISOString();
     const entities = rows.map(
       (row): DeliveryEntity => ({
@@ -93,30 +99,33 @@ export class TableDeliveryStore implements DeliveryStore {
       }),
     );
     const unique = [...new Map(entities.map((e) => [e.rowKey, e])).values()];
-    let created = 0;
+    const created = new Map<string, string>();
     for (let i = 0; i < unique.length; i += TRANSACTION_LIMIT) {
       const chunk = unique.slice(i, i + TRANSACTION_LIMIT);
       const transaction = new TableTransaction();
       for (const entity of chunk) transaction.createEntity(entity);
       try {
-        await this.table.submitTransaction(transaction.actions);
-        created += chunk.length;
+        const response = await this.table.submitTransaction(transaction.actions);
+        const byRowKey = new Map(chunk.map((entity) => [entity.rowKey, entity.recipientKey]));
+        for (const sub of response.subResponses) {
+          const key = sub.rowKey === undefined ? undefined : byRowKey.get(sub.rowKey);
+          if (key !== undefined && sub.etag !== undefined) created.set(key, sub.etag);
+        }
       } catch (error) {
         // Some rows exist already (a resumed or repeated request): create the others one by one.
         if (!isStatus(error, 409)) throw error;
-        created += (await Promise.all(chunk.map((entity) => this.createIfAbsent(entity)))).filter(Boolean).length;
+        await Promise.all(chunk.map((entity) => this.createIfAbsent(entity, created)));
       }
     }
     return created;
   }
 
-  private async createIfAbsent(entity: DeliveryEntity): Promise<boolean> {
+  private async createIfAbsent(entity: DeliveryEntity, created: Map<string, string>): Promise<void> {
     try {
-      await this.table.createEntity(entity);
-      return true;
+      const response = await this.table.createEntity(entity);
+      if (response.etag !== undefined) created.set(entity.recipientKey, response.etag);
     } catch (error) {
       if (!isStatus(error, 409)) throw error;
-      return false;
     }
   }
 

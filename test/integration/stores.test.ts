@@ -4,7 +4,7 @@ import type { UserReference } from '../../shared/domain/reference';
 import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import { TableNotificationStore } from '../../shared/stores/notificationStore';
-import { TableOptOutStore } from '../../shared/stores/optOutStore';
+import { TableOptOutStore, OPT_OUT_SNAPSHOT_MS } from '../../shared/stores/optOutStore';
 import { Tables, tableKey } from '../../shared/stores/tables';
 import { TableWelcomeStore } from '../../shared/stores/welcomeStore';
 import { storageConnectionString, uniqueName } from '../support/azurite';
@@ -155,14 +155,18 @@ describe('TableDeliveryStore', () => {
 
   it('createPending again with one more row keeps the first rows as they are', async () => {
     const id = uniqueName('n');
-    await store.createPending(id, rowsFor(2));
+    const created = await store.createPending(id, rowsFor(2));
     const first = await mustGet(id, 'user:id:29:0');
     expect(first).toMatchObject({ notificationId: id, status: 'pending', attempts: 0, recipient: { type: 'user', userId: '29:0' } });
+    // The ETags it returns are the rows' own: a worker can claim a row with one without reading it.
+    expect([...created.keys()]).toEqual(['user:id:29:0', 'user:id:29:1']);
+    expect(created.get('user:id:29:0')).toBe(first.etag);
 
     const updated = await store.update(first, { status: 'delivered', attempts: 1, activityId: 'act-1', conversationId: 'a:chat' });
     expect(updated.kind).toBe('updated');
 
-    await store.createPending(id, rowsFor(3));
+    const createdAgain = await store.createPending(id, rowsFor(3));
+    expect([...createdAgain.keys()]).toEqual(['user:id:29:2']);
     const again = await mustGet(id, 'user:id:29:0');
     expect(again).toMatchObject({ status: 'delivered', attempts: 1, activityId: 'act-1', conversationId: 'a:chat' });
     expect(await mustGet(id, 'user:id:29:2')).toMatchObject({ status: 'pending', attempts: 0 });
@@ -355,6 +359,23 @@ describe('TableOptOutStore', () => {
     await store.optIn(conversationSubject('tenant-a', `${channel};messageid=1799999999999`));
     expect(await store.isOptedOut(conversationSubject('tenant-a', channel))).toBe(false);
     await store.optIn(conversationSubject('tenant-a', channel));
+  });
+
+  it("reads a tenant's opt-outs as a whole, briefly: another instance's stop is seen within OPT_OUT_SNAPSHOT_MS", async () => {
+    const tenant = `tenant-${uniqueName()}`;
+    const worker = new TableOptOutStore(tables);
+    const bot = new TableOptOutStore(tables);
+    const userId = `29:${uniqueName()}`;
+    expect(await worker.isOptedOut(userSubject(tenant, userId))).toBe(false);
+    const stoppedAt = Date.now();
+    await bot.optOut(userSubject(tenant, userId));
+    expect(await bot.isOptedOut(userSubject(tenant, userId))).toBe(true);
+    while (!(await worker.isOptedOut(userSubject(tenant, userId)))) {
+      expect(Date.now() - stoppedAt).toBeLessThan(OPT_OUT_SNAPSHOT_MS + 1_000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await worker.optIn(userSubject(tenant, userId));
+    expect(await worker.isOptedOut(userSubject(tenant, userId))).toBe(false);
   });
 
   it('never mistakes a user for a conversation with the same id, either way', async () => {
