@@ -1,6 +1,11 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { TeamsActivityHandler } from './bot/activityHandler';
 import type { BotEndpoint } from './bot/botEndpoint';
+import { TimelineReplyPacing } from './bot/replyPacing';
+import { WelcomeDelivery } from './bot/welcomeDelivery';
+import type { WelcomeDependencies } from './bot/welcomeSender';
+import { Welcomes } from './bot/welcomes';
+import { JobRouter } from './jobRouter';
 import { loadConfig, type Config } from './config';
 import { acceptNotification, type AcceptResult } from './requests/acceptNotification';
 import { DEFAULT_DELIVERY_OPTIONS, DeliveryWorker, type DeliveryOptions } from './delivery/deliveryWorker';
@@ -39,6 +44,8 @@ export interface Services {
   readonly pacer: TenantPacer;
   readonly sender: TeamsSender;
   readonly worker: DeliveryWorker;
+  /** The queue handler: notification jobs to the worker, queued welcomes to the bot's welcome delivery. */
+  readonly jobs: JobRouter;
   readonly bot: BotEndpoint;
   accept(request: NotificationRequest, idempotencyKey: string | undefined): Promise<AcceptResult>;
   /** Creates tables and queues that do not exist yet. */
@@ -90,6 +97,8 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     appName: config.appName,
     ...overrides.delivery,
   };
+  // One budget per process: notifications, welcomes and replies all spend the same tenant tokens.
+  const budget = new SendBudget(config.sendRatePerSecond, undefined, SEND_BUDGET_BURST);
   const worker = new DeliveryWorker({
     notifications,
     deliveries,
@@ -97,24 +106,28 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     optOuts,
     queue,
     sender,
-    budget: new SendBudget(config.sendRatePerSecond, undefined, SEND_BUDGET_BURST),
+    budget,
     pacer,
     recipientLists,
     options,
   });
+  const settings = {
+    appName: config.appName,
+    ...(config.welcomePersonalText !== undefined && { welcomePersonalText: config.welcomePersonalText }),
+    ...(config.welcomeTeamText !== undefined && { welcomeTeamText: config.welcomeTeamText }),
+  };
+  const welcoming: WelcomeDependencies = { welcomes, sender, pacer, budget, queue, settings, options };
   const handler = new TeamsActivityHandler({
     conversations,
     optOuts,
     welcomes,
+    welcomer: new Welcomes(welcoming),
     allowedTenants: config.allowedTenants,
-    settings: {
-      appName: config.appName,
-      ...(config.welcomePersonalText !== undefined && { welcomePersonalText: config.welcomePersonalText }),
-      ...(config.welcomeTeamText !== undefined && { welcomeTeamText: config.welcomeTeamText }),
-    },
+    settings,
     log,
   });
-  const bot = new BotbuilderBotEndpoint(adapter, handler, log);
+  const bot = new BotbuilderBotEndpoint(adapter, handler, log, new TimelineReplyPacing(pacer, budget));
+  const jobs = new JobRouter(worker, new WelcomeDelivery(welcoming), queue);
   let ready: Promise<void> | undefined;
 
   return {
@@ -130,6 +143,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     pacer,
     sender,
     worker,
+    jobs,
     bot,
     accept: (request, idempotencyKey) => acceptNotification(request, idempotencyKey, { notifications, deliveries, queue, recipientLists }),
     ready() {

@@ -13,7 +13,7 @@ export async function deliverJob(message: unknown, context: InvocationContext): 
   const svc = services();
   try {
     await svc.ready();
-    await svc.worker.handle(message, context);
+    await svc.jobs.handle(message, context);
   } catch (error) {
     // The process is stopping and the job went unsent: back to the queue, not a failure to record.
     if (error instanceof BudgetClosedError) throw error;
@@ -21,6 +21,6 @@ export async function deliverJob(message: unknown, context: InvocationContext): 
     if (!(deliveryCount >= svc.config.maxDeliveryCount)) throw error;
     const reason = `the job failed on all ${deliveryCount} deliveries; last error: ${describeError(error)}`;
     context.error(reason);
-    await svc.worker.giveUp(message, reason, context);
+    await svc.jobs.giveUp(message, reason, context);
   }
 }

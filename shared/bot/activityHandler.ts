@@ -1,14 +1,12 @@
 import { conversationSubject, userSubject } from '../domain/optOut';
 import type { ConversationKind, UserReference } from '../domain/reference';
+import type { WelcomeContent } from '../domain/welcomeJob';
 import type { Logger } from '../logger';
 import {
-  groupChatWelcome,
   helpMessage,
   mutedMessage,
   optedInMessage,
   optedOutMessage,
-  personalWelcome,
-  teamWelcome,
   unknownCommandMessage,
   unmutedMessage,
   type BotMessageSettings,
@@ -20,12 +18,16 @@ import type { OptOutStore } from '../stores/optOutStore';
 import type { WelcomeStore } from '../stores/welcomeStore';
 import type { OutgoingMessage } from '../teams/teamsSender';
 import type { ActivityHandler } from './botEndpoint';
-import type { ChannelAccount, IncomingActivity } from './incomingActivity';
+import { tenantOf, type ChannelAccount, type IncomingActivity } from './incomingActivity';
+import type { Welcomer } from './welcomes';
 
 export interface ActivityHandlerDependencies {
   readonly conversations: ConversationStore;
   readonly optOuts: OptOutStore;
+  /** Frees an installation's welcome when the app is removed. */
   readonly welcomes: WelcomeStore;
+  /** Sends (or queues) an installation's one welcome, on the tenant's budget. */
+  readonly welcomer: Welcomer;
   readonly settings: BotMessageSettings;
   /** Lower-case tenant ids; empty allows every tenant. */
   readonly allowedTenants: readonly string[];
@@ -101,17 +103,26 @@ export class TeamsActivityHandler implements ActivityHandler {
     });
   }
 
+  /**
+   * The welcome is not a reply in the turn: it spends the tenant's budget, and during an org-wide
+   * install it may have to wait its turn in the queue (see `Welcomes`).
+   */
   private async installed(context: ActivityContext): Promise<readonly OutgoingMessage[]> {
     await this.remember(context, true);
+    await this.deps.welcomer.welcome({ key: context.welcomeKey, to: { ...context.address, conversationId: context.activity.conversation.id, conversationType: context.kind }, welcome: await this.welcomeOf(context) }, this.deps.log);
+    return [];
+  }
+
+  private async welcomeOf(context: ActivityContext): Promise<WelcomeContent> {
     const { activity } = context;
-    if (!(await this.deps.welcomes.claim(context.welcomeKey))) return [];
+    if (context.kind === 'personal') return { kind: 'personal' };
+    const addedBy = await this.nameOf(activity.from);
+    const teamName = activity.channelData?.team?.name;
     switch (context.kind) {
-      case 'personal':
-        return [personalWelcome(this.deps.settings)];
       case 'channel':
-        return [teamWelcome(this.deps.settings, await this.nameOf(activity.from), activity.channelData?.team?.name)];
+        return { kind: 'team', ...(addedBy !== undefined && { addedBy }), ...(teamName !== undefined && teamName !== '' && { teamName }) };
       case 'groupChat':
-        return [groupChatWelcome(this.deps.settings, await this.nameOf(activity.from))];
+        return { kind: 'groupChat', ...(addedBy !== undefined && { addedBy }) };
     }
   }
 
@@ -282,10 +293,6 @@ class ActivityContext {
   get welcomeKey(): string {
     return this.teamId !== undefined ? `team:${this.teamId}` : this.activity.conversation.id;
   }
-}
-
-function tenantOf(activity: IncomingActivity): string | undefined {
-  return activity.channelData?.tenant?.id ?? activity.conversation.tenantId;
 }
 
 function isUser(account: ChannelAccount): boolean {

@@ -25,3 +25,13 @@ export interface BotEndpoint {
 export interface ActivityHandler {
   handle(activity: IncomingActivity): Promise<readonly OutgoingMessage[]>;
 }
+
+/**
+ * Replies to a user's own message are part of the turn, but they spend the tenant's budget like
+ * any send: the endpoint waits for a send time before each reply and reports a 429 it met.
+ */
+export interface ReplyPacing {
+  /** Waits for the tenant's next send time for a reply; throws when it is too far off for a turn. */
+  beforeReply(tenantId: string): Promise<void>;
+  throttled(tenantId: string, retryAfterMs: number | undefined): Promise<void>;
+}

@@ -36,3 +36,8 @@ export interface IncomingActivity {
   readonly membersAdded?: readonly ChannelAccount[];
   readonly membersRemoved?: readonly ChannelAccount[];
 }
+
+/** The tenant an activity comes from, wherever Teams put it. */
+export function tenantOf(activity: Pick<IncomingActivity, 'channelData' | 'conversation'>): string | undefined {
+  return activity.channelData?.tenant?.id ?? activity.conversation.tenantId;
+}

@@ -34,6 +34,8 @@ interface PendingSingles {
 export class TenantPacer {
   private readonly cache = new Map<string, { state: TimelineState; readAt: number }>();
   private readonly singles = new Map<string, PendingSingles>();
+  /** The single reservations being written now, per tenant: the next batch waits for them. */
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: TimelineStore,
@@ -71,7 +73,18 @@ export class TenantPacer {
   }
 
   private async flushSingles(tenantId: string, batch: PendingSingles): Promise<void> {
+    // One write at a time per tenant from this instance: under load a write takes longer than the
+    // coalescing window, and overlapping writes would only race each other for the entity's ETag.
+    // The batch keeps collecting while it waits.
+    await this.writing.get(tenantId);
     this.singles.delete(tenantId);
+    const written = this.writeSingles(tenantId, batch);
+    this.writing.set(tenantId, written);
+    await written;
+    if (this.writing.get(tenantId) === written) this.writing.delete(tenantId);
+  }
+
+  private async writeSingles(tenantId: string, batch: PendingSingles): Promise<void> {
     try {
       const reservation = await this.reserve(tenantId, batch.waiters.length, batch.earliest, 'bulk');
       batch.waiters.forEach((waiter, i) => waiter.resolve(Math.round(reservation.startAt + i * reservation.spacingMs)));

@@ -6,8 +6,9 @@ import {
   type ServiceBusSender,
   type TokenCredential,
 } from '@azure/service-bus';
-import { jobMessageId, type Job } from '../domain/job';
-import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME, type DeadLetter, type JobQueue, type QueuedJob } from './jobQueue';
+import { jobMessageId } from '../domain/job';
+import { welcomeMessageId } from '../domain/welcomeJob';
+import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME, type DeadLetter, type JobQueue, type QueuedJob, type QueueJob } from './jobQueue';
 
 /** How to reach the namespace: a connection string (local, emulator, test peer) or a managed identity. */
 export type ServiceBusConnection =
@@ -73,7 +74,7 @@ export class ServiceBusJobQueue implements JobQueue {
   /** The queues come from infra/: duplicate detection can only be set when a queue is created. */
   async ensureCreated(): Promise<void> {}
 
-  async enqueue(jobs: readonly QueuedJob[]): Promise<void> {
+  async enqueue(jobs: readonly QueuedJob<QueueJob>[]): Promise<void> {
     const now = Date.now();
     const immediate: ServiceBusMessage[] = [];
     // Keyed by epoch milliseconds: scheduleMessages takes one time for the whole call.
@@ -147,7 +148,16 @@ export class ServiceBusJobQueue implements JobQueue {
   }
 }
 
-function toMessage(job: Job): ServiceBusMessage {
+function toMessage(job: QueueJob): ServiceBusMessage {
+  if (job.kind === 'welcome') {
+    return {
+      body: job,
+      contentType: 'application/json',
+      messageId: welcomeMessageId(job),
+      subject: job.kind,
+      applicationProperties: { tenantId: job.tenantId, sends: job.sends.length },
+    };
+  }
   return {
     body: job,
     contentType: 'application/json',

@@ -1,5 +1,5 @@
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
-import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME, type DeadLetter, type JobQueue, type QueuedJob } from './jobQueue';
+import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME, type DeadLetter, type JobQueue, type QueuedJob, type QueueJob } from './jobQueue';
 
 /** Azure Storage queues cap visibility delays at 7 days; a later job re-schedules itself on arrival. */
 export const MAX_VISIBILITY_DELAY_SECONDS = 7 * 24 * 3600 - 60;
@@ -40,7 +40,7 @@ export class StorageQueueJobQueue implements JobQueue {
     return this.ensured;
   }
 
-  async enqueue(jobs: readonly QueuedJob[]): Promise<void> {
+  async enqueue(jobs: readonly QueuedJob<QueueJob>[]): Promise<void> {
     await this.ensureCreated();
     const now = Date.now();
     // Storage queues take one message per request; a small pool keeps large fan-outs quick.

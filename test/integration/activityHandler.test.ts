@@ -14,7 +14,15 @@ import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { TableOptOutStore } from '../../shared/stores/optOutStore';
 import { Tables, tableKey } from '../../shared/stores/tables';
 import { TableWelcomeStore } from '../../shared/stores/welcomeStore';
-import type { OutgoingMessage } from '../../shared/teams/teamsSender';
+import type { ConversationAddress, OutgoingMessage, TeamsSender } from '../../shared/teams/teamsSender';
+import { Welcomes } from '../../shared/bot/welcomes';
+import { DEFAULT_DELIVERY_OPTIONS } from '../../shared/delivery/deliveryWorker';
+import { SendBudget } from '../../shared/delivery/sendBudget';
+import type { SendOutcome } from '../../shared/domain/outcome';
+import { TenantPacer } from '../../shared/pacing/tenantPacer';
+import { DEFAULT_PACING_POLICY } from '../../shared/pacing/tenantTimeline';
+import type { JobQueue } from '../../shared/queue/jobQueue';
+import { TableTimelineStore } from '../../shared/stores/timelineStore';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 
 const APP = DEFAULT_APP_NAME;
@@ -51,9 +59,67 @@ beforeAll(async () => {
   welcomes = new TableWelcomeStore(tables);
 });
 
-function build(allowedTenants: readonly string[] = []): { bot: TeamsActivityHandler; log: RecordingLogger } {
+/**
+ * Welcomes go out through the Teams sender on the tenant's budget, not as replies in the turn;
+ * this one records them, and each `handle` below returns them with the turn's replies.
+ */
+class RecordingSender implements TeamsSender {
+  readonly unclaimed: { to: ConversationAddress; message: OutgoingMessage }[] = [];
+  async send(to: ConversationAddress, message: OutgoingMessage): Promise<SendOutcome> {
+    this.unclaimed.push({ to, message });
+    return { kind: 'delivered', activityId: `act-${this.unclaimed.length}`, conversationId: to.conversationId };
+  }
+  createPersonalConversation(): never {
+    throw new Error('not used by the bot');
+  }
+  createChannelThread(): never {
+    throw new Error('not used by the bot');
+  }
+  listTeamMembers(): never {
+    throw new Error('not used by the bot');
+  }
+  /** The welcomes sent to this conversation, each handed out once (to whichever turn ends first). */
+  take(conversationId: string): OutgoingMessage[] {
+    const mine = this.unclaimed.filter((s) => s.to.conversationId === conversationId);
+    for (const sent of mine) this.unclaimed.splice(this.unclaimed.indexOf(sent), 1);
+    return mine.map((s) => s.message);
+  }
+}
+
+/** Every test uses a tenant of its own, so each welcome's send time is now: it goes out inline. */
+const noQueue: JobQueue = {
+  enqueue: () => Promise.reject(new Error('a welcome on a quiet tenant is not queued')),
+  deadLetter: () => Promise.resolve(),
+  ensureCreated: () => Promise.resolve(),
+  ping: () => Promise.resolve(),
+  close: () => Promise.resolve(),
+};
+
+interface Bot {
+  /** The turn's replies, and the welcome it sent if any. */
+  handle(activity: IncomingActivity): Promise<readonly OutgoingMessage[]>;
+}
+
+function build(allowedTenants: readonly string[] = []): { bot: Bot; log: RecordingLogger } {
   const log = new RecordingLogger();
-  const bot = new TeamsActivityHandler({ conversations, optOuts, welcomes, settings: { appName: APP }, allowedTenants, log });
+  const sender = new RecordingSender();
+  const settings = { appName: APP };
+  const welcomer = new Welcomes({
+    welcomes,
+    sender,
+    pacer: new TenantPacer(new TableTimelineStore(tables), { ...DEFAULT_PACING_POLICY, maxRate: 50 }),
+    budget: new SendBudget(50),
+    queue: noQueue,
+    settings,
+    options: DEFAULT_DELIVERY_OPTIONS,
+  });
+  const handler = new TeamsActivityHandler({ conversations, optOuts, welcomes, welcomer, settings, allowedTenants, log });
+  const bot: Bot = {
+    async handle(activity) {
+      const replies = await handler.handle(activity);
+      return [...replies, ...sender.take(activity.conversation.id)];
+    },
+  };
   return { bot, log };
 }
 
@@ -554,7 +620,7 @@ describe('group chat install', () => {
 });
 
 describe('commands', () => {
-  async function installed(): Promise<{ bot: TeamsActivityHandler; w: World }> {
+  async function installed(): Promise<{ bot: Bot; w: World }> {
     const { bot } = build();
     const w = world();
     await bot.handle(personalInstallation(w, 'add'));
@@ -620,7 +686,7 @@ describe('commands', () => {
 describe('stop and start in a channel or group chat mute and unmute it', () => {
   const MEGAN: ChannelAccount = { id: '29:1MeganBowenTeamsId', name: 'Megan Bowen', aadObjectId: randomUUID() };
 
-  async function inTeam(): Promise<{ bot: TeamsActivityHandler; w: World }> {
+  async function inTeam(): Promise<{ bot: Bot; w: World }> {
     const { bot } = build();
     const w = world();
     await bot.handle(teamInstall(w));

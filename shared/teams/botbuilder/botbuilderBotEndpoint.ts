@@ -1,8 +1,10 @@
 import type { Activity, TurnContext } from 'botbuilder';
 import { AuthenticationError } from 'botframework-connector';
-import type { ActivityHandler, BotEndpoint, BotRequest, BotResponse } from '../../bot/botEndpoint';
-import type { IncomingActivity } from '../../bot/incomingActivity';
+import type { ActivityHandler, BotEndpoint, BotRequest, BotResponse, ReplyPacing } from '../../bot/botEndpoint';
+import { tenantOf, type IncomingActivity } from '../../bot/incomingActivity';
 import { describeError, type Logger } from '../../logger';
+import type { OutgoingMessage } from '../teamsSender';
+import { readConnectorError } from './botbuilderTeamsSender';
 import type { TeamsCloudAdapter } from './cloudAdapter';
 import { toActivity } from './toActivity';
 
@@ -15,6 +17,7 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
     private readonly adapter: TeamsCloudAdapter,
     private readonly handler: ActivityHandler,
     private readonly log: Logger,
+    private readonly pacing: ReplyPacing,
   ) {}
 
   async process(request: BotRequest): Promise<BotResponse> {
@@ -24,8 +27,9 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
     const authHeader = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1] ?? '';
     try {
       const invokeResponse = await this.adapter.runTurn(authHeader, activity, async (context: TurnContext) => {
-        const replies = await this.handler.handle(context.activity as unknown as IncomingActivity);
-        for (const reply of replies) await context.sendActivity(toActivity(reply));
+        const incoming = context.activity as unknown as IncomingActivity;
+        const replies = await this.handler.handle(incoming);
+        for (const reply of replies) await this.reply(context, incoming, reply);
       });
       return { status: invokeResponse?.status ?? 200, ...(invokeResponse?.body !== undefined && { body: invokeResponse.body }) };
     } catch (error) {
@@ -35,6 +39,26 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
       }
       this.log.error(`bot endpoint failed on a ${activity.type} activity: ${describeError(error)}`);
       return { status: 500 };
+    }
+  }
+
+  /**
+   * One reply, on the tenant's budget. A 429 pauses the tenant everywhere; the reply is tried once
+   * more after the pause if that fits in the turn. Otherwise the error fails the turn (500, logged
+   * with the tenant and why), rather than the answer vanishing.
+   */
+  private async reply(context: TurnContext, activity: IncomingActivity, reply: OutgoingMessage): Promise<void> {
+    const tenantId = tenantOf(activity) ?? 'unknown';
+    await this.pacing.beforeReply(tenantId);
+    try {
+      await context.sendActivity(toActivity(reply));
+    } catch (error) {
+      const failure = readConnectorError(error);
+      if (failure.statusCode !== 429) throw error;
+      this.log.warn(`reply in ${activity.conversation.id} (tenant ${tenantId}) throttled by Teams; trying again after the pause`);
+      await this.pacing.throttled(tenantId, failure.retryAfterMs);
+      await this.pacing.beforeReply(tenantId);
+      await context.sendActivity(toActivity(reply));
     }
   }
 }
