@@ -32,8 +32,8 @@ export class DeliveryWorker {
     this.recipients = new RecipientDelivery(deps);
     this.fanOuts = new FanOutExpansion(deps);
     this.planning = new RequestPlanning(deps);
-    this.slices = new SliceDelivery(deps.budget, deps.pacer);
     this.settlement = new Settlement(deps);
+    this.slices = new SliceDelivery(deps.budget, deps.pacer, this.settlement);
   }
 
   async handle(body: unknown, log: Logger): Promise<JobResult> {

@@ -9,6 +9,7 @@ import { renderMessage } from '../messages/renderMessage';
 import type { BotEndpointAddress, OutgoingMessage } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from './backoff';
 import { landingOf, resolveTarget, type Landing, type ReachableTarget, type ResolvedTarget } from './resolveTarget';
+import { EARLY_LIMIT_MS } from '../planning/planTargets';
 import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
 /** A planned send later than this is planned anew (once): at 50 a second a sliding second has about 25 ms to spare. */
@@ -94,13 +95,17 @@ export class RecipientDelivery {
     if (job.at !== undefined) {
       // Claimed and looked up ahead of time; now wait for the time the tenant's timeline gave it.
       const due = await this.deps.pacer.dueAt(target.at.tenantId, job.at);
+      if (due - Date.now() > EARLY_LIMIT_MS) {
+        return this.settlement.retryLater({ ...job, hop: (job.hop ?? 0) + 1 }, row, row.attempts, due - Date.now(), 'not due yet: the tenant slowed down since it was planned');
+      }
       await this.deps.budget.wait(due - Date.now());
       const lateMs = Date.now() - due;
       if (lateMs > LATE_TOLERANCE_MS && (job.hop ?? 0) === 0) {
         // Far behind its time, it would crowd the sends other instances make on time into the
         // tenant's limit: plan it anew, once. A little late, it goes when this process's bucket
         // lets it (planning anew costs storage work, and leaves its time unused).
-        return this.settlement.retryLater(await this.replanned({ ...job, hop: 1 }, target, 0), row, row.attempts, 0, `ran ${lateMs} ms late; planned anew`);
+        const again = await this.replanned({ ...job, hop: 1 }, target, 0);
+        return this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, `ran ${lateMs} ms late; planned anew`);
       }
       if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= Date.now()) {
         return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
@@ -128,14 +133,16 @@ export class RecipientDelivery {
         if (job.throttled + 1 > this.deps.options.maxThrottles) {
           return this.settlement.exhausted(job, row, attempts.count, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log);
         }
-        return this.settlement.retryLater(await this.replanned({ ...job, throttled: job.throttled + 1 }, target, delayMs), row, attempts.count, delayMs, `throttled: ${outcome.detail}`);
+        const again = await this.replanned({ ...job, throttled: job.throttled + 1 }, target, delayMs);
+        return this.settlement.retryLater(again.job, row, attempts.count, again.dueInMs, `throttled: ${outcome.detail}`);
       }
       case 'transient': {
         if (job.attempt + 1 >= this.deps.options.maxAttempts) {
           return this.settlement.exhausted(job, row, attempts.count, `${job.attempt + 1} attempts failed; last: ${outcome.detail}`, log);
         }
         const delayMs = transientDelayMs(job.attempt, this.deps.options.backoff, this.deps.options.random);
-        return this.settlement.retryLater(await this.replanned({ ...job, attempt: job.attempt + 1 }, target, delayMs), row, attempts.count, delayMs, `transient: ${outcome.detail}`);
+        const again = await this.replanned({ ...job, attempt: job.attempt + 1 }, target, delayMs);
+        return this.settlement.retryLater(again.job, row, attempts.count, again.dueInMs, `transient: ${outcome.detail}`);
       }
       default:
         await this.forgetReference(job.recipient, target, outcome);
@@ -165,8 +172,9 @@ export class RecipientDelivery {
    * A retry gets a time of its own on the tenant's timeline, no earlier than its backoff allows,
    * so that retries add to nobody's rate. The delay the retry is queued with follows that time.
    */
-  private async replanned(job: DeliverJob, target: ReachableTarget, delayMs: number): Promise<DeliverJob> {
-    return { ...job, at: await this.deps.pacer.reserveOne(target.at.tenantId, Date.now() + delayMs) };
+  private async replanned(job: DeliverJob, target: ReachableTarget, delayMs: number): Promise<{ job: DeliverJob; dueInMs: number }> {
+    const at = await this.deps.pacer.reserveOne(target.at.tenantId, Date.now() + delayMs);
+    return { job: { ...job, at }, dueInMs: (await this.deps.pacer.dueAt(target.at.tenantId, at)) - Date.now() };
   }
 
   /**

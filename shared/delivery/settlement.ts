@@ -65,10 +65,12 @@ export interface DeliveryDependencies {
 }
 
 /** What handling one queue message came to: logged by the trigger, asserted by tests. */
+export type Rescheduled = { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string };
+
 export type JobResult =
   | { readonly kind: 'delivered'; readonly activityId: string; readonly conversationId: string }
   | { readonly kind: 'failed' | 'skipped'; readonly reason: FailureReason; readonly detail: string }
-  | { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string }
+  | Rescheduled
   | { readonly kind: 'expanded'; readonly recipients: number; readonly more: boolean }
   | { readonly kind: 'planned'; readonly recipients: number; readonly slices: number; readonly more: boolean }
   | { readonly kind: 'sliced'; readonly sends: number; readonly results: Readonly<Record<string, number>> }
@@ -82,19 +84,22 @@ export type JobResult =
 export class Settlement {
   constructor(private readonly deps: Pick<DeliveryDependencies, 'deliveries' | 'queue' | 'options'>) {}
 
-  /** A delayed copy for a retry that changed the job (attempt or throttle count), then the claim is let go. */
+  /**
+   * A delayed copy for a retry that changed the job (attempt or throttle count), then the claim is
+   * let go. `delayMs` is when it is due on the wall clock; a planned copy is visible a moment before.
+   */
   async retryLater(job: Job, row: DeliveryRecord, attempts: number, delayMs: number, why: string): Promise<JobResult> {
     // Enqueue the copy before letting go of the recipient: if we die in between, the copy waits
-    // out the lease instead of the recipient being lost. A planned copy is due a moment before its time.
-    const dueAt = job.kind === 'deliver' && job.at !== undefined ? job.at - SLICE_LEAD_MS : Date.now() + delayMs;
+    // out the lease instead of the recipient being lost.
+    const lead = job.kind === 'deliver' && job.at !== undefined ? SLICE_LEAD_MS : 0;
     // At least a second out, so the copy does not find the claim we are about to let go.
-    await this.deps.queue.enqueue([{ job, notBefore: new Date(Math.max(dueAt, Date.now() + 1_000)) }]);
+    await this.deps.queue.enqueue([{ job, notBefore: new Date(Date.now() + Math.max(delayMs - lead, 1_000)) }]);
     await this.deps.deliveries.update(row, { attempts, leaseUntil: '', detail: why });
     return { kind: 'rescheduled', delayMs, why };
   }
 
   /** Puts the job back unchanged for later: a new hop, so the copy gets a message id of its own. */
-  async reschedule(job: Job, delayMs: number, why: string): Promise<JobResult> {
+  async reschedule(job: Job, delayMs: number, why: string): Promise<Rescheduled> {
     await this.deps.queue.enqueue([{ job: { ...job, hop: (job.hop ?? 0) + 1 }, notBefore: new Date(Date.now() + delayMs) }]);
     return { kind: 'rescheduled', delayMs, why };
   }

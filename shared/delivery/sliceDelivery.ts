@@ -1,7 +1,7 @@
-import type { DeliverJob, SliceJob } from '../domain/job';
+import type { DeliverJob, PlannedSend, SliceJob } from '../domain/job';
 import type { TenantPacer } from '../pacing/tenantPacer';
-import { UNRESOLVED_TENANT } from '../planning/planTargets';
-import type { JobResult } from './settlement';
+import { EARLY_LIMIT_MS, SLICE_LEAD_MS, UNRESOLVED_TENANT } from '../planning/planTargets';
+import type { JobResult, Rescheduled, Settlement } from './settlement';
 import type { SendBudget } from './sendBudget';
 
 /**
@@ -10,7 +10,9 @@ import type { SendBudget } from './sendBudget';
  */
 const PREPARE_MS = 500;
 
-export interface SliceOutcome {
+export type SliceOutcome = SlicedOutcome | Rescheduled;
+
+interface SlicedOutcome {
   readonly kind: 'sliced';
   readonly sends: number;
   /** How each recipient's step ended, by result kind (delivered, failed, skipped, rescheduled, ignored, ...). */
@@ -27,6 +29,7 @@ export class SliceDelivery {
   constructor(
     private readonly budget: SendBudget,
     private readonly pacer: TenantPacer,
+    private readonly settlement: Settlement,
   ) {}
 
   /** `deliverOne` is one recipient's delivery step, with its own fault handling. */
@@ -34,6 +37,11 @@ export class SliceDelivery {
     const planned = job.tenantId !== UNRESOLVED_TENANT;
     if (planned) this.budget.setRate(job.tenantId, await this.pacer.rate(job.tenantId));
     const sends = [...job.sends].sort((a, b) => a.at - b.at);
+    if (planned) {
+      const firstDue = await this.pacer.dueAt(job.tenantId, (sends[0] as PlannedSend).at);
+      const earlyMs = firstDue - Date.now();
+      if (earlyMs > EARLY_LIMIT_MS) return this.settlement.reschedule(job, earlyMs - SLICE_LEAD_MS, 'the tenant slowed down since it was planned');
+    }
     const steps: Promise<JobResult>[] = [];
     try {
       for (const send of sends) {

@@ -21,6 +21,14 @@ export interface TimelineState {
   readonly nextAt: number;
   /** Total time the tenant has been paused by 429s: how far planned times lag the wall clock. */
   readonly shiftMs: number;
+  /**
+   * Where the plan's clock last began to run slow (plan clock), and by how much (0: not at all).
+   * A lower rate must reach the sends already planned, or they would meet the lower limit at the
+   * old spacing: past `pivotAt`, a planned second lasts `1 + stretch` seconds. So planning can run
+   * far ahead of the sends (a tenant's backlog is scheduled messages) and still adapt at once.
+   */
+  readonly pivotAt: number;
+  readonly stretch: number;
   /** Requests per second the timeline is spaced at now. */
   readonly rate: number;
   /** Epoch ms until which Teams asked this tenant to wait (429 Retry-After). */
@@ -69,14 +77,36 @@ export type Lane = 'bulk' | 'urgent';
 export interface Reservation {
   /** Send time of the first recipient, on the plan's clock (epoch ms). */
   readonly startAt: number;
-  /** Time between two sends. */
+  /** Time between two sends, on the plan's clock. */
   readonly spacingMs: number;
-  /** The plan's lag behind the wall clock when reserved: a time `at` was due at `at + shiftMs` then. */
+  /** How far the first send lagged the wall clock when reserved: it was due at `startAt + shiftMs` then. */
   readonly shiftMs: number;
 }
 
 export function initialTimeline(policy: PacingPolicy, now: number): TimelineState {
-  return { nextAt: now, shiftMs: 0, rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0 };
+  return { nextAt: now, shiftMs: 0, pivotAt: now, stretch: 0, rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0 };
+}
+
+/** When a send planned at `at` is due on the wall clock: later by every pause, and slower past the pivot. */
+export function dueAt(state: TimelineState, at: number): number {
+  return at + state.shiftMs + Math.max(0, at - state.pivotAt) * state.stretch;
+}
+
+/** The plan's clock at a wall-clock time: the inverse of `dueAt`. */
+export function planTime(state: TimelineState, wall: number): number {
+  const unshifted = wall - state.shiftMs;
+  return unshifted <= state.pivotAt ? unshifted : state.pivotAt + (unshifted - state.pivotAt) / (1 + state.stretch);
+}
+
+/**
+ * With nothing planned ahead any more, the clock can run at the wall clock's pace again: no
+ * planned send moves, since all of them are behind `now`.
+ */
+function rebased(state: TimelineState, now: number): TimelineState {
+  if (state.stretch === 0) return state;
+  const current = planTime(state, now);
+  if (state.nextAt > current) return state;
+  return { ...state, shiftMs: dueAt(state, current) - current, pivotAt: current, stretch: 0 };
 }
 
 /**
@@ -91,17 +121,15 @@ export function reserve(
   now: number,
   policy: PacingPolicy,
 ): { state: TimelineState; reservation: Reservation } {
-  const recovered = recover(state, now, policy);
-  const spacingMs = 1000 / (recovered.rate * policy.headroom);
-  const notBefore = Math.max(earliest, recovered.pausedUntil, now) - recovered.shiftMs;
+  const recovered = rebased(recover(state, now, policy), now);
+  // New sends are past the pivot: a planned millisecond lasts `1 + stretch` real ones there.
+  const spacingMs = 1000 / (recovered.rate * policy.headroom) / (1 + recovered.stretch);
+  const notBefore = planTime(recovered, Math.max(earliest, recovered.pausedUntil, now));
   const span = count * spacingMs;
-  if (lane === 'urgent') {
-    // Ahead of the backlog: it starts at once, and the bulk work not yet planned moves back by as much.
-    const startAt = notBefore;
-    return { state: { ...recovered, nextAt: Math.max(recovered.nextAt, startAt) + span }, reservation: { startAt, spacingMs, shiftMs: recovered.shiftMs } };
-  }
-  const startAt = Math.max(recovered.nextAt, notBefore);
-  return { state: { ...recovered, nextAt: startAt + span }, reservation: { startAt, spacingMs, shiftMs: recovered.shiftMs } };
+  // Urgent work goes ahead of the backlog: it starts at once, and the bulk work not yet planned moves back by as much.
+  const startAt = lane === 'urgent' ? notBefore : Math.max(recovered.nextAt, notBefore);
+  const nextAt = lane === 'urgent' ? Math.max(recovered.nextAt, startAt) + span : startAt + span;
+  return { state: { ...recovered, nextAt }, reservation: { startAt, spacingMs, shiftMs: dueAt(recovered, startAt) - startAt } };
 }
 
 /** Teams answered 429 for this tenant: pause it, and lower the rate unless a 429 just did. */
@@ -110,12 +138,25 @@ export function throttled(state: TimelineState, retryAfterMs: number, now: numbe
   // Only the part of the pause that is new moves the plan back.
   const added = pausedUntil - Math.max(state.pausedUntil, now);
   const decrease = now - state.lastDecreaseAt >= policy.decreaseWindowMs;
+  const slowed = decrease ? slowedDown(state, Math.max(policy.minRate, state.rate * policy.decreaseFactor), now) : state;
   return {
-    ...state,
+    ...slowed,
     pausedUntil,
-    shiftMs: state.shiftMs + Math.max(0, added),
-    ...(decrease && { rate: Math.max(policy.minRate, state.rate * policy.decreaseFactor), lastDecreaseAt: now, lastIncreaseAt: now, ceiling: state.rate }),
+    shiftMs: slowed.shiftMs + Math.max(0, added),
+    ...(decrease && { lastDecreaseAt: now, lastIncreaseAt: now, ceiling: state.rate }),
   };
+}
+
+/**
+ * The rate drops to `rate`: from the send due now on, the planned sends move apart by the ratio,
+ * as if they had been planned at the lower rate. (The clock stays continuous: nothing due
+ * before now moves.)
+ */
+function slowedDown(state: TimelineState, rate: number, now: number): TimelineState {
+  const pivotAt = Math.max(state.pivotAt, planTime(state, now));
+  const shiftMs = dueAt(state, pivotAt) - pivotAt;
+  const stretch = (1 + state.stretch) * (state.rate / rate) - 1;
+  return { ...state, rate, pivotAt, shiftMs, stretch };
 }
 
 /** The rate after the quiet time since it last changed: quickly back to just under the ceiling, then slowly past it. */
@@ -142,10 +183,5 @@ export function recover(state: TimelineState, now: number, policy: PacingPolicy)
 
 /** How far ahead of now the tenant's bulk work is already planned. */
 export function backlogMs(state: TimelineState, now: number): number {
-  return Math.max(0, state.nextAt + state.shiftMs - now);
-}
-
-/** When a send planned at `at` is due on the wall clock. */
-export function dueAt(state: TimelineState, at: number): number {
-  return at + state.shiftMs;
+  return Math.max(0, dueAt(state, state.nextAt) - now);
 }

@@ -11,11 +11,13 @@ import { planTargets, type PlanDependencies } from './planTargets';
 /** Entries planned per job: about two seconds of one tenant's timeline, a few hundred milliseconds of work. */
 export const PLAN_PAGE_SIZE = 100;
 /**
- * Planning stays at most this far ahead of a tenant's sends. Further ahead, a rate lowered by a 429
- * would not reach the sends already planned, and another notification's urgent work would queue
- * behind more than it must.
+ * Planning runs at most this far ahead of a tenant's sends. A tenant's backlog is scheduled
+ * slices, which hold up no other tenant, and a 429 slows the tenant's clock for the sends already
+ * planned, so it can be far: far enough that an audience listed tenant by tenant (a list of
+ * 10,000 entries, or users whose ids sort by tenant) reaches the next tenant without waiting for
+ * the one before. The bound keeps a single huge tenant from filling the queue with slices.
  */
-export const PLAN_AHEAD_MS = 4_000;
+export const PLAN_AHEAD_MS = 300_000;
 
 export interface RequestPlanningDependencies extends PlanDependencies {
   readonly notifications: NotificationStore;

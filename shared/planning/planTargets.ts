@@ -19,6 +19,12 @@ const SLICE_SPAN_MS = 1_000;
  * out the rest.
  */
 export const SLICE_LEAD_MS = 3_000;
+/**
+ * A slice or planned retry that arrives more than this before its time goes back to the queue
+ * until shortly before it, rather than hold a worker: a 429 since it was planned slowed the
+ * tenant's clock, so its time moved.
+ */
+export const EARLY_LIMIT_MS = SLICE_LEAD_MS + 2_000;
 /** The earliest a planned send may be: time for its slice to reach a worker. */
 const FIRST_SEND_LEAD_MS = 500;
 /** Targets resolved at once while planning a page. */
@@ -91,7 +97,7 @@ export async function planTargets(
         offset += entry.cost;
         return send;
       });
-      backlogMs = Math.max(backlogMs, reservation.startAt + shiftMs + offset * reservation.spacingMs - now);
+      backlogMs = Math.max(backlogMs, await deps.pacer.backlogMs(tenantId));
     }
     cut(sends).forEach((part, index) => {
       const first = part[0] as PlannedSend;

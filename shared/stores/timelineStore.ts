@@ -58,6 +58,9 @@ function stateOf(value: TimelineState): TimelineState {
   return {
     nextAt: value.nextAt,
     shiftMs: value.shiftMs ?? 0,
+    // Stored before the clock could run slow: it runs at the wall clock's pace from where it is.
+    pivotAt: value.pivotAt ?? value.nextAt,
+    stretch: value.stretch ?? 0,
     rate: value.rate,
     pausedUntil: value.pausedUntil,
     lastDecreaseAt: value.lastDecreaseAt,

@@ -1,4 +1,4 @@
-import { DEFAULT_PACING_POLICY, initialTimeline, recover, reserve, throttled, type PacingPolicy } from '../../shared/pacing/tenantTimeline';
+import { DEFAULT_PACING_POLICY, backlogMs, dueAt, initialTimeline, recover, reserve, throttled, type PacingPolicy } from '../../shared/pacing/tenantTimeline';
 
 const policy: PacingPolicy = { ...DEFAULT_PACING_POLICY, maxRate: 50 };
 const T0 = 1_800_000_000_000;
@@ -55,6 +55,36 @@ describe('a tenant send timeline', () => {
     expect(recover(state, T0 + 1000 + 30_000, policy).rate).toBeGreaterThan(soon);
     expect(recover(state, T0 + 1000 + 30_000, policy).rate).toBeLessThan(soon + 2);
     expect(recover(state, T0 + 1000 + 3_600_000, policy).rate).toBe(50);
+  });
+
+  it('a lower rate reaches the sends already planned: past the 429, they move apart as if planned at it', () => {
+    let state = initialTimeline(policy, T0);
+    const planned = reserve(state, 500, T0, 'bulk', T0, policy); // ten seconds planned at once
+    state = planned.state;
+    const { startAt, spacingMs } = planned.reservation;
+    const gapAt = (s: typeof state, i: number, spacing = spacingMs, start = startAt) => dueAt(s, start + (i + 1) * spacing) - dueAt(s, start + i * spacing);
+    state = throttled(state, 1000, T0 + 2_000, policy);
+    // The send due at the 429 waits out the pause...
+    expect(dueAt(state, T0 + 2_000)).toBeCloseTo(T0 + 3_000, 2);
+    // ...and go out at the lowered rate, a sliding second holding no more than it allows.
+    const lowered = 50 * policy.decreaseFactor * policy.headroom;
+    expect(gapAt(state, 300)).toBeCloseTo(1000 / lowered, 2);
+    // (Those sent before it kept their spacing.)
+    expect(gapAt(state, 50)).toBeCloseTo(spacingMs, 2);
+    // Work planned afterwards follows the backlog at the lowered rate, too.
+    const next = reserve(state, 10, T0 + 2_100, 'bulk', T0 + 2_100, policy);
+    expect(dueAt(next.state, next.reservation.startAt)).toBeCloseTo(dueAt(state, startAt + 500 * spacingMs), 2);
+    expect(gapAt(next.state, 3, next.reservation.spacingMs, next.reservation.startAt)).toBeCloseTo(1000 / lowered, 2);
+    expect(next.reservation.startAt + next.reservation.shiftMs).toBeCloseTo(dueAt(next.state, next.reservation.startAt), 2);
+    // A second decrease compounds on the sends still ahead.
+    state = throttled(next.state, 1000, T0 + 4_000, policy);
+    expect(gapAt(state, 450)).toBeCloseTo(1000 / (lowered * policy.decreaseFactor), 2);
+    // Once all of it is sent, the clock runs at the wall clock's pace again, with nothing moved.
+    const later = T0 + 60_000;
+    expect(backlogMs(state, later)).toBe(0);
+    const fresh = reserve(state, 10, later, 'bulk', later, policy);
+    expect(fresh.state.stretch).toBe(0);
+    expect(dueAt(fresh.state, fresh.reservation.startAt)).toBeCloseTo(later, 2);
   });
 
   it('converges just under a limit lower than configured, with few 429s, and finds a raised limit again', () => {
