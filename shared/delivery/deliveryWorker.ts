@@ -1,5 +1,5 @@
 import { describeJob, parseJob, type Job } from '../domain/job';
-import type { NotificationRecord } from '../domain/notification';
+import type { DeliveryRecord, NotificationRecord } from '../domain/notification';
 import { describeError, type Logger } from '../logger';
 import { transientDelayMs } from './backoff';
 import { FanOutExpansion } from '../planning/fanOutExpansion';
@@ -33,7 +33,7 @@ export class DeliveryWorker {
     this.fanOuts = new FanOutExpansion(deps);
     this.planning = new RequestPlanning(deps);
     this.settlement = new Settlement(deps);
-    this.slices = new SliceDelivery(deps.budget, deps.pacer, this.settlement);
+    this.slices = new SliceDelivery(deps, this.settlement);
   }
 
   async handle(body: unknown, log: Logger): Promise<JobResult> {
@@ -54,18 +54,19 @@ export class DeliveryWorker {
     return result;
   }
 
-  private async step(job: Job, body: unknown, notification: NotificationRecord, log: Logger): Promise<JobResult> {
+  /** `claimed`: a recipient's row its slice has claimed already. */
+  private async step(job: Job, body: unknown, notification: NotificationRecord, log: Logger, claimed?: DeliveryRecord): Promise<JobResult> {
     try {
       switch (job.kind) {
         case 'deliver':
-          return await this.recipients.deliver(job, notification, log);
+          return await this.recipients.deliver(job, notification, log, claimed);
         case 'expand':
           return await this.fanOuts.expand(job, notification, log);
         case 'plan':
           return await this.planning.plan(job, notification);
         case 'slice':
           // Each recipient is a step of its own: a storage fault retries that recipient, not the slice.
-          return await this.slices.run(job, (deliver) => this.step(deliver, JSON.stringify(deliver), notification, log));
+          return await this.slices.run(job, (deliver, row) => this.step(deliver, JSON.stringify(deliver), notification, log, row));
       }
     } catch (error) {
       // Stopping: the job was not sent; throwing hands the message straight back to the queue.

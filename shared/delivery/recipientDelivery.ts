@@ -29,19 +29,17 @@ export class RecipientDelivery {
     this.settlement = new Settlement(deps);
   }
 
-  async deliver(job: DeliverJob, notification: NotificationRecord, log: Logger): Promise<JobResult> {
+  /** `claimed`: the row, claimed already for this job (a slice claims its rows together). */
+  async deliver(job: DeliverJob, notification: NotificationRecord, log: Logger, claimed?: DeliveryRecord): Promise<JobResult> {
+    if (claimed !== undefined) return this.claimedAttempt(job, claimed, notification, log);
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
       const row = round === 0 ? (asCreated(job) ?? (await this.deps.deliveries.get(job.notificationId, job.recipientKey))) : await this.deps.deliveries.get(job.notificationId, job.recipientKey);
       if (row === undefined) return { kind: 'ignored', why: 'no delivery row' };
       if (row.status !== 'pending') return { kind: 'ignored', why: `already ${row.status}` };
 
       const now = Date.now();
-      const due = notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now;
-      if (due > now + 1000) return this.settlement.reschedule(job, due - now, 'not due yet');
-      if (notification.cancelled === true) return this.settlement.finish(row, 'skipped', 'cancelled', 'the notification was cancelled', log);
-      if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= now) {
-        return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
-      }
+      const ended = await this.notSendable(job, row, notification, log, false);
+      if (ended !== undefined) return ended;
       if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) {
         // Another copy of this job is sending right now (a redelivery after a lost lock, or a
         // resumed request). Look again once its claim runs out, in case that worker died.
@@ -52,17 +50,37 @@ export class RecipientDelivery {
       }
       const claim = await this.deps.deliveries.update(row, { leaseUntil: new Date(now + this.deps.options.leaseMs).toISOString() });
       if (claim.kind === 'stale') continue;
-      const progress = { delivered: false };
-      try {
-        return await this.attempt(job, claim.row, notification, log, progress);
-      } catch (error) {
-        // Let the redelivery that follows a throw claim the recipient at once, unless Teams already
-        // took the message: then the lease keeps a second send off until it runs out.
-        if (!progress.delivered) await this.deps.deliveries.update(claim.row, { leaseUntil: '' }).catch(() => undefined);
-        throw error;
-      }
+      return this.claimedAttempt(job, claim.row, notification, log);
     }
     return { kind: 'ignored', why: 'the delivery row kept changing; another worker has it' };
+  }
+
+  /** A pending row that must not be sent now: the notification is not due, cancelled or expired. `held`: we hold its claim. */
+  private async notSendable(job: DeliverJob, row: DeliveryRecord, notification: NotificationRecord, log: Logger, held: boolean): Promise<JobResult | undefined> {
+    const now = Date.now();
+    const due = notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now;
+    if (due > now + 1000) {
+      // A claim we hold is let go first, so the copy finds the recipient free.
+      if (held) await this.deps.deliveries.update(row, { leaseUntil: '' });
+      return this.settlement.reschedule(job, due - now, 'not due yet');
+    }
+    if (notification.cancelled === true) return this.settlement.finish(row, 'skipped', 'cancelled', 'the notification was cancelled', log);
+    if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= now) {
+      return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
+    }
+    return undefined;
+  }
+
+  private async claimedAttempt(job: DeliverJob, row: DeliveryRecord, notification: NotificationRecord, log: Logger): Promise<JobResult> {
+    const progress = { delivered: false };
+    try {
+      return (await this.notSendable(job, row, notification, log, true)) ?? (await this.attempt(job, row, notification, log, progress));
+    } catch (error) {
+      // Let the redelivery that follows a throw claim the recipient at once, unless Teams already
+      // took the message: then the lease keeps a second send off until it runs out.
+      if (!progress.delivered) await this.deps.deliveries.update(row, { leaseUntil: '' }).catch(() => undefined);
+      throw error;
+    }
   }
 
   private async attempt(
@@ -245,7 +263,7 @@ export class RecipientDelivery {
  * row since (a copy of this job, a cancel, a sweep), the ETag no longer matches and the claim
  * reads the row as usual.
  */
-function asCreated(job: DeliverJob): DeliveryRecord | undefined {
+export function asCreated(job: DeliverJob): DeliveryRecord | undefined {
   if (job.etag === undefined || job.attempt !== 0 || job.throttled !== 0 || (job.hop ?? 0) !== 0) return undefined;
   return { notificationId: job.notificationId, recipientKey: job.recipientKey, recipient: job.recipient, status: 'pending', attempts: 0, updatedAt: '', etag: job.etag };
 }

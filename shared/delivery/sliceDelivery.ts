@@ -1,8 +1,8 @@
 import type { DeliverJob, PlannedSend, SliceJob } from '../domain/job';
-import type { TenantPacer } from '../pacing/tenantPacer';
 import { EARLY_LIMIT_MS, SLICE_LEAD_MS, UNRESOLVED_TENANT } from '../planning/planTargets';
-import type { JobResult, Rescheduled, Settlement } from './settlement';
-import type { SendBudget } from './sendBudget';
+import type { DeliveryRecord } from '../domain/notification';
+import { asCreated } from './recipientDelivery';
+import type { DeliveryDependencies, JobResult, Rescheduled, Settlement } from './settlement';
 
 /**
  * How long before its due time a recipient's step starts: its claim and lookups take some
@@ -27,29 +27,34 @@ interface SlicedOutcome {
  */
 export class SliceDelivery {
   constructor(
-    private readonly budget: SendBudget,
-    private readonly pacer: TenantPacer,
+    private readonly deps: Pick<DeliveryDependencies, 'budget' | 'pacer' | 'deliveries' | 'options'>,
     private readonly settlement: Settlement,
   ) {}
 
-  /** `deliverOne` is one recipient's delivery step, with its own fault handling. */
-  async run(job: SliceJob, deliverOne: (job: DeliverJob) => Promise<JobResult>): Promise<SliceOutcome> {
+  /**
+   * `deliverOne` is one recipient's delivery step, with its own fault handling; `claimed` is its
+   * row when the slice claimed it already.
+   */
+  async run(job: SliceJob, deliverOne: (job: DeliverJob, claimed?: DeliveryRecord) => Promise<JobResult>): Promise<SliceOutcome> {
+    const { budget, pacer } = this.deps;
     const planned = job.tenantId !== UNRESOLVED_TENANT;
-    if (planned) this.budget.setRate(job.tenantId, await this.pacer.rate(job.tenantId));
+    if (planned) budget.setRate(job.tenantId, await pacer.rate(job.tenantId));
     const sends = [...job.sends].sort((a, b) => a.at - b.at);
     if (planned) {
-      const firstDue = await this.pacer.dueAt(job.tenantId, (sends[0] as PlannedSend).at);
+      const firstDue = await pacer.dueAt(job.tenantId, (sends[0] as PlannedSend).at);
       const earlyMs = firstDue - Date.now();
       if (earlyMs > EARLY_LIMIT_MS) return this.settlement.reschedule(job, earlyMs - SLICE_LEAD_MS, 'the tenant slowed down since it was planned');
     }
+    const claimed = await this.claimAsCreated(job);
     const steps: Promise<JobResult>[] = [];
     try {
       for (const send of sends) {
-        const due = planned ? await this.pacer.dueAt(job.tenantId, send.at) : send.at;
-        await this.budget.wait(due - PREPARE_MS - Date.now());
+        const due = planned ? await pacer.dueAt(job.tenantId, send.at) : send.at;
+        await budget.wait(due - PREPARE_MS - Date.now());
         const { recipientKey, recipient, at, route, etag } = send;
         steps.push(
-          deliverOne({
+          deliverOne(
+            {
             v: 1,
             kind: 'deliver',
             notificationId: job.notificationId,
@@ -60,7 +65,9 @@ export class SliceDelivery {
             at,
             ...(route !== undefined && { route }),
             ...(etag !== undefined && { etag }),
-          }),
+            },
+            claimed?.get(recipientKey),
+          ),
         );
       }
     } finally {
@@ -73,5 +80,18 @@ export class SliceDelivery {
       results[step.value.kind] = (results[step.value.kind] ?? 0) + 1;
     }
     return { kind: 'sliced', sends: sends.length, results };
+  }
+
+  /**
+   * The rows planning created for this slice, claimed in one transaction with their creation
+   * ETags: one table round trip for the slice instead of one per recipient. If any of them changed
+   * since (a copy of the slice got there first, a cancel, a sweep), none is claimed here, and each
+   * recipient's step claims its own row as usual.
+   */
+  private async claimAsCreated(job: SliceJob): Promise<ReadonlyMap<string, DeliveryRecord> | undefined> {
+    const rows = job.sends.map((send) => asCreated({ v: 1, kind: 'deliver', notificationId: job.notificationId, recipientKey: send.recipientKey, recipient: send.recipient, attempt: 0, throttled: 0, ...(send.etag !== undefined && { etag: send.etag }) }));
+    const fresh = rows.filter((row): row is DeliveryRecord => row !== undefined);
+    if (fresh.length < 2) return undefined;
+    return this.deps.deliveries.updateAll(fresh, { leaseUntil: new Date(Date.now() + this.deps.options.leaseMs).toISOString() });
   }
 }

@@ -43,6 +43,12 @@ export interface DeliveryStore {
   get(notificationId: string, recipientKey: string): Promise<DeliveryRecord | undefined>;
   /** Applies the change only if the row still has the etag it was read with. */
   update(row: DeliveryRecord, change: DeliveryChange): Promise<ConditionalUpdate>;
+  /**
+   * Applies one change to up to 100 rows of a notification in one transaction, only if every row
+   * still has its etag: the rows as changed, by recipient key, or `undefined` if any had changed
+   * (then none is).
+   */
+  updateAll(rows: readonly DeliveryRecord[], change: DeliveryChange): Promise<ReadonlyMap<string, DeliveryRecord> | undefined>;
   /** Recipients as the status API shows them (expanded fan-out entries are replaced by their recipients). */
   list(notificationId: string, continuationToken?: string, pageSize?: number): Promise<Page<DeliveryRecord>>;
   counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }>;
@@ -136,20 +142,33 @@ export class TableDeliveryStore implements DeliveryStore {
 
   async update(row: DeliveryRecord, change: DeliveryChange): Promise<ConditionalUpdate> {
     const now = new Date().toISOString();
-    const patch: Partial<DeliveryEntity> & { partitionKey: string; rowKey: string } = {
-      partitionKey: row.notificationId,
-      rowKey: tableKey(row.recipientKey),
-      updatedAt: now,
-      ...definedFields(change),
-    };
-    if (change.expandedTo !== undefined) patch.visible = false;
     try {
-      const response = await this.table.updateEntity(patch, 'Merge', { etag: row.etag });
-      const merged = { ...row, ...definedFields(change), updatedAt: now, etag: response.etag ?? row.etag };
-      if (merged.leaseUntil === '') delete (merged as { leaseUntil?: string }).leaseUntil;
-      return { kind: 'updated', row: merged };
+      const response = await this.table.updateEntity(patchOf(row, change, now), 'Merge', { etag: row.etag });
+      return { kind: 'updated', row: merged(row, change, now, response.etag) };
     } catch (error) {
       if (isStatus(error, 412) || isStatus(error, 404)) return { kind: 'stale' };
+      throw error;
+    }
+  }
+
+  async updateAll(rows: readonly DeliveryRecord[], change: DeliveryChange): Promise<ReadonlyMap<string, DeliveryRecord> | undefined> {
+    if (rows.length > TRANSACTION_LIMIT) throw new Error(`updateAll takes at most ${TRANSACTION_LIMIT} rows`);
+    if (rows.length === 0) return new Map();
+    const now = new Date().toISOString();
+    const transaction = new TableTransaction();
+    for (const row of rows) transaction.updateEntity(patchOf(row, change, now), 'Merge', { etag: row.etag });
+    try {
+      const response = await this.table.submitTransaction(transaction.actions);
+      const etags = new Map(response.subResponses.map((sub) => [sub.rowKey, sub.etag]));
+      const updated = new Map<string, DeliveryRecord>();
+      for (const row of rows) {
+        // A service that leaves a sub-response's etag out costs a read of that row.
+        const etag = etags.get(tableKey(row.recipientKey)) ?? (await this.get(row.notificationId, row.recipientKey))?.etag;
+        if (etag !== undefined) updated.set(row.recipientKey, merged(row, change, now, etag));
+      }
+      return updated;
+    } catch (error) {
+      if (isStatus(error, 412) || isStatus(error, 404)) return undefined;
       throw error;
     }
   }
@@ -224,6 +243,22 @@ function escapeOData(value: string): string {
   return value.replace(/'/g, "''");
 }
 
+
+function patchOf(row: DeliveryRecord, change: DeliveryChange, now: string): Partial<DeliveryEntity> & { partitionKey: string; rowKey: string } {
+  return {
+    partitionKey: row.notificationId,
+    rowKey: tableKey(row.recipientKey),
+    updatedAt: now,
+    ...definedFields(change),
+    ...(change.expandedTo !== undefined && { visible: false }),
+  };
+}
+
+function merged(row: DeliveryRecord, change: DeliveryChange, now: string, etag: string | undefined): DeliveryRecord {
+  const next = { ...row, ...definedFields(change), updatedAt: now, etag: etag ?? row.etag };
+  if (next.leaseUntil === '') delete (next as { leaseUntil?: string }).leaseUntil;
+  return next;
+}
 
 function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
   return {

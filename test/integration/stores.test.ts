@@ -181,6 +181,22 @@ describe('TableDeliveryStore', () => {
     expect((await store.counts(id)).counts.total).toBe(150);
   });
 
+  it('updateAll claims rows by their creation etags in one transaction, or none of them if one changed', async () => {
+    const id = uniqueName('n');
+    const created = await store.createPending(id, rowsFor(3));
+    const asCreated = (key: string): DeliveryRecord => ({ notificationId: id, recipientKey: key, recipient: { type: 'user', userId: key.slice('user:id:'.length) }, status: 'pending', attempts: 0, updatedAt: '', etag: created.get(key) as string });
+    const lease = new Date(Date.now() + 60_000).toISOString();
+    const claimed = await store.updateAll([asCreated('user:id:29:0'), asCreated('user:id:29:1')], { leaseUntil: lease });
+    expect([...(claimed?.keys() ?? [])]).toEqual(['user:id:29:0', 'user:id:29:1']);
+    expect((await mustGet(id, 'user:id:29:0')).leaseUntil).toBe(lease);
+    // The etags it returns are the rows' new ones: the holder can settle each row.
+    const settled = await store.update(claimed?.get('user:id:29:1') as DeliveryRecord, { status: 'delivered', leaseUntil: '' });
+    expect(settled.kind).toBe('updated');
+    // A set with one changed row claims nothing.
+    expect(await store.updateAll([asCreated('user:id:29:2'), asCreated('user:id:29:0')], { leaseUntil: lease })).toBeUndefined();
+    expect((await mustGet(id, 'user:id:29:2')).leaseUntil).toBeUndefined();
+  });
+
   it('update with a stale etag returns stale and changes nothing', async () => {
     const id = uniqueName('n');
     await store.createPending(id, rowsFor(1));
