@@ -29,6 +29,8 @@ import { azuriteConnectionString, startAzurite, type RunningAzurite } from '../l
 import { startFunctionHost, type RunningFunctionHost } from '../local/functionHost';
 import { loadConfig } from '../shared/config';
 import { silentLogger } from '../shared/logger';
+import { startReadyChild } from '../test/support/readyChild';
+import { HOST_READY_PREFIX } from './hostProcess';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices, type Services } from '../shared/services';
 import { freePort } from '../test/support/freePort';
@@ -701,13 +703,19 @@ async function runAccept(): Promise<AcceptResult> {
   const perCaller = Number(process.env.BENCH_ACCEPT_REQUESTS ?? 25);
   print(`\n(accept) accept latency: ${callers} concurrent callers × ${perCaller} requests, 1 and 1,000 explicit recipients, sendAt an hour ahead, no workers`);
   const stack = await startStack('accept', false);
-  return withCleanup(stack.stop, async () => {
+  // The host runs in a process of its own, as under npm start: the callers' own work (building and
+  // posting 1,000-recipient bodies) must not share the event loop of the handler being timed.
+  const host = await startReadyChild<{ url: string }>(join(__dirname, 'hostProcess.ts'), JSON.stringify({ connectionString: stack.azurite.connectionString, functionKey: FUNCTION_KEY }), HOST_READY_PREFIX, 'function host').catch(async (error: unknown) => {
+    await stack.stop();
+    throw error;
+  });
+  return withCleanup(async () => { await host.stop(); await stack.stop(); }, async () => {
     const sizes: AcceptResult['sizes'][number][] = [];
     for (const size of [1, 1000]) {
       const recipients = Array.from({ length: size }, (_, i) => ({ type: 'user', aadObjectId: `accept-aad-${i}` }));
       const call = async (n: number): Promise<number> => {
         const t = now();
-        const res = await fetch(`${stack.host.url}/api/notifications`, {
+        const res = await fetch(`${host.ready.url}/api/notifications`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-functions-key': FUNCTION_KEY },
           body: JSON.stringify({ recipients, message: { text: `accept ${size} ${n}` }, sendAt: new Date(Date.now() + 3_600_000).toISOString() }),

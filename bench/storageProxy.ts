@@ -42,7 +42,9 @@ export function operationOf(service: Service, method: string, path: string): str
     const last = parts[parts.length - 1] ?? '';
     if (last === '$batch') return 'batch';
     if (last.startsWith('Tables')) return `${method} tables`;
-    return /\(.*\)$/.test(last) ? `${method} entity` : `${method} query`;
+    // `name(PartitionKey='..',RowKey='..')` is one entity; `name()` or `name` with a filter, a query.
+    const table = last.replace(/\(.*\)$/, '');
+    return /\(.+\)$/.test(last) ? `${method} entity ${table}` : `${method} query ${table}`;
   }
   if (service === 'queue') {
     if (parts.length <= 2) return `${method} queue`;

@@ -7,8 +7,8 @@
  * The rate adapts, because Teams says its limit is "subject to change" (older documentation: 30).
  * A 429 lowers it multiplicatively, once per `decreaseWindowMs` so that one burst of 429s counts
  * once, and remembers the rate that met it as the `ceiling`. Quiet time brings the rate back:
- * quickly up to just under the ceiling, then in small steps past it, since every 429 costs the
- * tenant a whole `Retry-After` of silence. So a tenant whose limit is lower than configured
+ * quickly up to the ceiling (just under it once a second 429 there confirmed it), then in small
+ * steps past it, since every 429 costs the tenant a whole `Retry-After` of silence. So a tenant whose limit is lower than configured
  * settles just under it, and one whose limit rises is found again.
  */
 export interface TimelineState {
@@ -37,6 +37,12 @@ export interface TimelineState {
   readonly lastIncreaseAt: number;
   /** The rate the last 429 met (0 before any): recovery is quick below it and slow past it. */
   readonly ceiling: number;
+  /**
+   * 429s met at about the same ceiling in a row. One 429 may be jitter (a request landing a few
+   * ms early in the sliding second), so quick recovery goes back to the ceiling itself; a second
+   * one there says the limit is real, and recovery stops just under it.
+   */
+  readonly ceilingHits: number;
 }
 
 export interface PacingPolicy {
@@ -53,8 +59,10 @@ export interface PacingPolicy {
   readonly decreaseWindowMs: number;
   /** Each quiet second, the rate closes this share of its distance to just under the ceiling. */
   readonly recoverShare: number;
-  /** Where quick recovery stops: this share of the ceiling. */
+  /** Where quick recovery stops once a ceiling is confirmed: this share of it. */
   readonly nearCeiling: number;
+  /** A 429 at this share of the ceiling or more confirms it. */
+  readonly sameCeiling: number;
   /** Past that, the rate grows by this much every `probeEveryMs` without a 429. */
   readonly probeStep: number;
   readonly probeEveryMs: number;
@@ -67,6 +75,7 @@ export const DEFAULT_PACING_POLICY: Omit<PacingPolicy, 'maxRate'> = {
   decreaseWindowMs: 1_000,
   recoverShare: 0.4,
   nearCeiling: 0.97,
+  sameCeiling: 0.98,
   probeStep: 0.25,
   probeEveryMs: 5_000,
 };
@@ -84,7 +93,7 @@ export interface Reservation {
 }
 
 export function initialTimeline(policy: PacingPolicy, now: number): TimelineState {
-  return { nextAt: now, shiftMs: 0, pivotAt: now, stretch: 0, rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0 };
+  return { nextAt: now, shiftMs: 0, pivotAt: now, stretch: 0, rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0, ceilingHits: 0 };
 }
 
 /** When a send planned at `at` is due on the wall clock: later by every pause, and slower past the pivot. */
@@ -143,7 +152,12 @@ export function throttled(state: TimelineState, retryAfterMs: number, now: numbe
     ...slowed,
     pausedUntil,
     shiftMs: slowed.shiftMs + Math.max(0, added),
-    ...(decrease && { lastDecreaseAt: now, lastIncreaseAt: now, ceiling: state.rate }),
+    ...(decrease && {
+      lastDecreaseAt: now,
+      lastIncreaseAt: now,
+      ceiling: state.rate,
+      ceilingHits: state.ceiling > 0 && state.rate >= state.ceiling * policy.sameCeiling ? state.ceilingHits + 1 : 1,
+    }),
   };
 }
 
@@ -164,7 +178,8 @@ export function recover(state: TimelineState, now: number, policy: PacingPolicy)
   if (state.rate >= policy.maxRate) return state.rate === policy.maxRate ? state : { ...state, rate: policy.maxRate };
   let rate = state.rate;
   let at = state.lastIncreaseAt;
-  const target = Math.min(policy.maxRate, (state.ceiling > 0 ? state.ceiling : policy.maxRate) * policy.nearCeiling);
+  const ceiling = state.ceiling > 0 ? state.ceiling : policy.maxRate;
+  const target = Math.min(policy.maxRate, state.ceilingHits >= 2 ? ceiling * policy.nearCeiling : ceiling);
   // Quick: one step a second, each closing a share of the distance to the target.
   while (rate < target - 0.01 && now - at >= 1_000) {
     rate = Math.min(target, rate + Math.max(0.1, (target - rate) * policy.recoverShare));

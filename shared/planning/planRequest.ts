@@ -14,11 +14,11 @@ export const PLAN_PAGE_SIZE = 100;
  * Planning runs at most this far ahead of a tenant's sends. A tenant's backlog is scheduled
  * slices, which hold up no other tenant, and a 429 slows the tenant's clock for the sends already
  * planned, so it can be well ahead: far enough that a listing reaches the next tenant's users
- * after about a thousand of one tenant's without waiting (real Teams user ids are opaque, so
+ * after about five hundred of one tenant's without waiting (real Teams user ids are opaque, so
  * tenants interleave in a listing of all users anyway). Not further, because the rate a tenant
  * recovers to after its 429s only reaches sends planned afterwards.
  */
-export const PLAN_AHEAD_MS = 20_000;
+export const PLAN_AHEAD_MS = 10_000;
 
 export interface RequestPlanningDependencies extends PlanDependencies {
   readonly notifications: NotificationStore;

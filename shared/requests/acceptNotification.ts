@@ -74,10 +74,11 @@ export async function acceptNotification(
   const job: QueuedJob = { job: { v: 1, kind: 'plan', notificationId: id, offset: 0 }, ...(planAt > now.getTime() && { notBefore: new Date(planAt) }) };
 
   try {
-    if (!inline) await deps.recipientLists.save(id, request.recipients);
-    await deps.notifications.create(record);
+    // A large list and the record are written side by side; a failure of either undoes both.
+    await Promise.all([inline ? undefined : deps.recipientLists.save(id, request.recipients), deps.notifications.create(record)]);
     await enqueueWithRetry(deps.queue, [job]);
-    await deps.notifications.markEnqueued(id, new Date().toISOString());
+    // Only a repeat with the same key waits for this mark: without a key, nothing reads it.
+    if (idempotencyKey !== undefined) await deps.notifications.markEnqueued(id, new Date().toISOString());
   } catch (error) {
     await undo(id, idempotencyKey, deps);
     throw error;

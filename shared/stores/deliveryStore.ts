@@ -159,11 +159,13 @@ export class TableDeliveryStore implements DeliveryStore {
     for (const row of rows) transaction.updateEntity(patchOf(row, change, now), 'Merge', { etag: row.etag });
     try {
       const response = await this.table.submitTransaction(transaction.actions);
-      const etags = new Map(response.subResponses.map((sub) => [sub.rowKey, sub.etag]));
+      // Sub-responses come in the order of the operations (an update's carries no row key).
       const updated = new Map<string, DeliveryRecord>();
-      for (const row of rows) {
-        // A service that leaves a sub-response's etag out costs a read of that row.
-        const etag = etags.get(tableKey(row.recipientKey)) ?? (await this.get(row.notificationId, row.recipientKey))?.etag;
+      for (const [i, row] of rows.entries()) {
+        const sub = response.subResponses[i];
+        const own = sub !== undefined && (sub.rowKey === undefined || sub.rowKey === tableKey(row.recipientKey)) ? sub.etag : undefined;
+        // A service that leaves the etag out costs a read of that row.
+        const etag = own ?? (await this.get(row.notificationId, row.recipientKey))?.etag;
         if (etag !== undefined) updated.set(row.recipientKey, merged(row, change, now, etag));
       }
       return updated;

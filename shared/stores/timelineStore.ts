@@ -66,5 +66,6 @@ function stateOf(value: TimelineState): TimelineState {
     lastDecreaseAt: value.lastDecreaseAt,
     lastIncreaseAt: value.lastIncreaseAt,
     ceiling: value.ceiling ?? 0,
+    ceilingHits: value.ceilingHits ?? (value.ceiling ? 2 : 0),
   };
 }
