@@ -47,29 +47,36 @@ export class SliceDelivery {
     }
     const claimed = await this.claimAsCreated(job);
     const steps: Promise<JobResult>[] = [];
+    const started = new Set<string>();
     try {
       for (const send of sends) {
         const due = planned ? await pacer.dueAt(job.tenantId, send.at) : send.at;
         await budget.wait(due - PREPARE_MS - Date.now());
         const { recipientKey, recipient, at, route, etag } = send;
-        steps.push(
-          deliverOne(
-            {
-            v: 1,
-            kind: 'deliver',
-            notificationId: job.notificationId,
-            recipientKey,
-            recipient,
-            attempt: 0,
-            throttled: 0,
-            at,
-            ...(route !== undefined && { route }),
-            ...(etag !== undefined && { etag }),
-            },
-            claimed?.get(recipientKey),
-          ),
-        );
+        const deliver: DeliverJob = {
+          v: 1,
+          kind: 'deliver',
+          notificationId: job.notificationId,
+          recipientKey,
+          recipient,
+          attempt: 0,
+          throttled: 0,
+          at,
+          ...(route !== undefined && { route }),
+          ...(etag !== undefined && { etag }),
+        };
+        started.add(recipientKey);
+        const step = deliverOne(deliver, claimed?.get(recipientKey));
+        // Handled below, once the loop ends; until then a step that fails must not count as unhandled.
+        step.catch(() => undefined);
+        steps.push(step);
       }
+    } catch (error) {
+      // Stopping (or a fault): the recipients not started are let go at once, so the slice's
+      // redelivery sends them now rather than after their claims run out.
+      const unstarted = [...(claimed?.values() ?? [])].filter((row) => !started.has(row.recipientKey));
+      if (unstarted.length > 0) await this.deps.deliveries.updateAll(unstarted, { leaseUntil: '' }).catch(() => undefined);
+      throw error;
     } finally {
       // Stopping or not, the sends already started finish and record what Teams answered.
       await Promise.allSettled(steps);

@@ -132,6 +132,7 @@ describe('npm start under load, stopped with Ctrl-C', () => {
     killGroup(first.child.pid as number, 'SIGINT');
     const code = await first.exited;
     const stopMs = Date.now() - signalled;
+    if (code !== 0) console.log(first.lines.slice(-15).join('\n'));
     expect(code).toBe(0);
     expect(stopMs).toBeLessThan(10_000);
     for (const port of [ports.host, ports.playground, ports.azurite.blob, ports.azurite.queue, ports.azurite.table]) expect(await isFree(port)).toBe(true);
