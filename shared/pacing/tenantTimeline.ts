@@ -43,6 +43,8 @@ export interface TimelineState {
    * one there says the limit is real, and recovery stops just under it.
    */
   readonly ceilingHits: number;
+  /** Probes made past the ceiling since the last 429: the next one grows by `probeStep × 2^probes`. */
+  readonly probes: number;
 }
 
 export interface PacingPolicy {
@@ -63,7 +65,11 @@ export interface PacingPolicy {
   readonly nearCeiling: number;
   /** A 429 at this share of the ceiling or more confirms it. */
   readonly sameCeiling: number;
-  /** Past that, the rate grows by this much every `probeEveryMs` without a 429. */
+  /**
+   * Past that, the rate grows every `probeEveryMs` without a 429: by this much at first, then by
+   * twice the step before. Near a real limit the first small probes meet it; a limit that rose
+   * (30 to 50) is found within a minute.
+   */
   readonly probeStep: number;
   readonly probeEveryMs: number;
 }
@@ -93,7 +99,7 @@ export interface Reservation {
 }
 
 export function initialTimeline(policy: PacingPolicy, now: number): TimelineState {
-  return { nextAt: now, shiftMs: 0, pivotAt: now, stretch: 0, rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0, ceilingHits: 0 };
+  return { nextAt: now, shiftMs: 0, pivotAt: now, stretch: 0, rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0, ceilingHits: 0, probes: 0 };
 }
 
 /** When a send planned at `at` is due on the wall clock: later by every pause, and slower past the pivot. */
@@ -157,6 +163,7 @@ export function throttled(state: TimelineState, retryAfterMs: number, now: numbe
       lastIncreaseAt: now,
       ceiling: state.rate,
       ceilingHits: state.ceiling > 0 && state.rate >= state.ceiling * policy.sameCeiling ? state.ceilingHits + 1 : 1,
+      probes: 0,
     }),
   };
 }
@@ -185,15 +192,17 @@ export function recover(state: TimelineState, now: number, policy: PacingPolicy)
     rate = Math.min(target, rate + Math.max(0.1, (target - rate) * policy.recoverShare));
     at += 1_000;
   }
-  // Slow: past the target, small probes, since a 429 there costs a second of silence.
+  // Slow: past the target, probes, small at first, since a 429 there costs a second of silence.
+  let probes = state.probes;
   if (rate >= target - 0.01) {
-    const steps = Math.floor((now - at) / policy.probeEveryMs);
-    if (steps > 0) {
-      rate = Math.min(policy.maxRate, Math.max(rate, target) + steps * policy.probeStep);
-      at += steps * policy.probeEveryMs;
+    rate = Math.max(rate, target);
+    while (now - at >= policy.probeEveryMs && rate < policy.maxRate) {
+      rate = Math.min(policy.maxRate, rate + policy.probeStep * 2 ** Math.min(probes, 10));
+      probes += 1;
+      at += policy.probeEveryMs;
     }
   }
-  return rate === state.rate ? state : { ...state, rate, lastIncreaseAt: at };
+  return rate === state.rate ? state : { ...state, rate, lastIncreaseAt: at, probes };
 }
 
 /** How far ahead of now the tenant's bulk work is already planned. */

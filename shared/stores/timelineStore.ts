@@ -67,5 +67,6 @@ function stateOf(value: TimelineState): TimelineState {
     lastIncreaseAt: value.lastIncreaseAt,
     ceiling: value.ceiling ?? 0,
     ceilingHits: value.ceilingHits ?? (value.ceiling ? 2 : 0),
+    probes: value.probes ?? 0,
   };
 }

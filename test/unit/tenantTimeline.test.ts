@@ -52,9 +52,8 @@ describe('a tenant send timeline', () => {
     const soon = recover(state, T0 + 1000 + 15_000, policy).rate;
     expect(soon).toBeGreaterThan(once - 0.1);
     expect(soon).toBeLessThanOrEqual(once + policy.probeStep * 3);
-    // ...then small probes past it, never above the configured rate.
+    // ...then probes past it, small at first and growing, never above the configured rate.
     expect(recover(state, T0 + 1000 + 30_000, policy).rate).toBeGreaterThan(soon);
-    expect(recover(state, T0 + 1000 + 30_000, policy).rate).toBeLessThan(soon + 2);
     expect(recover(state, T0 + 1000 + 3_600_000, policy).rate).toBe(50);
     // A second 429 at that rate confirms the limit: recovery then stops just under it.
     const back = recover(state, T0 + 1000 + 15_000, policy);
@@ -101,6 +100,7 @@ describe('a tenant send timeline', () => {
     let state = initialTimeline(policy, T0);
     const rates: number[] = [];
     let throttles = 0;
+    let foundWithin90s = 0;
     for (let t = T0; t < T0 + 1_200_000; t += 100) {
       if (t === T0 + 600_000) limit = 50;
       state = recover(state, t, policy);
@@ -110,12 +110,14 @@ describe('a tenant send timeline', () => {
         throttles += 1;
       }
       if (t > T0 + 60_000 && t < T0 + 600_000) rates.push(sending);
+      if (t === T0 + 690_000) foundWithin90s = state.rate * policy.headroom;
     }
     const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
     expect(mean).toBeGreaterThan(0.9 * 30);
     expect(Math.max(...rates)).toBeLessThanOrEqual(31);
     expect(throttles).toBeLessThan(60);
-    // Ten minutes after the limit rose to 50, the rate has found it again.
+    // Within 90 s of the limit rising to 50, the rate has found it again, and stays there.
+    expect(foundWithin90s).toBeGreaterThan(0.9 * 50);
     expect(state.rate * policy.headroom).toBeGreaterThan(0.9 * 50);
   });
 });
