@@ -132,7 +132,8 @@ interface Bucket {
 
 const realClock = {
   now: () => performance.now(),
-  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, Math.ceil(ms)))),
+  // Unref'd: a wait that `close()` cut short must not keep a stopping process alive until it ends.
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, Math.ceil(ms))).unref()),
 };
 
 /** Thrown by `SendBudget.take` after `close()`: the job goes back to the queue unsent. */
