@@ -66,7 +66,8 @@ export class DeliveryWorker {
           return await this.planning.plan(job, notification);
         case 'slice':
           // Each recipient is a step of its own: a storage fault retries that recipient, not the slice.
-          return await this.slices.run(job, (deliver, row) => this.step(deliver, JSON.stringify(deliver), notification, log, row));
+          // Each step reads the record through the cache, so a cancel during the slice stops its later sends.
+          return await this.slices.run(job, async (deliver, row) => this.step(deliver, JSON.stringify(deliver), (await this.notification(job.notificationId)) ?? notification, log, row));
       }
     } catch (error) {
       // Stopping: the job was not sent; throwing hands the message straight back to the queue.

@@ -15,6 +15,9 @@ import { Settlement, type DeliveryDependencies, type JobResult } from './settlem
 /** A planned send later than this is planned anew (once): at 50 a second a sliding second has about 25 ms to spare. */
 const LATE_TOLERANCE_MS = 25;
 
+/** A claim with less than this left is renewed before a send goes out on it. */
+const MIN_CLAIM_LEFT_MS = 30_000;
+
 /** How many times a job re-reads its row when another writer got there first. */
 const MAX_CLAIM_ROUNDS = 3;
 
@@ -60,9 +63,11 @@ export class RecipientDelivery {
     const now = Date.now();
     const due = notification.sendAt !== undefined ? Date.parse(notification.sendAt) : now;
     if (due > now + 1000) {
-      // A claim we hold is let go first, so the copy finds the recipient free.
+      // The copy first, then a claim we hold is let go: a crash in between leaves a copy that
+      // waits out the claim, never a recipient with no job.
+      const result = await this.settlement.reschedule(job, due - now, 'not due yet');
       if (held) await this.deps.deliveries.update(row, { leaseUntil: '' });
-      return this.settlement.reschedule(job, due - now, 'not due yet');
+      return result;
     }
     if (notification.cancelled === true) return this.settlement.finish(row, 'skipped', 'cancelled', 'the notification was cancelled', log);
     if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= now) {
@@ -71,7 +76,15 @@ export class RecipientDelivery {
     return undefined;
   }
 
-  private async claimedAttempt(job: DeliverJob, row: DeliveryRecord, notification: NotificationRecord, log: Logger): Promise<JobResult> {
+  private async claimedAttempt(job: DeliverJob, claimed: DeliveryRecord, notification: NotificationRecord, log: Logger): Promise<JobResult> {
+    let row = claimed;
+    if (row.leaseUntil === undefined || Date.parse(row.leaseUntil) - Date.now() < MIN_CLAIM_LEFT_MS) {
+      // A claim about to run out is renewed before anything is sent on it; if the row changed
+      // meanwhile, another copy has the recipient now.
+      const renewed = await this.deps.deliveries.update(row, { leaseUntil: new Date(Date.now() + this.deps.options.leaseMs).toISOString() });
+      if (renewed.kind === 'stale') return { kind: 'ignored', why: 'the claim ran out and another worker has the recipient' };
+      row = renewed.row;
+    }
     const progress = { delivered: false };
     try {
       return (await this.notSendable(job, row, notification, log, true)) ?? (await this.attempt(job, row, notification, log, progress));

@@ -48,9 +48,23 @@ export class SliceDelivery {
     const claimed = await this.claimAsCreated(job);
     const steps: Promise<JobResult>[] = [];
     const started = new Set<string>();
+    const letGo = async () => {
+      const unstarted = [...(claimed?.values() ?? [])].filter((row) => !started.has(row.recipientKey));
+      if (unstarted.length > 0) await this.deps.deliveries.updateAll(unstarted, { leaseUntil: '' }).catch(() => undefined);
+    };
+    let deferred = 0;
     try {
-      for (const send of sends) {
+      for (const [index, send] of sends.entries()) {
         const due = planned ? await pacer.dueAt(job.tenantId, send.at) : send.at;
+        if (planned && due - Date.now() > EARLY_LIMIT_MS) {
+          // Teams paused the tenant meanwhile: the rest of the slice goes back to the queue until
+          // shortly before its time, rather than hold its claims (and a worker) through the pause.
+          const rest = sends.slice(index);
+          await this.settlement.reschedule({ ...job, sends: rest }, due - Date.now() - SLICE_LEAD_MS, 'the tenant was paused');
+          await letGo();
+          deferred = rest.length;
+          break;
+        }
         await budget.wait(due - PREPARE_MS - Date.now());
         const { recipientKey, recipient, at, route, etag } = send;
         const deliver: DeliverJob = {
@@ -74,14 +88,13 @@ export class SliceDelivery {
     } catch (error) {
       // Stopping (or a fault): the recipients not started are let go at once, so the slice's
       // redelivery sends them now rather than after their claims run out.
-      const unstarted = [...(claimed?.values() ?? [])].filter((row) => !started.has(row.recipientKey));
-      if (unstarted.length > 0) await this.deps.deliveries.updateAll(unstarted, { leaseUntil: '' }).catch(() => undefined);
+      await letGo();
       throw error;
     } finally {
       // Stopping or not, the sends already started finish and record what Teams answered.
       await Promise.allSettled(steps);
     }
-    const results: Record<string, number> = {};
+    const results: Record<string, number> = deferred > 0 ? { deferred } : {};
     for (const step of await Promise.allSettled(steps)) {
       if (step.status === 'rejected') throw step.reason;
       results[step.value.kind] = (results[step.value.kind] ?? 0) + 1;

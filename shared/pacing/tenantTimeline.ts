@@ -11,6 +11,9 @@
  * steps past it, since every 429 costs the tenant a whole `Retry-After` of silence. So a tenant whose limit is lower than configured
  * settles just under it, and one whose limit rises is found again.
  */
+/** A point of the plan clock's mapping: `[planned time, extra delay in ms]`. */
+export type Bend = readonly [number, number];
+
 export interface TimelineState {
   /**
    * The next free send time for bulk work, on the plan's clock. Send times are planned on a clock
@@ -22,13 +25,14 @@ export interface TimelineState {
   /** Total time the tenant has been paused by 429s: how far planned times lag the wall clock. */
   readonly shiftMs: number;
   /**
-   * Where the plan's clock last began to run slow (plan clock), and by how much (0: not at all).
+   * Where the planned sends were moved apart: `[planned time, extra delay]` points, sorted, with
+   * the extra delay interpolated between them and constant before the first and after the last.
    * A lower rate must reach the sends already planned, or they would meet the lower limit at the
-   * old spacing: past `pivotAt`, a planned second lasts `1 + stretch` seconds. So planning can run
-   * far ahead of the sends (a tenant's backlog is scheduled messages) and still adapt at once.
+   * old spacing: a decrease spreads the backlog planned at that moment (from the send due now to
+   * the last one planned) by the ratio of the rates; work planned later is spaced at the new rate
+   * as usual. Points far in the past are dropped, so the list stays a few entries long.
    */
-  readonly pivotAt: number;
-  readonly stretch: number;
+  readonly bends: readonly Bend[];
   /** Requests per second the timeline is spaced at now. */
   readonly rate: number;
   /** Epoch ms until which Teams asked this tenant to wait (429 Retry-After). */
@@ -99,29 +103,62 @@ export interface Reservation {
 }
 
 export function initialTimeline(policy: PacingPolicy, now: number): TimelineState {
-  return { nextAt: now, shiftMs: 0, pivotAt: now, stretch: 0, rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0, ceilingHits: 0, probes: 0 };
+  return { nextAt: now, shiftMs: 0, bends: [], rate: policy.maxRate, pausedUntil: 0, lastDecreaseAt: 0, lastIncreaseAt: now, ceiling: 0, ceilingHits: 0, probes: 0 };
 }
 
-/** When a send planned at `at` is due on the wall clock: later by every pause, and slower past the pivot. */
+/** When a send planned at `at` is due on the wall clock: later by every pause, and by the spreading of a decrease. */
 export function dueAt(state: TimelineState, at: number): number {
-  return at + state.shiftMs + Math.max(0, at - state.pivotAt) * state.stretch;
+  return at + state.shiftMs + extraAt(state.bends, at);
 }
 
-/** The plan's clock at a wall-clock time: the inverse of `dueAt`. */
+function extraAt(bends: readonly Bend[], at: number): number {
+  const first = bends[0];
+  if (first === undefined) return 0;
+  if (at <= first[0]) return first[1];
+  for (let i = 1; i < bends.length; i++) {
+    const [x1, y1] = bends[i] as Bend;
+    if (at <= x1) {
+      const [x0, y0] = bends[i - 1] as Bend;
+      return x1 === x0 ? y1 : y0 + ((y1 - y0) * (at - x0)) / (x1 - x0);
+    }
+  }
+  return (bends[bends.length - 1] as Bend)[1];
+}
+
+/** The plan's clock at a wall-clock time: the inverse of `dueAt` (which only ever grows with `at`). */
 export function planTime(state: TimelineState, wall: number): number {
-  const unshifted = wall - state.shiftMs;
-  return unshifted <= state.pivotAt ? unshifted : state.pivotAt + (unshifted - state.pivotAt) / (1 + state.stretch);
+  const { bends, shiftMs } = state;
+  const first = bends[0];
+  if (first === undefined) return wall - shiftMs;
+  const due = (b: Bend) => b[0] + shiftMs + b[1];
+  if (wall <= due(first)) return wall - shiftMs - first[1];
+  for (let i = 1; i < bends.length; i++) {
+    const b1 = bends[i] as Bend;
+    if (wall <= due(b1)) {
+      const b0 = bends[i - 1] as Bend;
+      const span = due(b1) - due(b0);
+      return span <= 0 ? b1[0] : b0[0] + ((b1[0] - b0[0]) * (wall - due(b0))) / span;
+    }
+  }
+  return wall - shiftMs - (bends[bends.length - 1] as Bend)[1];
 }
 
-/**
- * With nothing planned ahead any more, the clock can run at the wall clock's pace again: no
- * planned send moves, since all of them are behind `now`.
- */
-function rebased(state: TimelineState, now: number): TimelineState {
-  if (state.stretch === 0) return state;
-  const current = planTime(state, now);
-  if (state.nextAt > current) return state;
-  return { ...state, shiftMs: dueAt(state, current) - current, pivotAt: current, stretch: 0 };
+/** Bends this far behind the send due now are dropped: no planned send is that late. */
+const KEEP_BENDS_MS = 60_000;
+
+/** Drops the bends long past, keeping the last of them as the anchor of the ones after it. */
+function pruned(state: TimelineState, now: number): TimelineState {
+  if (state.bends.length === 0) return state;
+  const cutoff = planTime(state, now - KEEP_BENDS_MS);
+  let drop = 0;
+  while (drop + 1 < state.bends.length && (state.bends[drop + 1] as Bend)[0] <= cutoff) drop += 1;
+  const bends = state.bends.slice(drop);
+  const only = bends[0];
+  if (bends.length === 1 && only !== undefined && only[0] <= cutoff) {
+    // All that is left is a constant delay: the same as a longer shift.
+    return { ...state, shiftMs: state.shiftMs + only[1], bends: [] };
+  }
+  return drop === 0 ? state : { ...state, bends };
 }
 
 /**
@@ -136,9 +173,8 @@ export function reserve(
   now: number,
   policy: PacingPolicy,
 ): { state: TimelineState; reservation: Reservation } {
-  const recovered = rebased(recover(state, now, policy), now);
-  // New sends are past the pivot: a planned millisecond lasts `1 + stretch` real ones there.
-  const spacingMs = 1000 / (recovered.rate * policy.headroom) / (1 + recovered.stretch);
+  const recovered = pruned(recover(state, now, policy), now);
+  const spacingMs = 1000 / (recovered.rate * policy.headroom);
   const notBefore = planTime(recovered, Math.max(earliest, recovered.pausedUntil, now));
   const span = count * spacingMs;
   // Urgent work goes ahead of the backlog: it starts at once, and the bulk work not yet planned moves back by as much.
@@ -169,15 +205,25 @@ export function throttled(state: TimelineState, retryAfterMs: number, now: numbe
 }
 
 /**
- * The rate drops to `rate`: from the send due now on, the planned sends move apart by the ratio,
- * as if they had been planned at the lower rate. (The clock stays continuous: nothing due
- * before now moves.)
+ * The rate drops to `rate`: the sends planned from the one due now to the last one planned move
+ * apart by the ratio, as if they had been planned at the lower rate; work planned later is spaced
+ * at the new rate as usual. Nothing due before now moves.
  */
 function slowedDown(state: TimelineState, rate: number, now: number): TimelineState {
-  const pivotAt = Math.max(state.pivotAt, planTime(state, now));
-  const shiftMs = dueAt(state, pivotAt) - pivotAt;
-  const stretch = (1 + state.stretch) * (state.rate / rate) - 1;
-  return { ...state, rate, pivotAt, shiftMs, stretch };
+  const from = planTime(state, now);
+  const to = state.nextAt;
+  if (to <= from) return { ...state, rate };
+  const ratio = state.rate / rate;
+  const base = dueAt(state, from);
+  // The extra delay a planned time gets: (ratio - 1) x how long after the send due now it was due.
+  const added = (at: number) => (ratio - 1) * (dueAt(state, Math.min(Math.max(at, from), to)) - base);
+  const inside = state.bends.map((b) => b[0]).filter((x) => x > from && x < to);
+  const bends: Bend[] = [
+    ...state.bends.filter((b) => b[0] < from),
+    ...[from, ...inside, to].map((x): Bend => [x, extraAt(state.bends, x) + added(x)]),
+    ...state.bends.filter((b) => b[0] > to).map((b): Bend => [b[0], b[1] + added(b[0])]),
+  ];
+  return { ...state, rate, bends };
 }
 
 /** The rate after the quiet time since it last changed: quickly back to just under the ceiling, then slowly past it. */

@@ -33,7 +33,9 @@ export const OPT_OUT_SNAPSHOT_MS = 2_000;
 /** A tenant with more opt-outs than this is asked about each recipient instead. */
 const SNAPSHOT_LIMIT = 2_000;
 
-type Snapshot = { readonly readAt: number; readonly keys: Promise<Set<string> | 'too-many'> };
+type Snapshot = { readonly readAt: number; readonly keys: Promise<Set<string> | 'too-many'>; tooMany: boolean };
+/** How long "too many to list" is believed. */
+const TOO_MANY_KEPT_MS = 300_000;
 
 export class TableOptOutStore implements OptOutStore {
   private readonly table: TableClient;
@@ -54,7 +56,7 @@ export class TableOptOutStore implements OptOutStore {
   private snapshot(partition: string): Promise<Set<string> | 'too-many'> {
     const now = Date.now();
     const kept = this.snapshots.get(partition);
-    if (kept !== undefined && now - kept.readAt < OPT_OUT_SNAPSHOT_MS) return kept.keys;
+    if (kept !== undefined && now - kept.readAt < (kept.tooMany ? TOO_MANY_KEPT_MS : OPT_OUT_SNAPSHOT_MS)) return kept.keys;
     const keys = (async () => {
       const found = new Set<string>();
       const rows = this.table.listEntities<{ rowKey: string }>({ queryOptions: { filter: odata`PartitionKey eq ${partition}`, select: ['RowKey'] } });
@@ -65,7 +67,10 @@ export class TableOptOutStore implements OptOutStore {
       return found;
     })();
     if (this.snapshots.size >= 1_000) this.snapshots.clear();
-    this.snapshots.set(partition, { readAt: now, keys });
+    const snapshot: Snapshot = { readAt: now, keys, tooMany: false };
+    this.snapshots.set(partition, snapshot);
+    // A tenant with too many to list is asked about each recipient for a while before listing again.
+    void keys.then((k) => (snapshot.tooMany = k === 'too-many')).catch(() => undefined);
     // A failed read is not kept: the next call reads again.
     keys.catch(() => this.snapshots.delete(partition));
     return keys;

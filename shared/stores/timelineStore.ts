@@ -1,5 +1,5 @@
 import type { TableClient } from '@azure/data-tables';
-import type { TimelineState } from '../pacing/tenantTimeline';
+import type { Bend, TimelineState } from '../pacing/tenantTimeline';
 import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
 
 /** Tenants' send timelines, changed by read-modify-write under the entity's ETag. */
@@ -12,10 +12,14 @@ export interface TimelineStore {
   get(tenantId: string): Promise<TimelineState | undefined>;
 }
 
-interface TimelineEntity extends TimelineState {
+/** The state as stored: a table property holds no arrays, so the bends are JSON text. */
+type TimelineEntity = Omit<TimelineState, 'bends' | 'ceilingHits' | 'probes'> & {
   partitionKey: string;
   rowKey: string;
-}
+  bends?: string;
+  ceilingHits?: number;
+  probes?: number;
+};
 
 const ROW = 'timeline';
 /** Contention is between instances expanding pages for one tenant: a handful at most. */
@@ -38,7 +42,7 @@ export class TableTimelineStore implements TimelineStore {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const entity = await getEntityOrUndefined<TimelineEntity>(this.table, partitionKey, ROW);
       const { state, result } = change(entity === undefined ? undefined : stateOf(entity));
-      const next: TimelineEntity = { partitionKey, rowKey: ROW, ...stateOf(state) };
+      const next: TimelineEntity = { partitionKey, rowKey: ROW, ...state, bends: JSON.stringify(state.bends) };
       try {
         if (entity === undefined) await this.table.createEntity(next);
         else await this.table.updateEntity(next, 'Replace', { etag: entity.etag });
@@ -54,19 +58,25 @@ export class TableTimelineStore implements TimelineStore {
   }
 }
 
-function stateOf(value: TimelineState): TimelineState {
+function stateOf(value: TimelineEntity): TimelineState {
   return {
     nextAt: value.nextAt,
     shiftMs: value.shiftMs ?? 0,
-    // Stored before the clock could run slow: it runs at the wall clock's pace from where it is.
-    pivotAt: value.pivotAt ?? value.nextAt,
-    stretch: value.stretch ?? 0,
+    bends: bendsOf(value.bends),
     rate: value.rate,
     pausedUntil: value.pausedUntil,
     lastDecreaseAt: value.lastDecreaseAt,
     lastIncreaseAt: value.lastIncreaseAt,
+    // Stored before these were kept: a remembered ceiling counts as confirmed.
     ceiling: value.ceiling ?? 0,
     ceilingHits: value.ceilingHits ?? (value.ceiling ? 2 : 0),
     probes: value.probes ?? 0,
   };
+}
+
+function bendsOf(text: string | undefined): Bend[] {
+  if (text === undefined || text === '') return [];
+  const parsed: unknown = JSON.parse(text);
+  if (!Array.isArray(parsed)) return [];
+  return parsed.filter((b): b is Bend => Array.isArray(b) && b.length === 2 && typeof b[0] === 'number' && typeof b[1] === 'number');
 }

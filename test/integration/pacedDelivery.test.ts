@@ -87,6 +87,32 @@ describe('paced delivery', () => {
     expect(most).toBeLessThanOrEqual(RATE * 1.25);
   }, 120_000);
 
+  it('a slice whose tenant Teams paused for long goes back to the queue and lets go of its recipients', async () => {
+    const users = await seedUsers('tenant-d', 3);
+    const { services } = pipeline;
+    const id = await post({ recipients: users.map((u) => ({ type: 'user', aadObjectId: u.aadObjectId })), message: { text: 'paused' }, sendAt: new Date(Date.now() + 3_600_000).toISOString() });
+    const start = Date.now();
+    const sends = users.map((u, i) => ({ recipientKey: `user:aad:${u.aadObjectId}`, recipient: { type: 'user' as const, aadObjectId: u.aadObjectId }, at: start + (i === 0 ? 300 : 2_000 + i * 50) }));
+    const created = await services.deliveries.createPending(id, sends.map((s) => ({ recipientKey: s.recipientKey, recipient: s.recipient })));
+    const slice: SliceJob = { v: 1, kind: 'slice', notificationId: id, tenantId: 'tenant-d', sliceId: 'paused.0', sends: sends.map((s) => ({ ...s, etag: created.get(s.recipientKey) as string })) };
+    // The slice is under way (its rows claimed at once) when Teams asks the tenant to wait 20 s.
+    const handled = services.worker.handle(slice, silentLogger);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await services.pacer.throttled('tenant-d', 20_000);
+    const result = await handled;
+    // The rest of the slice is deferred; a send already being prepared hands its recipient back on its own.
+    if (result.kind !== 'sliced') throw new Error(`not sliced: ${result.kind}`);
+    const { delivered = 0, rescheduled = 0, deferred = 0 } = result.results;
+    expect(deferred).toBeGreaterThanOrEqual(1);
+    expect(delivered + rescheduled + deferred).toBe(3);
+    expect(connector.delivered()).toHaveLength(delivered);
+    // None is left claimed: the copies that come after the pause find them free.
+    for (const s of sends) {
+      const row = await services.deliveries.get(id, s.recipientKey);
+      if (row?.status === 'pending') expect(row.leaseUntil).toBeUndefined();
+    }
+  }, 60_000);
+
   it('a slice delivered twice, even at once, sends each recipient once', async () => {
     const users = await seedUsers('tenant-c', 5);
     const id = await post({ recipients: users.map((u) => ({ type: 'user', aadObjectId: u.aadObjectId })), message: { text: 'twice?' } });

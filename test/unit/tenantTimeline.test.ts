@@ -1,4 +1,4 @@
-import { DEFAULT_PACING_POLICY, backlogMs, dueAt, initialTimeline, recover, reserve, throttled, type PacingPolicy } from '../../shared/pacing/tenantTimeline';
+import { DEFAULT_PACING_POLICY, backlogMs, dueAt, initialTimeline, planTime, recover, reserve, throttled, type PacingPolicy } from '../../shared/pacing/tenantTimeline';
 
 const policy: PacingPolicy = { ...DEFAULT_PACING_POLICY, maxRate: 50 };
 const T0 = 1_800_000_000_000;
@@ -86,12 +86,35 @@ describe('a tenant send timeline', () => {
     // A second decrease compounds on the sends still ahead.
     state = throttled(next.state, 1000, T0 + 4_000, policy);
     expect(gapAt(state, 450)).toBeCloseTo(1000 / (lowered * policy.decreaseFactor), 2);
-    // Once all of it is sent, the clock runs at the wall clock's pace again, with nothing moved.
+    // Once all of it is sent, new work starts now, spaced at the rate of the moment.
     const later = T0 + 60_000;
     expect(backlogMs(state, later)).toBe(0);
     const fresh = reserve(state, 10, later, 'bulk', later, policy);
-    expect(fresh.state.stretch).toBe(0);
     expect(dueAt(fresh.state, fresh.reservation.startAt)).toBeCloseTo(later, 2);
+    expect(gapAt(fresh.state, 3, fresh.reservation.spacingMs, fresh.reservation.startAt)).toBeCloseTo(1000 / (recover(state, later, policy).rate * policy.headroom), 2);
+  });
+
+  it('stays exact through hours of 429s while always ten seconds ahead: a few bends, sends at the rate', () => {
+    let state = initialTimeline(policy, T0);
+    let lastAt = T0;
+    // A long broadcast to a tenant whose limit is below the configured rate: a probe meets a 429
+    // every 20 s or so, and planning keeps ten seconds ahead all along.
+    for (let t = T0; t < T0 + 3 * 3_600_000; t += 500) {
+      if ((t - T0) % 20_000 === 0 && t > T0) state = throttled(state, 1000, t, policy);
+      while (backlogMs(state, t) < 10_000) {
+        const { state: next, reservation } = reserve(state, 10, t, 'bulk', t, policy);
+        state = next;
+        lastAt = reservation.startAt + 9 * reservation.spacingMs;
+      }
+    }
+    const now = T0 + 3 * 3_600_000;
+    expect(state.bends.length).toBeLessThan(20);
+    // Sends planned last are spaced at the rate of the moment, to the microsecond.
+    const { reservation, state: after } = reserve(state, 2, now, 'bulk', now, policy);
+    const gap = dueAt(after, reservation.startAt + reservation.spacingMs) - dueAt(after, reservation.startAt);
+    expect(Math.abs(gap - 1000 / (recover(state, now, policy).rate * policy.headroom))).toBeLessThan(0.001);
+    // And planned times map to wall-clock times and back.
+    expect(Math.abs(planTime(after, dueAt(after, lastAt)) - lastAt)).toBeLessThan(0.01);
   });
 
   it('converges just under a limit lower than configured, with few 429s, and finds a raised limit again', () => {
