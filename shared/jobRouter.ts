@@ -3,6 +3,7 @@ import type { DeliveryWorker, JobResult } from './delivery/deliveryWorker';
 import { parseWelcomeJob } from './domain/welcomeJob';
 import type { Logger } from './logger';
 import type { JobQueue } from './queue/jobQueue';
+import { bodyText } from './queue/faultRetry';
 
 /**
  * The one queue handler: the delivery queue carries notification jobs and queued welcomes, which
@@ -35,10 +36,4 @@ export class JobRouter {
     }
     return this.worker.giveUp(body, reason, log);
   }
-}
-
-function bodyText(body: unknown): string {
-  if (typeof body === 'string') return body;
-  if (Buffer.isBuffer(body) || body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
-  return JSON.stringify(body) ?? String(body);
 }

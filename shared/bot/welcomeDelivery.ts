@@ -1,7 +1,7 @@
 import { describeWelcomeJob, type WelcomeJob, type WelcomeSend } from '../domain/welcomeJob';
-import { transientDelayMs } from '../delivery/backoff';
 import { BudgetClosedError } from '../delivery/sendBudget';
-import { describeError, type Logger } from '../logger';
+import type { Logger } from '../logger';
+import { retryAfterFault } from '../queue/faultRetry';
 import { WelcomeSender, type WelcomeDependencies, type WelcomeResult } from './welcomeSender';
 
 /** A welcome's lease is taken this long before its send time: one storage round trip, then the wait. */
@@ -82,25 +82,8 @@ export class WelcomeDelivery {
     }
   }
 
-  /**
-   * Our own storage or queue failed: a delayed copy of the whole job (welcomes already sent are
-   * done on their rows), and after `maxFaults` the dead-letter queue. Only if even the copy cannot
-   * be enqueued does it throw, for the queue's own redelivery.
-   */
-  private async fault(job: WelcomeJob, error: unknown, log: Logger): Promise<WelcomeJobResult> {
-    const faults = (job.faults ?? 0) + 1;
-    const message = describeError(error);
-    if (faults >= this.deps.options.maxFaults) {
-      await this.giveUp(job, JSON.stringify(job), `failed ${faults} times; last error: ${message}`, log);
-      return { kind: 'dead-lettered', reason: 'retries-exhausted', detail: message };
-    }
-    log.warn(`${describeWelcomeJob(job)} failed (${message}); retrying later`);
-    const delayMs = transientDelayMs(faults - 1, this.deps.options.backoff, this.deps.options.random);
-    try {
-      await this.deps.queue.enqueue([{ job: { ...job, faults }, notBefore: new Date(Date.now() + delayMs) }]);
-    } catch {
-      throw error;
-    }
-    return { kind: 'rescheduled', delayMs, why: `error: ${message}` };
+  /** Our own storage or queue failed: a delayed copy of the whole job (welcomes already sent are done on their rows), see `retryAfterFault`. */
+  private fault(job: WelcomeJob, error: unknown, log: Logger): Promise<WelcomeJobResult> {
+    return retryAfterFault(job, error, this.deps, describeWelcomeJob(job), (detail) => this.giveUp(job, JSON.stringify(job), detail, log), log);
   }
 }

@@ -1,7 +1,7 @@
 import { describeJob, parseJob, type Job } from '../domain/job';
 import type { DeliveryRecord, NotificationRecord } from '../domain/notification';
-import { describeError, type Logger } from '../logger';
-import { transientDelayMs } from './backoff';
+import type { Logger } from '../logger';
+import { bodyText, retryAfterFault } from '../queue/faultRetry';
 import { FanOutExpansion } from '../planning/fanOutExpansion';
 import { RequestPlanning } from '../planning/planRequest';
 import { RecipientDelivery } from './recipientDelivery';
@@ -84,26 +84,9 @@ export class DeliveryWorker {
     this.deps.budget.close();
   }
 
-  /**
-   * Something unexpected failed (usually our own storage). Throwing would redeliver at once and burn
-   * the queue's delivery count in seconds, so back off with a delayed copy instead; after
-   * `maxFaults`, give up with a recorded status. Only if even the queue refuses do we throw.
-   */
-  private async fault(job: Job, body: unknown, error: unknown, log: Logger): Promise<JobResult> {
-    const faults = (job.faults ?? 0) + 1;
-    const message = describeError(error);
-    if (faults >= this.deps.options.maxFaults) {
-      await this.giveUp(body, `failed ${faults} times; last error: ${message}`, log, 'too-many-errors');
-      return { kind: 'dead-lettered', reason: 'retries-exhausted', detail: message };
-    }
-    log.warn(`${describeJob(job)} failed (${message}); retrying later`);
-    const delayMs = transientDelayMs(faults - 1, this.deps.options.backoff, this.deps.options.random);
-    try {
-      await this.deps.queue.enqueue([{ job: { ...job, faults }, notBefore: new Date(Date.now() + delayMs) }]);
-    } catch {
-      throw error;
-    }
-    return { kind: 'rescheduled', delayMs, why: `error: ${message}` };
+  /** Our own storage failed: a delayed copy, or after `maxFaults` a recorded status (see `retryAfterFault`). */
+  private fault(job: Job, body: unknown, error: unknown, log: Logger): Promise<JobResult> {
+    return retryAfterFault(job, error, this.deps, describeJob(job), (detail) => this.giveUp(body, detail, log, 'too-many-errors'), log);
   }
 
   /**
@@ -146,11 +129,4 @@ export class DeliveryWorker {
     }
     return record;
   }
-}
-
-/** A queue body as text, for parking it where an operator can read or replay it. */
-function bodyText(body: unknown): string {
-  if (typeof body === 'string') return body;
-  if (Buffer.isBuffer(body) || body instanceof Uint8Array) return Buffer.from(body).toString('utf8');
-  return JSON.stringify(body) ?? String(body);
 }
