@@ -5,7 +5,8 @@
  * at those times. Kept in Table Storage (see `TableTimelineStore`); these are its rules, pure.
  *
  * The rate adapts, because Teams says its limit is "subject to change" (older documentation: 30).
- * A 429 lowers it multiplicatively, once per `decreaseWindowMs` so that one burst of 429s counts
+ * A 429 lowers it multiplicatively (a little for a lone one, which is most likely jitter; 10 % for
+ * the ones that follow), once per `decreaseWindowMs` so that one burst of 429s counts
  * once, and remembers the rate that met it as the `ceiling`. Quiet time brings the rate back:
  * quickly up to the ceiling (just under it once a second 429 there confirmed it), then in small
  * steps past it, since every 429 costs the tenant a whole `Retry-After` of silence. So a tenant whose limit is lower than configured
@@ -63,6 +64,13 @@ export interface PacingPolicy {
   readonly headroom: number;
   readonly decreaseFactor: number;
   readonly decreaseWindowMs: number;
+  /**
+   * A lone 429 after this long without one is most likely jitter (one request that landed a few
+   * ms early in the sliding second): it lowers the rate by `isolatedDecreaseFactor` only. 429s that
+   * follow within this time lower it by `decreaseFactor`, so a real lower limit is still met fast.
+   */
+  readonly isolatedAfterMs: number;
+  readonly isolatedDecreaseFactor: number;
   /** Each quiet second, the rate closes this share of its distance to just under the ceiling. */
   readonly recoverShare: number;
   /** Where quick recovery stops once a ceiling is confirmed: this share of it. */
@@ -83,6 +91,8 @@ export const DEFAULT_PACING_POLICY: Omit<PacingPolicy, 'maxRate'> = {
   headroom: 0.975,
   decreaseFactor: 0.9,
   decreaseWindowMs: 1_000,
+  isolatedAfterMs: 30_000,
+  isolatedDecreaseFactor: 0.975,
   recoverShare: 0.4,
   nearCeiling: 0.97,
   sameCeiling: 0.98,
@@ -189,7 +199,8 @@ export function throttled(state: TimelineState, retryAfterMs: number, now: numbe
   // Only the part of the pause that is new moves the plan back.
   const added = pausedUntil - Math.max(state.pausedUntil, now);
   const decrease = now - state.lastDecreaseAt >= policy.decreaseWindowMs;
-  const slowed = decrease ? slowedDown(state, Math.max(policy.minRate, state.rate * policy.decreaseFactor), now) : state;
+  const factor = now - state.lastDecreaseAt >= policy.isolatedAfterMs ? policy.isolatedDecreaseFactor : policy.decreaseFactor;
+  const slowed = decrease ? slowedDown(state, Math.max(policy.minRate, state.rate * factor), now) : state;
   return {
     ...slowed,
     pausedUntil,

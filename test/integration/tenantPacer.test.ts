@@ -34,8 +34,8 @@ describe('tenant timelines in Table Storage, shared by instances', () => {
     clock += 2_000; // past b's cache
     // Lowered by the 429 (and recovering since), for tenant a only.
     const lowered = await b.rate('tenant-a');
-    expect(lowered).toBeGreaterThanOrEqual(50 * policy.decreaseFactor * policy.headroom);
-    expect(lowered).toBeLessThan(50 * policy.nearCeiling * policy.headroom);
+    expect(lowered).toBeGreaterThanOrEqual(50 * policy.isolatedDecreaseFactor * policy.headroom);
+    expect(lowered).toBeLessThan(50 * policy.headroom);
     expect(await b.rate('tenant-c')).toBeCloseTo(50 * policy.headroom, 6);
     const next = await b.reserve('tenant-a', 1, clock, 'bulk');
     expect(next.spacingMs).toBeCloseTo(1000 / lowered, 6);
