@@ -122,7 +122,10 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
       }
       emptyPolls = received.length === 0 ? emptyPolls + 1 : 0;
       // Poll fast while busy, back off to 1 s when idle; a finished message wakes the loop early.
-      const delay = received.length > 0 && room > received.length ? 0 : Math.min(1000, 25 * 2 ** Math.min(emptyPolls, 6));
+      // With jobs in hand (slices waiting for their times) it looks at least every 250 ms, so that
+      // an urgent job queued behind them is picked up soon (Service Bus pushes; this polls).
+      const cap = inFlight > 0 ? 250 : 1000;
+      const delay = received.length > 0 && room > received.length ? 0 : Math.min(cap, 25 * 2 ** Math.min(emptyPolls, 6));
       if (delay > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);

@@ -83,6 +83,11 @@ export interface PacingPolicy {
    * (30 to 50) is found within a minute.
    */
   readonly probeStep: number;
+  /**
+   * How often to probe: every `probeEveryMs` at first, twice as seldom for each further 429 that
+   * confirms the same ceiling (up to 8 times as seldom), since each probe that meets the limit
+   * costs a `Retry-After` of silence.
+   */
   readonly probeEveryMs: number;
 }
 
@@ -253,10 +258,11 @@ export function recover(state: TimelineState, now: number, policy: PacingPolicy)
   let probes = state.probes;
   if (rate >= target - 0.01) {
     rate = Math.max(rate, target);
-    while (now - at >= policy.probeEveryMs && rate < policy.maxRate) {
+    const every = policy.probeEveryMs * 2 ** Math.min(Math.max(state.ceilingHits - 1, 0), 3);
+    while (now - at >= every && rate < policy.maxRate) {
       rate = Math.min(policy.maxRate, rate + policy.probeStep * 2 ** Math.min(probes, 10));
       probes += 1;
-      at += policy.probeEveryMs;
+      at += every;
     }
   }
   return rate === state.rate ? state : { ...state, rate, lastIncreaseAt: at, probes };
