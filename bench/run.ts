@@ -869,7 +869,7 @@ function writeResults(results: { deliveries: (DeliveryResult | FailedResult)[]; 
     else {
       lines.push(
         `${a.callers} concurrent callers, ${a.requestsPerCaller} requests each in sequence per size (after ${a.callers} warm-up requests), explicit recipients, sendAt an hour ahead, no workers; ` +
-          `the function host runs in the bench process, Azurite in its own. Load average at the end: ${a.loadAverage.join(', ')}.`,
+          `the function host runs in a process of its own (bench/hostProcess.ts), as under npm start, and so does Azurite. Load average at the end: ${a.loadAverage.join(', ')}.`,
         '',
       );
       lines.push(
