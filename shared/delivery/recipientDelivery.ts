@@ -15,6 +15,9 @@ import { Settlement, type DeliveryDependencies, type JobResult } from './settlem
 /** A planned send later than this is planned anew (once): at 50 a second a sliding second has about 25 ms to spare. */
 const LATE_TOLERANCE_MS = 25;
 
+/** A send planned anew for a time at most this far off waits for it in place instead of in the queue. */
+const INLINE_REPLAN_MS = 1_000;
+
 /** A claim with less than this left is renewed before a send goes out on it. */
 const MIN_CLAIM_LEFT_MS = 30_000;
 
@@ -136,7 +139,10 @@ export class RecipientDelivery {
         // tenant's limit: plan it anew, once. A little late, it goes when this process's bucket
         // lets it (planning anew costs storage work, and leaves its time unused).
         const again = await this.replanned({ ...job, hop: 1 }, target, 0);
-        return this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, `ran ${lateMs} ms late; planned anew`);
+        // A new time that comes soon (the tenant has little planned) is waited for here, holding
+        // the claim; a later one goes back to the queue rather than hold a worker.
+        if (again.dueInMs > INLINE_REPLAN_MS) return this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, `ran ${lateMs} ms late; planned anew`);
+        await this.deps.budget.wait(again.dueInMs);
       }
       if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= Date.now()) {
         return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
