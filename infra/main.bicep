@@ -45,7 +45,7 @@ param singleTenantAppPassword string = ''
 ])
 param botSku string = 'F0'
 
-@description('Upper bound of Flex Consumption instances. The per-tenant Bot Connector budget (tenantRatePerSecond) is divided by it, so every instance together stays under the Teams limit.')
+@description('Upper bound of Flex Consumption instances. Instances share each tenant\'s Bot Connector rate through its timeline in Table Storage, so the rate is not divided by this.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 10
