@@ -6,6 +6,7 @@ import type { SendBudget } from '../delivery/sendBudget';
 import type { Logger } from '../logger';
 import { groupChatWelcome, personalWelcome, teamWelcome, type BotMessageSettings } from '../messages/botMessages';
 import type { TenantPacer } from '../pacing/tenantPacer';
+import { cut } from '../planning/planTargets';
 import type { JobQueue, QueuedJob } from '../queue/jobQueue';
 import type { WelcomeStore } from '../stores/welcomeStore';
 import type { OutgoingMessage, TeamsSender } from '../teams/teamsSender';
@@ -31,9 +32,6 @@ export type WelcomeResult =
   | { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string }
   | { readonly kind: 'ignored'; readonly why: string };
 
-/** At most this much of the tenant's timeline per welcome job, like a notification's slice. */
-const MAX_SENDS_PER_JOB = 50;
-const MAX_SPAN_MS = 1_000;
 /**
  * A welcome job is due this long before its first send time: Azurite's visibility delay has whole
  * seconds, and the worker leases each welcome before its time, then waits for it.
@@ -124,14 +122,7 @@ export class WelcomeSender {
    * same step gets the same message id (Service Bus drops it).
    */
   async schedule(sends: readonly WelcomeSend[], batchId: string = randomUUID()): Promise<void> {
-    const sorted = [...sends].sort((a, b) => a.at - b.at);
-    const chunks: WelcomeSend[][] = [];
-    for (const send of sorted) {
-      const chunk = chunks[chunks.length - 1];
-      const first = chunk?.[0];
-      if (chunk !== undefined && first !== undefined && chunk.length < MAX_SENDS_PER_JOB && send.at - first.at < MAX_SPAN_MS) chunk.push(send);
-      else chunks.push([send]);
-    }
+    const chunks = cut([...sends].sort((a, b) => a.at - b.at));
     const now = Date.now();
     const jobs: QueuedJob<WelcomeJob>[] = [];
     for (const [i, chunk] of chunks.entries()) {

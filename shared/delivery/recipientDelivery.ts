@@ -277,14 +277,18 @@ export class RecipientDelivery {
 }
 
 /**
- * The row as its creation left it, for the first attempt of a planned send that carries the
- * creation ETag: the claim's conditional write then needs no read first. If anything touched the
- * row since (a copy of this job, a cancel, a sweep), the ETag no longer matches and the claim
- * reads the row as usual.
+ * The row as its creation left it, for a send that carries the creation ETag: a claim then needs
+ * no read first. If anything touched the row since (a copy of the job, a cancel, a sweep), the
+ * ETag no longer matches and the claim reads the row as usual.
  */
-export function asCreated(job: DeliverJob): DeliveryRecord | undefined {
-  if (job.etag === undefined || job.attempt !== 0 || job.throttled !== 0 || (job.hop ?? 0) !== 0) return undefined;
-  return { notificationId: job.notificationId, recipientKey: job.recipientKey, recipient: job.recipient, status: 'pending', attempts: 0, updatedAt: '', etag: job.etag };
+export function rowAsCreated(notificationId: string, send: Pick<DeliverJob, 'recipientKey' | 'recipient' | 'etag'>): DeliveryRecord | undefined {
+  if (send.etag === undefined) return undefined;
+  return { notificationId, recipientKey: send.recipientKey, recipient: send.recipient, status: 'pending', attempts: 0, updatedAt: '', etag: send.etag };
+}
+
+/** Only a job's first attempt can find its row as created. */
+function asCreated(job: DeliverJob): DeliveryRecord | undefined {
+  return job.attempt === 0 && job.throttled === 0 && (job.hop ?? 0) === 0 ? rowAsCreated(job.notificationId, job) : undefined;
 }
 
 function withoutConversation(user: UserReference): UserReference {

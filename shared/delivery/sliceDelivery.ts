@@ -1,7 +1,7 @@
 import type { DeliverJob, PlannedSend, SliceJob } from '../domain/job';
 import { EARLY_LIMIT_MS, SLICE_LEAD_MS, UNRESOLVED_TENANT } from '../planning/planTargets';
 import type { DeliveryRecord } from '../domain/notification';
-import { asCreated } from './recipientDelivery';
+import { rowAsCreated } from './recipientDelivery';
 import type { DeliveryDependencies, JobResult, Rescheduled, Settlement } from './settlement';
 
 /**
@@ -109,7 +109,7 @@ export class SliceDelivery {
    * recipient's step claims its own row as usual.
    */
   private async claimAsCreated(job: SliceJob): Promise<ReadonlyMap<string, DeliveryRecord> | undefined> {
-    const rows = job.sends.map((send) => asCreated({ v: 1, kind: 'deliver', notificationId: job.notificationId, recipientKey: send.recipientKey, recipient: send.recipient, attempt: 0, throttled: 0, ...(send.etag !== undefined && { etag: send.etag }) }));
+    const rows = job.sends.map((send) => rowAsCreated(job.notificationId, send));
     const fresh = rows.filter((row): row is DeliveryRecord => row !== undefined);
     if (fresh.length < 2) return undefined;
     return this.deps.deliveries.updateAll(fresh, { leaseUntil: new Date(Date.now() + this.deps.options.leaseMs).toISOString() });

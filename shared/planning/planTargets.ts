@@ -129,10 +129,13 @@ function planned({ target, resolved, etag }: Placed, at: number): PlannedSend {
   };
 }
 
-/** Consecutive sends, at most a second of timeline and `MAX_SENDS_PER_SLICE` each. */
-function cut(sends: readonly PlannedSend[]): PlannedSend[][] {
-  const parts: PlannedSend[][] = [];
-  let current: PlannedSend[] = [];
+/**
+ * Consecutive sends (sorted by time), at most a second of timeline and `MAX_SENDS_PER_SLICE` each:
+ * how a notification's slices and a batch of queued welcomes are cut into jobs.
+ */
+export function cut<T extends { readonly at: number }>(sends: readonly T[]): T[][] {
+  const parts: T[][] = [];
+  let current: T[] = [];
   for (const send of sends) {
     const first = current[0];
     if (first !== undefined && (current.length >= MAX_SENDS_PER_SLICE || send.at - first.at >= SLICE_SPAN_MS)) {
