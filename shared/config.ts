@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isLoopbackUrl } from './http/loopback';
 
 /**
  * Every setting teams-notify reads, in one place. Names follow what Azure and botbuilder already
@@ -38,6 +39,16 @@ export const SETTINGS = {
   welcomeTeamText: 'WELCOME_TEAM_TEXT',
   /** The one name people see: the manifest's short name, the bot's display name, welcome, help and card footer. */
   appName: 'APP_NAME',
+  /** Microsoft Graph's root: the national cloud's, or a loopback stand-in (which needs no token). */
+  graphEndpoint: 'GRAPH_ENDPOINT',
+  /** `true`: users and teams without the app get it installed through Graph before delivery. */
+  graphProactiveInstall: 'GRAPH_PROACTIVE_INSTALL',
+  /** The app's id in the organization's app catalog (not the manifest id): what Graph installs. */
+  teamsAppCatalogId: 'TEAMS_APP_CATALOG_ID',
+  /** Graph requests per second per tenant, for this process. */
+  graphRatePerSecond: 'GRAPH_RATE_PER_SECOND',
+  /** Fan-out entries reaching more people than this need `maxAudience` in the request. */
+  audienceGuard: 'AUDIENCE_GUARD',
 } as const;
 
 /**
@@ -54,6 +65,8 @@ export const DEPRECATED_SETTINGS = {
  * shows one name everywhere.
  */
 export const DEFAULT_APP_NAME = 'Teams Notify';
+
+export const DEFAULT_GRAPH_ENDPOINT = 'https://graph.microsoft.com';
 
 const intFrom = (fallback: number, min: number, max: number) =>
   z.preprocess((v) => (v === undefined || v === '' ? fallback : Number(v)), z.number().int().min(min).max(max));
@@ -82,6 +95,14 @@ const configSchema = z.object({
   welcomeTeamText: z.string().optional(),
   // The manifest's short name allows 30 characters; a longer name would differ from what Teams shows.
   appName: z.string().trim().min(1).max(30).default(DEFAULT_APP_NAME),
+  graphEndpoint: z
+    .url({ protocol: /^https?$/ })
+    .default(DEFAULT_GRAPH_ENDPOINT)
+    .transform((v) => v.replace(/\/+$/, '')),
+  graphProactiveInstall: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  teamsAppCatalogId: z.string().trim().min(1).optional(),
+  graphRatePerSecond: intFrom(10, 1, 1000),
+  audienceGuard: intFrom(10_000, 1, 10_000_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -117,8 +138,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (env.WEBSITE_INSTANCE_ID !== undefined && env.WEBSITE_INSTANCE_ID !== '' && config.botAppId === undefined) {
     throw new ConfigError(`${SETTINGS.botAppId} must be set in Azure: without it the bot endpoint would accept unauthenticated activities`);
   }
+  if (config.graphProactiveInstall && config.teamsAppCatalogId === undefined) {
+    throw new ConfigError(`${SETTINGS.graphProactiveInstall}=true needs ${SETTINGS.teamsAppCatalogId}: the app's id in your org's app catalog`);
+  }
+  if (new URL(config.graphEndpoint).protocol === 'http:' && !isLoopbackUrl(config.graphEndpoint)) {
+    throw new ConfigError(`${SETTINGS.graphEndpoint} must be https (plain http only to a loopback stand-in)`);
+  }
   if (config.queueTransport === 'storage-queue' && config.storageConnectionString === undefined) {
     throw new ConfigError(`${SETTINGS.queueTransport}=storage-queue needs ${SETTINGS.storageConnectionString}`);
   }
   return config;
+}
+
+/**
+ * The tenant for a request entry that names none (a group, the organization, a user or team to
+ * install for): the only allowed tenant, or else the bot's own (single-tenant and managed-identity
+ * bots live in one). Undefined when several tenants are allowed: the entry must say.
+ */
+export function defaultTenantId(config: Pick<Config, 'allowedTenants' | 'botAppTenantId'>): string | undefined {
+  if (config.allowedTenants.length > 1) return undefined;
+  return config.allowedTenants[0] ?? config.botAppTenantId?.toLowerCase();
 }

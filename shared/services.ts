@@ -6,7 +6,12 @@ import { WelcomeDelivery } from './bot/welcomeDelivery';
 import type { WelcomeDependencies } from './bot/welcomeSender';
 import { Welcomes } from './bot/welcomes';
 import { JobRouter } from './jobRouter';
-import { loadConfig, type Config } from './config';
+import { defaultTenantId, loadConfig, type Config } from './config';
+import { HttpGraph } from './graph/httpGraph';
+import { PacedGraph } from './graph/pacedGraph';
+import { isLoopbackUrl } from './http/loopback';
+import { ProactiveInstall } from './delivery/proactiveInstall';
+import { TEAMS_GLOBAL_SERVICE_URL, type Reach } from './delivery/resolveTarget';
 import { acceptNotification, type AcceptResult } from './requests/acceptNotification';
 import { DEFAULT_DELIVERY_OPTIONS, DeliveryWorker, type DeliveryOptions } from './delivery/deliveryWorker';
 import { SendBudget } from './delivery/sendBudget';
@@ -43,6 +48,10 @@ export interface Services {
   readonly recipientLists: RecipientListStore;
   readonly pacer: TenantPacer;
   readonly sender: TeamsSender;
+  /** Microsoft Graph (GRAPH_ENDPOINT), paced per tenant. */
+  readonly graph: PacedGraph;
+  /** Set when proactive install is on: how people the bot has not seen are reached. */
+  readonly reach: Reach | undefined;
   readonly worker: DeliveryWorker;
   /** The queue handler: notification jobs to the worker, queued welcomes to the bot's welcome delivery. */
   readonly jobs: JobRouter;
@@ -99,6 +108,25 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   };
   // One budget per process: notifications, welcomes and replies all spend the same tenant tokens.
   const budget = new SendBudget(config.sendRatePerSecond, undefined, SEND_BUDGET_BURST);
+  // Graph gets the app's own identity; a loopback stand-in (local runs, tests) needs no token.
+  const graphCredential = isLoopbackUrl(config.graphEndpoint)
+    ? undefined
+    : (credential ?? new DefaultAzureCredential(config.managedIdentityClientId !== undefined ? { managedIdentityClientId: config.managedIdentityClientId } : {}));
+  const graph = new PacedGraph(
+    new HttpGraph({ endpoint: config.graphEndpoint, ...(graphCredential !== undefined && { credential: graphCredential }) }),
+    new SendBudget(config.graphRatePerSecond, undefined, SEND_BUDGET_BURST),
+  );
+  const tenant = defaultTenantId(config);
+  const reach: Reach | undefined = config.graphProactiveInstall
+    ? {
+        ...(tenant !== undefined && { defaultTenantId: tenant }),
+        fallback: { serviceUrl: TEAMS_GLOBAL_SERVICE_URL, botId: config.botAppId !== undefined ? `28:${config.botAppId}` : 'bot' },
+      }
+    : undefined;
+  const install =
+    reach !== undefined && config.teamsAppCatalogId !== undefined
+      ? { installer: new ProactiveInstall({ graph, conversations, welcomes, catalogAppId: config.teamsAppCatalogId }), reach }
+      : undefined;
   const worker = new DeliveryWorker({
     notifications,
     deliveries,
@@ -109,6 +137,8 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     budget,
     pacer,
     recipientLists,
+    graph,
+    ...(install !== undefined && { install }),
     options,
   });
   const settings = {
@@ -142,6 +172,8 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     recipientLists,
     pacer,
     sender,
+    graph,
+    reach,
     worker,
     jobs,
     bot,

@@ -1,6 +1,6 @@
 import { conversationSubject, userSubject } from '../domain/optOut';
 import type { ConversationKind, UserReference } from '../domain/reference';
-import type { WelcomeContent } from '../domain/welcomeJob';
+import { welcomeKeys, type WelcomeContent } from '../domain/welcomeJob';
 import type { Logger } from '../logger';
 import {
   helpMessage,
@@ -231,9 +231,13 @@ export class TeamsActivityHandler implements ActivityHandler {
           updatedAt: now,
           ...((activity.channelData?.team?.name ?? team?.name) !== undefined && { name: activity.channelData?.team?.name ?? team?.name }),
           ...(installing && activity.from.name !== undefined && { installedBy: activity.from.name }),
+          // So that a `team` recipient named by its Entra group id finds the team the bot knows.
+          ...(activity.channelData?.team?.aadGroupId !== undefined && activity.channelData.team.aadGroupId !== '' && { aadGroupId: activity.channelData.team.aadGroupId }),
         });
       }
     }
+    // A proactive install in this tenant sends through this address until Teams' own activity comes.
+    await conversations.saveTenantAddress(context.address);
     if (isUser(activity.from)) await this.rememberUser(context, activity.from, context.kind === 'personal' && (installing || activity.type === 'message'));
     return [];
   }
@@ -289,9 +293,12 @@ class ActivityContext {
     this.address = { serviceUrl: activity.serviceUrl, tenantId, botId: activity.recipient.id };
   }
 
-  /** One welcome per installation: per team for a team install, else per conversation. */
+  /** One welcome per installation: per team, per user for a personal install, else per conversation (see `welcomeKeys`). */
   get welcomeKey(): string {
-    return this.teamId !== undefined ? `team:${this.teamId}` : this.activity.conversation.id;
+    if (this.teamId !== undefined) return welcomeKeys.team(this.teamId);
+    const aadObjectId = this.activity.from.aadObjectId;
+    if (this.kind === 'personal' && aadObjectId !== undefined && aadObjectId !== '') return welcomeKeys.personal(aadObjectId);
+    return welcomeKeys.conversation(this.activity.conversation.id);
   }
 }
 

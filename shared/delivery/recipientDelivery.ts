@@ -3,12 +3,14 @@ import type { DeliveryRecord, NotificationRecord } from '../domain/notification'
 import { conversationSubject, userSubject } from '../domain/optOut';
 import type { SendFailure, SendOutcome } from '../domain/outcome';
 import type { TargetRecipient } from '../domain/recipient';
-import type { UserReference } from '../domain/reference';
+import type { TeamReference, UserReference } from '../domain/reference';
 import type { Logger } from '../logger';
 import { renderMessage } from '../messages/renderMessage';
 import type { BotEndpointAddress, OutgoingMessage } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from './backoff';
-import { landingOf, resolveTarget, type Landing, type ReachableTarget, type ResolvedTarget } from './resolveTarget';
+import { landingOf, resolveTarget, type InstallTarget, type Landing, type ReachableTarget, type ResolvedTarget } from './resolveTarget';
+import type { Route } from '../domain/route';
+import type { ConversationStore } from '../stores/conversationStore';
 import { EARLY_LIMIT_MS } from '../planning/planTargets';
 import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 
@@ -106,16 +108,24 @@ export class RecipientDelivery {
     log: Logger,
     progress: { delivered: boolean },
   ): Promise<JobResult> {
-    const target = job.route ?? (await resolveTarget(job.recipient, this.deps.conversations));
-    if (target.kind === 'unreachable') {
-      if (target.tenantId !== undefined && !this.settlement.tenantAllowed(target.tenantId)) {
-        return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.tenantId} is not in ALLOWED_TENANT_IDS`, log);
+    const resolved = job.route ?? (await resolveTarget(job.recipient, this.deps.conversations, this.deps.install?.reach));
+    if (resolved.kind === 'unreachable') {
+      if (resolved.tenantId !== undefined && !this.settlement.tenantAllowed(resolved.tenantId)) {
+        return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.tenantId} is not in ALLOWED_TENANT_IDS`, log);
       }
-      return this.settlement.finish(row, 'failed', target.reason, target.detail, log);
+      return this.settlement.finish(row, 'failed', resolved.reason, resolved.detail, log);
     }
-    if (!this.settlement.tenantAllowed(target.at.tenantId)) {
-      log.warn(`refused delivery to tenant ${target.at.tenantId}: not in the allow-list`);
-      return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${target.at.tenantId} is not allowed`, log);
+    if (!this.settlement.tenantAllowed(resolved.at.tenantId)) {
+      log.warn(`refused delivery to tenant ${resolved.at.tenantId}: not in the allow-list`);
+      return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.at.tenantId} is not allowed`, log);
+    }
+    let target: SendableTarget;
+    if (resolved.kind === 'install-personal' || resolved.kind === 'install-team') {
+      const installed = await this.installFirst(job, row, resolved, log);
+      if (installed.kind === 'result') return installed.result;
+      target = installed.route;
+    } else {
+      target = resolved;
     }
     const landing = landingOf(target);
     const optedOut = await this.optedOut(target, landing);
@@ -148,13 +158,15 @@ export class RecipientDelivery {
         return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
       }
     }
-    const message = renderMessage(notification.message, { appName: this.deps.options.appName, landsIn: landing.kind });
+    const firstContact = target.kind !== 'create-personal' && target.firstContact === true;
+    const message = renderMessage(notification.message, { appName: this.deps.options.appName, landsIn: landing.kind, firstContact });
     const attempts = { count: row.attempts };
     const outcome = await this.sendTo(target, message, attempts);
 
     switch (outcome.kind) {
       case 'delivered':
         progress.delivered = true;
+        if (firstContact) await this.introduced(job.recipient, target);
         return this.settlement.settle(row, {
           status: 'delivered',
           activityId: outcome.activityId,
@@ -188,11 +200,72 @@ export class RecipientDelivery {
   }
 
   /**
+   * Installs the app through Graph for a user or team the bot has never seen (proactive install),
+   * and gives the route to send on; or ends or defers the recipient as Graph's answer says. A Graph
+   * 429 pauses only that tenant's Graph calls, and does not slow its Bot Connector timeline.
+   */
+  private async installFirst(
+    job: DeliverJob,
+    row: DeliveryRecord,
+    target: InstallTarget,
+    log: Logger,
+  ): Promise<{ kind: 'route'; route: Route } | { kind: 'result'; result: JobResult }> {
+    const install = this.deps.install;
+    if (install === undefined) return { kind: 'result', result: await this.settlement.finish(row, 'failed', 'not-installed', 'proactive install is off', log) };
+    const tenantId = target.at.tenantId;
+    // Graph asked this tenant to wait: hand the recipient back rather than hold the slice (and the
+    // worker, which other tenants' slices need) through the pause.
+    const paused = this.deps.graph.pausedFor(tenantId);
+    if (paused > 0) {
+      const again = await this.replanned({ ...job, hop: (job.hop ?? 0) + 1 }, target, paused);
+      return { kind: 'result', result: await this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, 'tenant throttled by Graph') };
+    }
+    const outcome = await install.installer.install(target);
+    switch (outcome.kind) {
+      case 'installed':
+        log.log(`installed the app for ${target.kind === 'install-personal' ? 'a user' : 'a team'} through Graph (tenant ${tenantId})`);
+        return { kind: 'route', route: outcome.route };
+      case 'failed':
+        return { kind: 'result', result: await this.settlement.finish(row, 'failed', outcome.reason, outcome.detail, log) };
+      case 'throttled': {
+        if (job.throttled + 1 > this.deps.options.maxThrottles) {
+          return { kind: 'result', result: await this.settlement.exhausted(job, row, row.attempts, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log) };
+        }
+        const retryAfterMs = outcome.retryAfterMs === undefined ? undefined : Math.min(outcome.retryAfterMs, this.deps.options.maxRetryAfterMs);
+        const delayMs = throttleDelayMs(retryAfterMs, job.throttled, this.deps.options.backoff, this.deps.options.random);
+        const again = await this.replanned({ ...job, throttled: job.throttled + 1 }, target, delayMs);
+        return { kind: 'result', result: await this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, `throttled: ${outcome.detail}`) };
+      }
+      case 'transient': {
+        if (job.attempt + 1 >= this.deps.options.maxAttempts) {
+          return { kind: 'result', result: await this.settlement.exhausted(job, row, row.attempts, `${job.attempt + 1} attempts failed; last: ${outcome.detail}`, log) };
+        }
+        const delayMs = transientDelayMs(job.attempt, this.deps.options.backoff, this.deps.options.random);
+        const again = await this.replanned({ ...job, attempt: job.attempt + 1 }, target, delayMs);
+        return { kind: 'result', result: await this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, `transient: ${outcome.detail}`) };
+      }
+    }
+  }
+
+  /** The first message after a proactive install went out: later ones need not say why they come. */
+  private async introduced(recipient: TargetRecipient, target: SendableTarget): Promise<void> {
+    const { conversations } = this.deps;
+    if (target.kind === 'new-thread') {
+      const team = await findTeamOf(recipient, conversations);
+      if (team !== undefined) await conversations.saveTeam({ ...team, firstMessagePending: false, updatedAt: new Date().toISOString() });
+      return;
+    }
+    if (recipient.type !== 'user') return;
+    const user = await conversations.findUser(recipient);
+    if (user !== undefined) await conversations.saveUser({ ...user, firstMessagePending: false, updatedAt: new Date().toISOString() });
+  }
+
+  /**
    * Why nothing may be sent here, if someone said so: the user opted out (their 1:1 chat), or a
    * member muted the channel or group chat the message would land in. Checked before any connector
    * call, so a skip costs Teams nothing.
    */
-  private async optedOut(target: ReachableTarget, landing: Landing): Promise<string | undefined> {
+  private async optedOut(target: SendableTarget, landing: Landing): Promise<string | undefined> {
     const { optOuts } = this.deps;
     const userId = target.kind === 'create-personal' ? target.user.userId : target.kind === 'conversation' ? target.userId : undefined;
     if (userId !== undefined && (await optOuts.isOptedOut(userSubject(target.at.tenantId, userId)))) {
@@ -209,7 +282,7 @@ export class RecipientDelivery {
    * A retry gets a time of its own on the tenant's timeline, no earlier than its backoff allows,
    * so that retries add to nobody's rate. The delay the retry is queued with follows that time.
    */
-  private async replanned(job: DeliverJob, target: ReachableTarget, delayMs: number): Promise<{ job: DeliverJob; dueInMs: number }> {
+  private async replanned(job: DeliverJob, target: { readonly at: BotEndpointAddress }, delayMs: number): Promise<{ job: DeliverJob; dueInMs: number }> {
     const at = await this.deps.pacer.reserveOne(target.at.tenantId, Date.now() + delayMs);
     return { job: { ...job, at }, dueInMs: (await this.deps.pacer.dueAt(target.at.tenantId, at)) - Date.now() };
   }
@@ -218,7 +291,7 @@ export class RecipientDelivery {
    * Sends along the resolved route. A 404 on a stored 1:1 chat means Teams dropped it: forget it,
    * create the chat again and send once more, but only once per attempt.
    */
-  private async sendTo(target: ReachableTarget, message: OutgoingMessage, attempts: { count: number }): Promise<SendOutcome> {
+  private async sendTo(target: SendableTarget, message: OutgoingMessage, attempts: { count: number }): Promise<SendOutcome> {
     const { sender, budget } = this.deps;
     const call = async <T>(fn: () => Promise<T>): Promise<T> => {
       // Planned or not, this process's bucket has the last word: it smooths what runs late, so
@@ -236,7 +309,7 @@ export class RecipientDelivery {
         const user = await this.deps.conversations.findUser({ type: 'user', userId: target.userId });
         if (user === undefined) return outcome;
         await this.deps.conversations.clearPersonalConversation(user);
-        return this.createAndSend(target.at, withoutConversation(user), message, call);
+        return this.createAndSend(target.at, withoutConversation({ ...user, userId: target.userId }), message, call);
       }
       case 'create-personal':
         return this.createAndSend(target.at, target.user, message, call);
@@ -245,7 +318,7 @@ export class RecipientDelivery {
 
   private async createAndSend(
     at: BotEndpointAddress,
-    user: UserReference,
+    user: UserReference & { readonly userId: string },
     message: OutgoingMessage,
     call: <T>(fn: () => Promise<T>) => Promise<T>,
   ): Promise<SendOutcome> {
@@ -269,7 +342,7 @@ export class RecipientDelivery {
       const conversation = await conversations.findConversation(recipient.conversationId);
       if (conversation !== undefined) await conversations.saveConversation({ ...conversation, active: false, updatedAt: now });
     } else if (failure.kind === 'not-installed' && target.kind !== 'unreachable') {
-      const team = await conversations.findTeam(recipient.teamId);
+      const team = await findTeamOf(recipient, conversations);
       if (team !== undefined) await conversations.saveTeam({ ...team, installed: false, updatedAt: now });
     }
   }
@@ -291,7 +364,17 @@ function asCreated(job: DeliverJob): DeliveryRecord | undefined {
   return job.attempt === 0 && job.throttled === 0 && (job.hop ?? 0) === 0 ? rowAsCreated(job.notificationId, job) : undefined;
 }
 
-function withoutConversation(user: UserReference): UserReference {
+function withoutConversation<U extends UserReference>(user: U): U {
   const { personalConversationId: _dropped, ...rest } = user;
-  return rest;
+  return rest as U;
+}
+
+/** A route the connector can take: install targets have become one by the time anything is sent. */
+type SendableTarget = Exclude<ReachableTarget, InstallTarget>;
+
+/** The team a team or channel recipient names, by team id or by Entra group id. */
+function findTeamOf(recipient: TargetRecipient, conversations: ConversationStore): Promise<TeamReference | undefined> {
+  if (recipient.type === 'team' && recipient.aadGroupId !== undefined) return conversations.findTeamByGroup(recipient.aadGroupId);
+  if (recipient.type === 'team' || recipient.type === 'channel') return conversations.findTeam(recipient.teamId as string);
+  return Promise.resolve(undefined);
 }

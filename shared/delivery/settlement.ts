@@ -14,6 +14,9 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff';
 import type { TenantPacer } from '../pacing/tenantPacer';
 import type { RecipientListStore } from '../stores/recipientListStore';
 import type { SendBudget } from './sendBudget';
+import type { PacedGraph } from '../graph/pacedGraph';
+import type { ProactiveInstall } from './proactiveInstall';
+import type { Reach } from './resolveTarget';
 
 export interface DeliveryOptions {
   /** Send attempts per recipient that may fail transiently before `retries-exhausted`. */
@@ -61,6 +64,10 @@ export interface DeliveryDependencies {
   /** The tenants' shared send timelines: planning reserves on them, 429s lower their rate. */
   readonly pacer: TenantPacer;
   readonly recipientLists: RecipientListStore;
+  /** Microsoft Graph, paced per tenant: lists the people of group and organization entries. */
+  readonly graph: PacedGraph;
+  /** Set when proactive install is on (GRAPH_PROACTIVE_INSTALL): reaches people and teams the bot has never seen. */
+  readonly install?: { readonly installer: ProactiveInstall; readonly reach: Reach };
   readonly options: DeliveryOptions;
 }
 

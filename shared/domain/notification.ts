@@ -31,6 +31,11 @@ export interface NotificationRecord {
    * existed, whose rows were all written at the accept.
    */
   readonly planning?: boolean;
+  /**
+   * The most people the request's fan-out entries may reach (the request's `maxAudience`): an
+   * expansion that would pass it stops, and the rest are skipped with `audience-exceeded`.
+   */
+  readonly maxAudience?: number;
 }
 
 export type NotificationStatus = 'accepted' | 'scheduled' | 'sending' | 'completed' | 'cancelled';

@@ -15,6 +15,7 @@ export const notificationRequestSchema = z
     sendAt: instant.optional(),
     expiresAt: instant.optional(),
     priority: z.enum(['normal', 'urgent']).optional(),
+    maxAudience: z.number().int('maxAudience must be a whole number').min(1, 'maxAudience must be at least 1').optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -33,4 +34,6 @@ export interface NotificationRequest {
   readonly expiresAt?: string;
   /** `urgent` goes ahead of its tenants' bulk backlog (see `Lane`). */
   readonly priority?: 'normal' | 'urgent';
+  /** The most people the fan-out entries may reach: required above AUDIENCE_GUARD, and a cap while expanding. */
+  readonly maxAudience?: number;
 }

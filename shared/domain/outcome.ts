@@ -31,7 +31,19 @@ export type FailureReason =
   | 'cancelled'
   | 'tenant-not-allowed'
   | 'not-enqueued'
-  | 'invalid-job';
+  | 'invalid-job'
+  /** Graph refused to install the app (403: no permission or no admin consent); `detail` has Graph's code. */
+  | 'install-not-permitted'
+  /** Graph knows no such user (404). */
+  | 'user-not-found'
+  /** Graph knows no such team, or the group is not a team (404). */
+  | 'team-not-found'
+  /** Graph refused to list a group's or the organization's users (403: no permission or consent). */
+  | 'graph-not-permitted'
+  /** Graph knows no such group (404). */
+  | 'group-not-found'
+  /** The request's `maxAudience` was reached before this recipient: not sent. */
+  | 'audience-exceeded';
 
 /** Where a recipient's delivery ends up; `pending` is the only state that may still change. */
 export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'skipped';

@@ -7,9 +7,14 @@ export interface BotEndpointAddress {
 
 export type ConversationKind = 'personal' | 'groupChat' | 'channel';
 
-/** A Teams user the bot has seen: enough to create the 1:1 chat, and the chat once it exists. */
+/**
+ * A Teams user the bot has seen: enough to create the 1:1 chat, and the chat once it exists. Or a
+ * user the app was installed for through Graph: known by Entra object id and chat until Teams'
+ * first activity from them names their Teams id.
+ */
 export interface UserReference extends BotEndpointAddress {
-  readonly userId: string;
+  /** The Teams user id (29:...); absent only for a user installed through Graph whom Teams has not introduced yet. */
+  readonly userId?: string;
   readonly aadObjectId?: string;
   readonly name?: string;
   /** The bot's 1:1 chat with the user, once created or seen. */
@@ -21,17 +26,28 @@ export interface UserReference extends BotEndpointAddress {
    * chat), as opposed to a member of a team where it is installed. `allUsers` reaches only these.
    */
   readonly hasPersonalApp?: boolean;
+  /** `graph`: this service installed the app for the user (proactive install), rather than the user or an admin. */
+  readonly installedVia?: 'graph';
+  /** Installed through Graph and sent nothing yet: the first message says why it comes (see `firstContactIntro`). */
+  readonly firstMessagePending?: boolean;
   readonly updatedAt: string;
 }
+
+/** A user Teams has introduced to the bot: their Teams id is known (every `id:` row, every listing of all users). */
+export type TeamsUserReference = UserReference & { readonly userId: string };
 
 /** A team where the bot is installed; `team` recipients post to its General channel. */
 export interface TeamReference extends BotEndpointAddress {
   readonly teamId: string;
+  /** The team's Entra group id, from `channelData.team.aadGroupId` or a Graph install: `team` recipients may name it. */
+  readonly aadGroupId?: string;
   readonly name?: string;
   /** In Teams the General channel's id is the team id; kept explicitly for clarity. */
   readonly generalChannelId: string;
   readonly installed: boolean;
   readonly installedBy?: string;
+  /** As for a user: installed through Graph, and its first post says why the app is there. */
+  readonly firstMessagePending?: boolean;
   readonly updatedAt: string;
 }
 

@@ -15,8 +15,10 @@ export type Route =
       readonly conversationKind: ConversationKind;
       /** Whose 1:1 chat it is, for a personal conversation: their opt-out and block apply. */
       readonly userId?: string;
+      /** The app was installed here through Graph and this is its first message: it says why it came. */
+      readonly firstContact?: boolean;
     }
-  | { readonly kind: 'new-thread'; readonly at: BotEndpointAddress; readonly channelId: string };
+  | { readonly kind: 'new-thread'; readonly at: BotEndpointAddress; readonly channelId: string; readonly firstContact?: boolean };
 
 const addressSchema = z.object({ serviceUrl: z.string().min(1), tenantId: z.string().min(1), botId: z.string().min(1) });
 
@@ -27,6 +29,7 @@ export const routeSchema = z.discriminatedUnion('kind', [
     conversationId: z.string().min(1),
     conversationKind: z.enum(['personal', 'groupChat', 'channel']),
     userId: z.string().min(1).optional(),
+    firstContact: z.boolean().optional(),
   }),
-  z.object({ kind: z.literal('new-thread'), at: addressSchema, channelId: z.string().min(1) }),
+  z.object({ kind: z.literal('new-thread'), at: addressSchema, channelId: z.string().min(1), firstContact: z.boolean().optional() }),
 ]);

@@ -11,6 +11,18 @@ export type WelcomeContent =
   | { readonly kind: 'team'; readonly addedBy?: string; readonly teamName?: string }
   | { readonly kind: 'groupChat'; readonly addedBy?: string };
 
+/**
+ * One welcome per installation, keyed: a team install by its team, a personal install by the
+ * user's Entra object id (so a proactive install, which knows only that, can say its first
+ * notification stands in for the welcome before Teams tells the bot of the install), and a
+ * group chat, or a user Teams gives no object id for, by the conversation.
+ */
+export const welcomeKeys = {
+  team: (teamId: string): string => `team:${teamId}`,
+  personal: (aadObjectId: string): string => `personal:${aadObjectId.toLowerCase()}`,
+  conversation: (conversationId: string): string => conversationId,
+} as const;
+
 /** Where a welcome goes: the conversation the install happened in. */
 export interface WelcomeAddress {
   readonly serviceUrl: string;

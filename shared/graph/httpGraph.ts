@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import type { Channel, DirectoryPage, DirectoryUser, Graph, GraphFailure, GraphResult, InstallOutcome } from './graph';
+import { isLoopbackUrl } from '../http/loopback';
 
 export interface HttpGraphOptions {
   /** Graph's origin (`https://graph.microsoft.com`), or a loopback test peer's (`http://127.0.0.1:1234`). */
@@ -12,16 +13,6 @@ export interface HttpGraphOptions {
   readonly timeoutMs?: number;
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
-/** True for URLs on this machine: a local Graph peer, which gets no token. */
-export function isLoopbackUrl(url: string): boolean {
-  try {
-    return LOOPBACK_HOSTS.has(new URL(url).hostname.toLowerCase());
-  } catch {
-    return false;
-  }
-}
 
 /** Enabled members, no guests: the people an "everyone" notification means. */
 const ORGANIZATION_FILTER = "accountEnabled eq true and userType eq 'Member'";

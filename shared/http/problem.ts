@@ -27,6 +27,7 @@ const TITLES: Record<number, { slug: string; title: string }> = {
   409: { slug: 'idempotency-conflict', title: 'The Idempotency-Key was used with a different request' },
   413: { slug: 'payload-too-large', title: 'The request body is too large' },
   415: { slug: 'unsupported-media-type', title: 'The request body must be JSON' },
+  422: { slug: 'audience-too-large', title: 'The audience is larger than the request allows' },
   500: { slug: 'internal-error', title: 'Internal error' },
   503: { slug: 'unavailable', title: 'A dependency is unavailable' },
 };

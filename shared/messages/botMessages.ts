@@ -18,6 +18,17 @@ const someone = (name: string | undefined): string => (name !== undefined && nam
 
 const DEFAULT_WHAT = 'It sends you notifications from the systems your team connects to it: what happened, the result, who triggered it, and what you can do next.';
 
+/**
+ * The opening of the first message after the organization installed the app for someone (or in a
+ * team) through Graph: it stands in for the welcome, so it says why it comes and what to do, in
+ * one line above the notification itself.
+ */
+export function firstContactIntro(appName: string, landsIn: ConversationKind): string {
+  return landsIn === 'personal'
+    ? `Your organization added **${appName}** to your Teams to send you notifications like the one below. Reply **help** to see what it does, or **stop** to turn them off.`
+    : `Your organization added **${appName}** to this team to post notifications like the one below. @mention it with **help** to see what it does, or with **stop** to mute this channel.`;
+}
+
 /** Personal install: why the user sees this, what the app does, and one thing to try. */
 export function personalWelcome(settings: BotMessageSettings): OutgoingMessage {
   return {

@@ -1,6 +1,7 @@
 import { isTemplateMessage, type Message } from '../domain/message';
 import type { ConversationKind } from '../domain/reference';
 import type { OutgoingMessage } from '../teams/teamsSender';
+import { firstContactIntro } from './botMessages';
 import { summaryFromCard } from './cardSummary';
 import { renderNotificationCard } from './notificationCard';
 
@@ -10,6 +11,8 @@ export interface RenderContext {
   readonly appName: string;
   /** Where the message lands: a card's footer and opt-out button say what works there. */
   readonly landsIn: ConversationKind;
+  /** The first message after a proactive install: it opens with why it comes (`firstContactIntro`). */
+  readonly firstContact?: boolean;
 }
 
 /**
@@ -17,6 +20,11 @@ export interface RenderContext {
  * card that came with neither summary nor text gets its preview from its own first text.
  */
 export function renderMessage(message: Message, context: RenderContext): OutgoingMessage {
+  const rendered = renderBody(message, context);
+  return context.firstContact === true ? withIntro(rendered, firstContactIntro(context.appName, context.landsIn)) : rendered;
+}
+
+function renderBody(message: Message, context: RenderContext): OutgoingMessage {
   if (isTemplateMessage(message)) {
     return {
       card: renderNotificationCard(message.data, context),
@@ -30,4 +38,14 @@ export function renderMessage(message: Message, context: RenderContext): Outgoin
     ...(message.card !== undefined && { card: message.card }),
     ...(summary !== undefined && { summary }),
   };
+}
+
+/** The intro goes first: above the text, or as the card's first block when the message is a card alone. */
+function withIntro(message: OutgoingMessage, intro: string): OutgoingMessage {
+  if (message.text !== undefined) return { ...message, text: `${intro}\n\n${message.text}` };
+  const card = message.card;
+  if (card !== undefined && Array.isArray(card.body)) {
+    return { ...message, card: { ...card, body: [{ type: 'TextBlock', text: intro, wrap: true, isSubtle: true }, ...(card.body as unknown[])] } };
+  }
+  return { ...message, text: intro };
 }

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
+import { mapLimit } from '../mapLimit';
 import type { PlannedSend, SliceJob } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
-import type { TargetRecipient } from '../domain/recipient';
+import { recipientKey, type TargetRecipient } from '../domain/recipient';
 import type { Lane } from '../pacing/tenantTimeline';
 import type { TenantPacer } from '../pacing/tenantPacer';
 import type { QueuedJob } from '../queue/jobQueue';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { DeliveryStore, NewDelivery } from '../stores/deliveryStore';
-import { resolveTarget, routeOf, type ResolvedTarget } from '../delivery/resolveTarget';
+import { resolveTarget, routeOf, type Reach, type ResolvedTarget } from '../delivery/resolveTarget';
 
 /** Sends in one slice at most: about a second at 50 per second, and well inside a queue message. */
 export const MAX_SENDS_PER_SLICE = 50;
@@ -36,6 +37,8 @@ export interface PlanDependencies {
   readonly deliveries: DeliveryStore;
   readonly conversations: ConversationStore;
   readonly pacer: TenantPacer;
+  /** Set when proactive install is on: people and teams the bot has not seen are planned for it. */
+  readonly install?: { readonly reach: Reach };
   readonly now?: () => number;
 }
 
@@ -64,13 +67,19 @@ export async function planTargets(
   deps: PlanDependencies,
 ): Promise<PlannedPage> {
   const now = deps.now?.() ?? Date.now();
-  const unique = [...new Map(targets.map((t) => [t.recipientKey, t])).values()];
-  const created = await deps.deliveries.createPending(notification.id, unique);
-
-  const placed = await mapLimit(unique, RESOLVE_CONCURRENCY, async (target) => ({
-    target,
-    resolved: target.resolved ?? (await resolveTarget(target.recipient as TargetRecipient, deps.conversations)),
-  }));
+  const reach = deps.install?.reach;
+  const resolved = await mapLimit(targets, RESOLVE_CONCURRENCY, async (target) => {
+    if (target.resolved !== undefined) return { target, resolved: target.resolved };
+    const recipient = target.recipient as TargetRecipient;
+    const resolution = await resolveTarget(recipient, deps.conversations, reach);
+    return { target: { ...target, recipientKey: await canonicalKey(recipient, target.recipientKey, resolution, deps.conversations) }, resolved: resolution };
+  });
+  // One row per person or team, however many entries or spellings reach them.
+  const placed = [...new Map(resolved.map((p) => [p.target.recipientKey, p])).values()];
+  const created = await deps.deliveries.createPending(
+    notification.id,
+    placed.map((p) => p.target),
+  );
   const byTenant = new Map<string, Placed[]>();
   for (const { target, resolved } of placed) {
     const tenant = tenantOf(resolved);
@@ -107,7 +116,24 @@ export async function planTargets(
       slices.push({ job, ...(visibleAt > now && { notBefore: new Date(visibleAt) }) });
     });
   }
-  return { slices, recipients: unique.length, backlogMs };
+  return { slices, recipients: placed.length, backlogMs };
+}
+
+/**
+ * The key a recipient's row goes by: a user named by Teams id whose Entra object id the bot knows
+ * goes by the object id (the key group, organization and all-users listings give), and a team named
+ * by its group id goes by its team id once known, so that two spellings of one person or team share
+ * one row and get one message.
+ */
+async function canonicalKey(recipient: TargetRecipient, key: string, resolved: ResolvedTarget, conversations: ConversationStore): Promise<string> {
+  if (recipient.type === 'user' && recipient.userId !== undefined && resolved.kind !== 'unreachable') {
+    const aadObjectId = resolved.kind === 'create-personal' ? resolved.user.aadObjectId : (await conversations.findUser(recipient))?.aadObjectId;
+    return aadObjectId !== undefined ? recipientKey({ type: 'user', aadObjectId }) : key;
+  }
+  if (recipient.type === 'team' && recipient.aadGroupId !== undefined && resolved.kind === 'new-thread') {
+    return recipientKey({ type: 'team', teamId: resolved.channelId });
+  }
+  return key;
 }
 
 interface Placed {
@@ -160,14 +186,4 @@ function connectorCalls(resolved: ResolvedTarget): number {
 /** The same page of the same tenant always gets the same slice ids, so duplicate detection sees a re-plan. */
 function sliceId(pageId: string, tenantId: string, index: number): string {
   return `${createHash('sha256').update(`${pageId}\n${tenantId}`).digest('base64url').slice(0, 22)}.${index}`;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

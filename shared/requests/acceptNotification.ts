@@ -68,6 +68,7 @@ export async function acceptNotification(
     ...(request.sendAt !== undefined && { sendAt: request.sendAt }),
     ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
     ...(request.priority === 'urgent' && { priority: 'urgent' }),
+    ...(request.maxAudience !== undefined && { maxAudience: request.maxAudience }),
     ...(idempotencyKey !== undefined && { idempotencyKey }),
   };
   const planAt = request.sendAt !== undefined ? Date.parse(request.sendAt) - PLAN_BEFORE_SEND_MS : 0;

@@ -21,6 +21,11 @@ export interface NotificationStore {
   markCancelled(id: string, at: string): Promise<void>;
   /** The last page of the request's entries is planned: the rows are all there. */
   markPlanned(id: string): Promise<void>;
+  /**
+   * Takes up to `count` places of the notification's `maxAudience` for people a fan-out entry just
+   * listed, whichever instance expands which entry: how many it got (fewer once the cap is near).
+   */
+  reserveAudience(id: string, count: number, maxAudience: number): Promise<number>;
   delete(id: string): Promise<void>;
   /** Atomically binds an Idempotency-Key to a notification id and a request fingerprint. */
   claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim>;
@@ -44,6 +49,16 @@ interface NotificationEntity {
   priority?: 'urgent';
   recipients?: string;
   planning?: boolean;
+  maxAudience?: number;
+}
+
+/** The row beside the record that counts people fan-out entries reached, against `maxAudience`. */
+const AUDIENCE_ROW = 'audience';
+interface AudienceEntity {
+  partitionKey: string;
+  rowKey: string;
+  reserved: number;
+  etag?: string;
 }
 
 interface IdempotencyEntity {
@@ -75,6 +90,7 @@ export class TableNotificationStore implements NotificationStore {
       ...(record.priority !== undefined && { priority: record.priority }),
       ...(record.recipients !== undefined && { recipients: JSON.stringify(record.recipients) }),
       ...(record.planning !== undefined && { planning: record.planning }),
+      ...(record.maxAudience !== undefined && { maxAudience: record.maxAudience }),
     };
     try {
       await this.notifications.createEntity(entity);
@@ -107,6 +123,23 @@ export class TableNotificationStore implements NotificationStore {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', planning: false }, 'Merge');
   }
 
+  async reserveAudience(id: string, count: number, maxAudience: number): Promise<number> {
+    for (;;) {
+      const row = await getEntityOrUndefined<AudienceEntity>(this.notifications, id, AUDIENCE_ROW);
+      const reserved = row?.reserved ?? 0;
+      const granted = Math.max(0, Math.min(count, maxAudience - reserved));
+      if (granted === 0) return 0;
+      try {
+        if (row === undefined) await this.notifications.createEntity<AudienceEntity>({ partitionKey: id, rowKey: AUDIENCE_ROW, reserved: granted });
+        else await this.notifications.updateEntity({ partitionKey: id, rowKey: AUDIENCE_ROW, reserved: reserved + granted }, 'Merge', { etag: row.etag ?? '*' });
+        return granted;
+      } catch (error) {
+        // Another page counted at the same time: read again and take what is left.
+        if (!isStatus(error, 409) && !isStatus(error, 412)) throw error;
+      }
+    }
+  }
+
   async markEnqueueFailed(id: string): Promise<void> {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', enqueueFailed: true }, 'Merge');
   }
@@ -116,10 +149,12 @@ export class TableNotificationStore implements NotificationStore {
   }
 
   async delete(id: string): Promise<void> {
-    try {
-      await this.notifications.deleteEntity(id, '');
-    } catch (error) {
-      if (!isStatus(error, 404)) throw error;
+    for (const rowKey of ['', AUDIENCE_ROW]) {
+      try {
+        await this.notifications.deleteEntity(id, rowKey);
+      } catch (error) {
+        if (!isStatus(error, 404)) throw error;
+      }
     }
   }
 
@@ -163,5 +198,6 @@ function toRecord(id: string, e: NotificationEntity): NotificationRecord {
     ...(e.priority !== undefined && { priority: e.priority }),
     ...(e.recipients !== undefined && { recipients: JSON.parse(e.recipients) as Recipient[] }),
     ...(e.planning !== undefined && { planning: e.planning }),
+    ...(e.maxAudience !== undefined && { maxAudience: e.maxAudience }),
   };
 }

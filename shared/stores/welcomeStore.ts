@@ -28,6 +28,12 @@ export interface WelcomeStore {
   handBack(key: string, claimId: string): Promise<void>;
   /** Records how the welcome ended; the row stays, so the installation is not welcomed again. */
   finish(key: string, claimId: string, end: WelcomeEnd): Promise<void>;
+  /**
+   * Marks the installation welcomed by something else (the first notification after a proactive
+   * install says why it came): the install activity Teams sends then welcomes nobody. True if this
+   * call created the mark, false if the installation already had a welcome or a mark.
+   */
+  cover(key: string, by: string): Promise<boolean>;
   release(key: string): Promise<void>;
 }
 
@@ -81,6 +87,16 @@ export class TableWelcomeStore implements WelcomeStore {
       if (await this.write(row, { status: 'sending', leaseUntil: new Date(Date.now() + leaseMs).toISOString() })) return { kind: 'leased' };
     }
     return { kind: 'held', untilMs: Date.now() + 1000 };
+  }
+
+  async cover(key: string, by: string): Promise<boolean> {
+    try {
+      await this.table.createEntity<WelcomeEntity>({ partitionKey: tableKey(key), rowKey: '', welcomedAt: new Date().toISOString(), status: 'sent', detail: by.slice(0, 1000) });
+      return true;
+    } catch (error) {
+      if (isStatus(error, 409)) return false;
+      throw error;
+    }
   }
 
   async handBack(key: string, claimId: string): Promise<void> {

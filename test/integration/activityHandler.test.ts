@@ -386,7 +386,8 @@ describe('team install', () => {
     const { bot } = build();
     const w = world();
 
-    const replies = await bot.handle(teamInstall(w));
+    const install = teamInstall(w);
+    const replies = await bot.handle(install);
     expect(replies).toHaveLength(1);
     expect(only(replies).card).toBeUndefined();
     expect(only(replies).text).toContain(`${INSTALLER.name} added **${APP}** to **${w.teamName}**.`);
@@ -401,12 +402,15 @@ describe('team install', () => {
       botId: BOT.id,
       teamId: w.teamId,
       name: w.teamName,
+      aadGroupId: install.channelData?.team?.aadGroupId,
       generalChannelId: w.teamId,
       installed: true,
       installedBy: INSTALLER.name,
       updatedAt: expect.any(String) as unknown,
     });
     isoNow(team?.updatedAt);
+    // A `team` recipient named by the team's Entra group id finds the same team.
+    expect(await conversations.findTeamByGroup((install.channelData?.team?.aadGroupId as string).toUpperCase())).toEqual(team);
     expect(await conversations.findConversation(w.teamId)).toMatchObject({ kind: 'channel', teamId: w.teamId, active: true, tenantId: w.tenantId });
 
     // Redelivery, and the installationUpdate Teams also sends for a team install: no second welcome.

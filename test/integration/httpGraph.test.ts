@@ -1,6 +1,7 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { DirectoryUser, GraphResult } from '../../shared/graph/graph';
-import { HttpGraph, isLoopbackUrl } from '../../shared/graph/httpGraph';
+import { HttpGraph } from '../../shared/graph/httpGraph';
+import { isLoopbackUrl } from '../../shared/http/loopback';
 import { freePort } from '../support/freePort';
 import { startGraphTestPeer, type GraphTestPeer } from '../support/graphTestPeer';
 

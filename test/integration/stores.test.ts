@@ -14,15 +14,15 @@ const AWKWARD = ":@;/#?'%";
 
 const address = { serviceUrl: 'https://smba.trafficmanager.net/emea/', tenantId: 'tenant-1', botId: '28:bot' };
 
-function user(n: number, extra: Partial<UserReference> = {}): UserReference {
+function user(n: number, extra: Partial<UserReference> = {}): UserReference & { userId: string } {
   return {
     ...address,
-    userId: `29:user-${n}`,
     aadObjectId: `aaaaaaaa-0000-0000-0000-${String(n).padStart(12, '0')}`,
     name: `User ${n}`,
     installed: true,
     updatedAt: new Date().toISOString(),
     ...extra,
+    userId: extra.userId ?? `29:user-${n}`,
   };
 }
 

@@ -1,0 +1,135 @@
+import type { FailureReason } from '../domain/outcome';
+import type { BotEndpointAddress, UserReference } from '../domain/reference';
+import type { Route } from '../domain/route';
+import { welcomeKeys } from '../domain/welcomeJob';
+import type { GraphFailure } from '../graph/graph';
+import type { PacedGraph } from '../graph/pacedGraph';
+import type { ConversationStore } from '../stores/conversationStore';
+import type { WelcomeStore } from '../stores/welcomeStore';
+import type { InstallTarget } from './resolveTarget';
+
+export interface ProactiveInstallDependencies {
+  readonly graph: PacedGraph;
+  readonly conversations: ConversationStore;
+  readonly welcomes: WelcomeStore;
+  /** The app's id in the org catalog (TEAMS_APP_CATALOG_ID). */
+  readonly catalogAppId: string;
+}
+
+/** What installing came to: where to send now, or what the caller does next. */
+export type InstallResult =
+  | { readonly kind: 'installed'; readonly route: Route }
+  /** Graph asked to wait (429, 503): retry later; the tenant's Graph calls are paused already. */
+  | { readonly kind: 'throttled'; readonly retryAfterMs?: number; readonly detail: string }
+  | { readonly kind: 'transient'; readonly detail: string }
+  | { readonly kind: 'failed'; readonly reason: FailureReason; readonly detail: string };
+
+/** What the installation stands in for in the welcome store: the first notification says why it came. */
+const COVERED_BY = 'the first notification after a proactive install (it says why it came)';
+
+/**
+ * Installs the app through Graph for a user or a team the bot has never seen, as Teams' guidance
+ * says to, and stores where to send: the 1:1 chat Graph gives for the installation, or the team's
+ * General channel. Teams then tells the bot of the install; that activity must not welcome on top
+ * of the notification, so the welcome is marked covered *before* installing, and the mark is taken
+ * back if the install fails. The reference is stored with `firstMessagePending`, so the first
+ * message (this one, or a retry of it) says why it comes.
+ */
+export class ProactiveInstall {
+  constructor(private readonly deps: ProactiveInstallDependencies) {}
+
+  install(target: InstallTarget): Promise<InstallResult> {
+    return target.kind === 'install-personal' ? this.forUser(target.at, target.aadObjectId) : this.inTeam(target.at, target.aadGroupId);
+  }
+
+  private async forUser(at: BotEndpointAddress, aadObjectId: string): Promise<InstallResult> {
+    const { graph, conversations, welcomes, catalogAppId } = this.deps;
+    const welcomeKey = welcomeKeys.personal(aadObjectId);
+    const covered = await welcomes.cover(welcomeKey, COVERED_BY);
+    const installed = await graph.installForUser(at.tenantId, aadObjectId, catalogAppId);
+    if (installed.kind !== 'ok') {
+      if (covered) await welcomes.release(welcomeKey);
+      return failed(installed, 'user-not-found');
+    }
+    // From here the app is installed: a failure retries, and finds it installed (409) next time.
+    const chat = await graph.personalChatId(at.tenantId, aadObjectId, catalogAppId);
+    if (chat.kind !== 'ok') return failed(chat, 'user-not-found');
+
+    // Teams may have told the bot of the install already: its reference has the real address.
+    const known = await conversations.findUser({ type: 'user', aadObjectId });
+    const user: UserReference =
+      known !== undefined && known.installed && known.personalConversationId !== undefined
+        ? { ...known, firstMessagePending: true, installedVia: 'graph' }
+        : {
+            ...at,
+            aadObjectId,
+            personalConversationId: chat.value,
+            installed: true,
+            hasPersonalApp: true,
+            installedVia: 'graph',
+            firstMessagePending: true,
+            updatedAt: new Date().toISOString(),
+          };
+    await conversations.saveUser(user);
+    const conversationId = user.personalConversationId ?? chat.value;
+    const route: Route = {
+      kind: 'conversation',
+      at: { serviceUrl: user.serviceUrl, tenantId: user.tenantId, botId: user.botId },
+      conversationId,
+      conversationKind: 'personal',
+      firstContact: true,
+      ...(user.userId !== undefined && { userId: user.userId }),
+    };
+    return { kind: 'installed', route };
+  }
+
+  private async inTeam(at: BotEndpointAddress, aadGroupId: string): Promise<InstallResult> {
+    const { graph, conversations, welcomes, catalogAppId } = this.deps;
+    // The General channel's id is the team's id for the Bot Framework: the welcome key needs it before the install.
+    const channel = await graph.primaryChannel(at.tenantId, aadGroupId);
+    if (channel.kind !== 'ok') return failed(channel, 'team-not-found');
+    const teamId = channel.value.id;
+    const known = await conversations.findTeam(teamId);
+    // A team that removed the app (the bot saw it go, before it knew the group id) is not installed again.
+    if (known !== undefined && !known.installed) return { kind: 'failed', reason: 'not-installed', detail: 'the app was removed from this team' };
+    const welcomeKey = welcomeKeys.team(teamId);
+    const covered = await welcomes.cover(welcomeKey, COVERED_BY);
+    const installed = await graph.installInTeam(at.tenantId, aadGroupId, catalogAppId);
+    if (installed.kind !== 'ok') {
+      if (covered) await welcomes.release(welcomeKey);
+      return failed(installed, 'team-not-found');
+    }
+    const address = known ?? at;
+    await conversations.saveTeam({
+      ...(known ?? { ...at, generalChannelId: teamId }),
+      teamId,
+      aadGroupId,
+      installed: true,
+      firstMessagePending: true,
+      updatedAt: new Date().toISOString(),
+    });
+    const route: Route = {
+      kind: 'new-thread',
+      at: { serviceUrl: address.serviceUrl, tenantId: address.tenantId, botId: address.botId },
+      channelId: known?.generalChannelId ?? teamId,
+      firstContact: true,
+    };
+    return { kind: 'installed', route };
+  }
+}
+
+/** Graph's answer as the recipient's outcome: 403 is a missing permission or consent, 404 no such user or team. */
+function failed(failure: GraphFailure, notFound: FailureReason): InstallResult {
+  switch (failure.kind) {
+    case 'throttled':
+      return { kind: 'throttled', detail: `Graph: ${failure.detail}`, ...(failure.retryAfterMs !== undefined && { retryAfterMs: failure.retryAfterMs }) };
+    case 'transient':
+      return { kind: 'transient', detail: `Graph: ${failure.detail}` };
+    case 'forbidden':
+      return { kind: 'failed', reason: 'install-not-permitted', detail: `Graph refused to install the app (${failure.code}): grant the app its Graph permission and admin consent. ${failure.detail}` };
+    case 'not-found':
+      return { kind: 'failed', reason: notFound, detail: `Graph: ${failure.detail}` };
+    case 'rejected':
+      return { kind: 'failed', reason: 'rejected', detail: `Graph: ${failure.detail}` };
+  }
+}
