@@ -166,6 +166,16 @@ describe('reach through Microsoft Graph: proactive install, groups, the organiza
       expect(connector.delivered()).toHaveLength(1);
       expect(connector.delivered()[0]?.activity.text).toBe('Second');
       expect(graph.callsTo('installForUser', person)).toHaveLength(1);
+
+      // Their "stop" holds for what reaches them through Graph as for anyone: a group send skips them.
+      const stop = { ...activity, type: 'message', id: randomUUID(), text: 'stop', action: undefined };
+      expect((await pipeline.api('/api/messages', { method: 'POST', key: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify(stop) })).status).toBeLessThan(300);
+      const group = randomUUID();
+      graph.addGroup(group, [person]);
+      connector.reset();
+      const third = await finished(await accepted({ recipients: [{ type: 'group', groupId: group, tenantId: T1 }], message: { text: 'Third' } }));
+      expect(third.recipients.find((r) => r.recipient.aadObjectId === person)).toMatchObject({ status: 'skipped', reason: 'opted-out' });
+      expect(connector.delivered().filter((m) => m.activity.text === 'Third')).toHaveLength(0);
     } finally {
       await worker.stop();
     }

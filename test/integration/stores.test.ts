@@ -35,9 +35,10 @@ beforeAll(async () => {
 
 describe('TableConversationStore', () => {
   let store: TableConversationStore;
+  let own: Tables;
   beforeEach(async () => {
     // A fresh set of tables per test: listUsers counts everything in the table.
-    const own = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix: uniqueName() });
+    own = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix: uniqueName() });
     await own.ensureCreated();
     store = new TableConversationStore(own);
   });
@@ -90,6 +91,39 @@ describe('TableConversationStore', () => {
     expect(await store.findTeam('19:other@thread.tacv2')).toBeUndefined();
     await store.saveTeam({ ...team, installed: false, name: undefined, installedBy: undefined });
     expect(await store.findTeam(team.teamId)).toEqual({ ...team, installed: false });
+  });
+
+  it('finds a team by its Entra group id (any case) once it is saved with one, and follows a move to another team id', async () => {
+    const group = `GROUP-${uniqueName()}`;
+    const team = { ...address, teamId: `19:${uniqueName()}@thread.tacv2`, generalChannelId: 'g', installed: true, updatedAt: new Date().toISOString() };
+    await store.saveTeam(team);
+    expect(await store.findTeamByGroup(group)).toBeUndefined();
+    await store.saveTeam({ ...team, aadGroupId: group });
+    expect(await store.findTeamByGroup(group.toLowerCase())).toEqual({ ...team, aadGroupId: group });
+    const moved = { ...team, teamId: `19:${uniqueName()}@thread.tacv2`, aadGroupId: group };
+    await store.saveTeam(moved);
+    expect((await store.findTeamByGroup(group))?.teamId).toBe(moved.teamId);
+  });
+
+  it("keeps a tenant's address for proactive installs, and a user known only by Entra id (installed through Graph)", async () => {
+    const tenantId = `tenant-${uniqueName()}`;
+    expect(await store.findTenantAddress(tenantId)).toBeUndefined();
+    await store.saveTenantAddress({ ...address, tenantId });
+    // Another instance reads what this one wrote.
+    expect(await new TableConversationStore(own).findTenantAddress(tenantId.toUpperCase())).toEqual({ ...address, tenantId });
+
+    const graphUser: UserReference = { ...address, aadObjectId: `aaaaaaaa-${uniqueName()}`, personalConversationId: '19:chat@unq.gbl.spaces', installed: true, installedVia: 'graph', firstMessagePending: true, updatedAt: new Date().toISOString() };
+    await store.saveUser(graphUser);
+    expect(await store.findUser({ type: 'user', aadObjectId: graphUser.aadObjectId as string })).toEqual(graphUser);
+    // Not in the listing of all users until Teams introduces them with their Teams id.
+    const listed: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await store.listUsers(token, 1000);
+      listed.push(...page.items.map((u) => u.aadObjectId ?? ''));
+      token = page.continuationToken;
+    } while (token !== undefined);
+    expect(listed).not.toContain(graphUser.aadObjectId);
   });
 
   it(`round-trips ids holding ${AWKWARD}`, async () => {
@@ -293,6 +327,15 @@ describe('TableNotificationStore', () => {
     store = new TableNotificationStore(tables);
   });
 
+  it('reserveAudience hands out exactly maxAudience places across concurrent callers, then none', async () => {
+    const id = `n-${uniqueName()}`;
+    const granted = await Promise.all(Array.from({ length: 8 }, () => store.reserveAudience(id, 30, 100)));
+    expect(granted.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(await store.reserveAudience(id, 5, 100)).toBe(0);
+    await store.delete(id);
+    expect(await store.reserveAudience(id, 5, 100)).toBe(5);
+  });
+
   it('claimIdempotencyKey: claimed, then existing for the same hash, conflict for another', async () => {
     const key = `key ${AWKWARD} ${uniqueName()}`;
     expect(await store.claimIdempotencyKey(key, 'n-first', 'hash-a')).toEqual({ kind: 'claimed' });
@@ -417,6 +460,17 @@ describe('TableWelcomeStore', () => {
     expect(await store.claim(conversationId)).toBe(true);
     expect(await store.claim(conversationId)).toBe(false);
     await store.release(`never-${uniqueName()}`);
+  });
+
+  it('cover marks an installation welcomed by something else: no claim after it, and release frees it', async () => {
+    const store = new TableWelcomeStore(tables);
+    const key = `personal:${uniqueName()}`;
+    expect(await store.cover(key, 'the first notification')).toBe(true);
+    expect(await store.cover(key, 'again')).toBe(false);
+    expect(await store.claim(key)).toBe(false);
+    await store.release(key);
+    expect(await store.claim(key)).toBe(true);
+    expect(await store.cover(key, 'too late')).toBe(false);
   });
 
   it('concurrent claims: exactly one true', async () => {
