@@ -100,6 +100,25 @@ param jobTimeToLive string = 'P7D'
 @maxValue(730)
 param logRetentionInDays int = 30
 
+@description('Microsoft Graph\'s root (GRAPH_ENDPOINT): https://graph.microsoft.com, or a national cloud\'s (https://graph.microsoft.us, https://dod-graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn). The app calls it as the managed identity (token scope {graphEndpoint}/.default).')
+param graphEndpoint string = 'https://graph.microsoft.com'
+
+@description('GRAPH_PROACTIVE_INSTALL: before delivery, install the app through Microsoft Graph for users and teams that do not have it. Needs teamsAppCatalogId, and adds the install permissions to the graphPermissions output.')
+param graphProactiveInstall bool = false
+
+@description('TEAMS_APP_CATALOG_ID: the app\'s id in the organization\'s app catalog (not the manifest id), what Graph installs. Required when graphProactiveInstall is true (the app refuses to start without it). Empty: unset.')
+param teamsAppCatalogId string = ''
+
+@description('Microsoft Graph requests per second per tenant, for each instance (GRAPH_RATE_PER_SECOND). A 429 or 503 with Retry-After pauses that tenant\'s Graph calls for as long as Graph asks.')
+@minValue(1)
+@maxValue(1000)
+param graphRatePerSecond int = 10
+
+@description('AUDIENCE_GUARD: a group or organization entry of a request that reaches more people than this is refused unless the request names a maxAudience at least that large.')
+@minValue(1)
+@maxValue(10000000)
+param audienceGuard int = 10000
+
 @description('Tags added to every resource (azd-env-name is always added).')
 param tags object = {}
 
@@ -126,6 +145,20 @@ var deliveryQueueName = 'delivery-jobs'
 var deadLetterQueueName = 'delivery-jobs-deadletter'
 // The Flex Consumption deployment package lives here (blob container, identity auth).
 var deploymentContainerName = 'app-package'
+
+// Microsoft Graph application permissions (app roles of the Microsoft Graph service principal) the
+// managed identity needs, least privileged for each call shared/graph/httpGraph.ts makes. A template
+// cannot grant them here: scripts/grant-graph-permissions.sh grants the graphPermissions output.
+var graphAudiencePermissions = [
+  'GroupMember.Read.All' // GET /groups/{id}/transitiveMembers/microsoft.graph.user and its $count
+  'User.Read.All' // GET /users?$filter=...&$count=true and /users/$count
+]
+var graphInstallPermissions = [
+  'TeamsAppInstallation.ReadWriteSelfForUser.All' // POST and GET /users/{id}/teamwork/installedApps, GET .../{id}/chat
+  'TeamsAppInstallation.ReadWriteSelfForTeam.All' // POST /teams/{id}/installedApps
+  'Channel.ReadBasic.All' // GET /teams/{id}/primaryChannel (ChannelSettings.Read.Group is resource-specific consent only)
+]
+var graphPermissions = concat(graphAudiencePermissions, graphProactiveInstall ? graphInstallPermissions : [])
 
 
 // ─── Identity ────────────────────────────────────────────────────────────────────────────────
@@ -242,6 +275,13 @@ module functionApp 'modules/functionApp.bicep' = {
       APP_NAME: appName
       WELCOME_PERSONAL_TEXT: welcomePersonalText
       WELCOME_TEAM_TEXT: welcomeTeamText
+      // Microsoft Graph, called with the managed identity (AZURE_CLIENT_ID); the app roles it needs
+      // are the graphPermissions output. A bool would be written 'True'/'False': the app reads 'true'/'false'.
+      GRAPH_ENDPOINT: graphEndpoint
+      GRAPH_PROACTIVE_INSTALL: graphProactiveInstall ? 'true' : 'false'
+      TEAMS_APP_CATALOG_ID: teamsAppCatalogId
+      GRAPH_RATE_PER_SECOND: string(graphRatePerSecond)
+      AUDIENCE_GUARD: string(audienceGuard)
     }
   }
 }
@@ -289,6 +329,15 @@ output botResourceName string = bot.outputs.name
 
 @description('Client id of the user-assigned managed identity (AZURE_CLIENT_ID).')
 output identityClientId string = identity.properties.clientId
+
+@description('Object (principal) id of the user-assigned managed identity\'s service principal: what gets the Microsoft Graph app roles in graphPermissions.')
+output identityPrincipalId string = identity.properties.principalId
+
+@description('Microsoft Graph application permissions the managed identity needs with these parameters (group and organization audiences; with graphProactiveInstall, installing the app). A template cannot grant them: run scripts/grant-graph-permissions.sh <resource group> <deployment name> as a Privileged Role Administrator.')
+output graphPermissions array = graphPermissions
+
+@description('GRAPH_ENDPOINT: the Microsoft Graph the app calls, and where the permissions are granted.')
+output graphEndpoint string = graphEndpoint
 
 @description('Service Bus namespace host name.')
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace

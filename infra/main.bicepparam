@@ -14,3 +14,11 @@ param botAppType = 'UserAssignedMSI'
 // 50 requests/s per tenant (Teams) split over at most 10 instances: 5 per instance.
 param maximumInstanceCount = 10
 param tenantRatePerSecond = 50
+
+// Microsoft Graph: group and organization audiences always; with graphProactiveInstall the app also
+// installs itself for users and teams that lack it, and then needs teamsAppCatalogId (its id in the
+// org app catalog: GET /v1.0/appCatalogs/teamsApps?$filter=externalId eq '<manifest id>').
+// After deploying, grant the graphPermissions output to the identity (no template can):
+//   scripts/grant-graph-permissions.sh "$RG" teams-notify
+param graphProactiveInstall = false
+param teamsAppCatalogId = ''

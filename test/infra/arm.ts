@@ -212,3 +212,200 @@ export function moduleOutput(moduleName: string, output: string, template: ArmTe
   if (!out) throw new Error(`module ${moduleName} has no output ${output}`);
   return out.value;
 }
+
+/** An ARM function or construct {@link evaluate} does not model (reference(), resourceId(), tenant() ...). */
+export class UnsupportedExpression extends Error {
+  override name = 'UnsupportedExpression';
+}
+
+type Token = { kind: 'string' | 'number' | 'ident' | 'punct'; text: string };
+
+function tokenize(source: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i] as string;
+    if (/\s/.test(c)) {
+      i += 1;
+    } else if (c === "'") {
+      // A quote inside an ARM string literal is written twice.
+      let text = '';
+      i += 1;
+      for (;;) {
+        if (i >= source.length) throw new Error(`unterminated string in [${source}]`);
+        if (source[i] === "'" && source[i + 1] === "'") {
+          text += "'";
+          i += 2;
+        } else if (source[i] === "'") {
+          i += 1;
+          break;
+        } else {
+          text += source[i];
+          i += 1;
+        }
+      }
+      tokens.push({ kind: 'string', text });
+    } else if (/[-\d]/.test(c)) {
+      const m = /^-?\d+(\.\d+)?/.exec(source.slice(i));
+      if (!m) throw new Error(`bad number in [${source}] at ${i}`);
+      tokens.push({ kind: 'number', text: m[0] });
+      i += m[0].length;
+    } else if (/[A-Za-z_$]/.test(c)) {
+      const m = /^[A-Za-z_$][\w$]*/.exec(source.slice(i)) as RegExpExecArray;
+      tokens.push({ kind: 'ident', text: m[0] });
+      i += m[0].length;
+    } else if ('(),.[]'.includes(c)) {
+      tokens.push({ kind: 'punct', text: c });
+      i += 1;
+    } else {
+      throw new Error(`unexpected ${c} in [${source}]`);
+    }
+  }
+  return tokens;
+}
+
+/** The template functions {@link evaluate} implements (lower case). */
+const KNOWN_FUNCTIONS = new Set([
+  'if', 'parameters', 'variables', 'concat', 'createarray', 'createobject', 'string', 'tolower', 'empty', 'equals', 'not', 'and', 'or', 'true', 'false', 'format',
+]);
+
+/** ARM's string(): True/False for bools (not true/false), JSON for arrays and objects. */
+function armString(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') return String(v);
+  return JSON.stringify(v);
+}
+
+/**
+ * Evaluates a value of the compiled template as ARM would: literals as they are, `[expression]`
+ * strings through a small interpreter of the template functions the Bicep here compiles to
+ * (parameters, variables, if, concat, createArray, string, ...). `parameters` stands in for the
+ * deployment's parameter values; a parameter not given takes its defaultValue. Anything only Azure
+ * can answer (reference(), resourceId(), tenant(), ...) throws {@link UnsupportedExpression}.
+ */
+export function evaluate(value: unknown, parameters: Record<string, unknown> = {}, template: ArmTemplate = mainTemplate()): unknown {
+  if (Array.isArray(value)) return value.map((v) => evaluate(v, parameters, template));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(v, parameters, template)]));
+  }
+  if (typeof value !== 'string' || !value.startsWith('[') || !value.endsWith(']')) return value;
+  // `[[` escapes a literal string that starts with `[`.
+  if (value.startsWith('[[')) return value.slice(1);
+
+  type Node =
+    | { kind: 'literal'; value: unknown }
+    | { kind: 'call'; name: string; args: Node[] }
+    | { kind: 'member'; target: Node; key: Node };
+
+  const tokens = tokenize(value.slice(1, -1));
+  let at = 0;
+  const peek = () => tokens[at];
+  const take = (text?: string): Token => {
+    const t = tokens[at];
+    if (t === undefined || (text !== undefined && t.text !== text)) throw new Error(`expected ${text ?? 'a token'} at ${at} in ${value}`);
+    at += 1;
+    return t;
+  };
+
+  const parse = (): Node => {
+    const t = take();
+    let node: Node;
+    if (t.kind === 'string') node = { kind: 'literal', value: t.text };
+    else if (t.kind === 'number') node = { kind: 'literal', value: Number(t.text) };
+    else if (t.kind === 'ident') {
+      take('(');
+      const args: Node[] = [];
+      while (peek()?.text !== ')') {
+        args.push(parse());
+        if (peek()?.text === ',') take(',');
+      }
+      take(')');
+      node = { kind: 'call', name: t.text.toLowerCase(), args };
+    } else throw new Error(`unexpected ${t.text} in ${value}`);
+    // Property and index access: x.name, x[0], x['name'].
+    for (;;) {
+      if (peek()?.text === '.') {
+        take('.');
+        node = { kind: 'member', target: node, key: { kind: 'literal', value: take().text } };
+      } else if (peek()?.text === '[') {
+        take('[');
+        const key = parse();
+        take(']');
+        node = { kind: 'member', target: node, key };
+      } else {
+        return node;
+      }
+    }
+  };
+
+  const run = (node: Node): unknown => {
+    if (node.kind === 'literal') return node.value;
+    if (node.kind === 'member') return (run(node.target) as Record<string, unknown>)[String(run(node.key))];
+    // if() evaluates only the branch taken, as ARM does: the other may name what only Azure knows.
+    if (node.name === 'if') {
+      const [condition, whenTrue, whenFalse] = node.args as [Node, Node, Node];
+      const c = run(condition);
+      if (typeof c !== 'boolean') throw new Error(`if() needs a bool, got ${JSON.stringify(c)} in ${value}`);
+      return run(c ? whenTrue : whenFalse);
+    }
+    // What only Azure can answer fails before its arguments are looked at.
+    if (!KNOWN_FUNCTIONS.has(node.name)) throw new UnsupportedExpression(`${node.name}() in ${value}`);
+    const args = node.args.map(run);
+    const arg = (i: number) => args[i];
+    switch (node.name) {
+      case 'parameters': {
+        const p = String(arg(0));
+        if (p in parameters) return parameters[p];
+        const declared = template.parameters?.[p];
+        if (declared === undefined) throw new Error(`template has no parameter ${p}`);
+        if (!('defaultValue' in declared)) throw new Error(`parameter ${p} has no default: pass a value`);
+        return evaluate(declared.defaultValue, parameters, template);
+      }
+      case 'variables': {
+        const v = String(arg(0));
+        if (!(v in (template.variables ?? {}))) throw new Error(`template has no variable ${v}`);
+        return evaluate(template.variables?.[v], parameters, template);
+      }
+      case 'concat':
+        return args.every(Array.isArray) ? (args as unknown[][]).flat() : args.map(armString).join('');
+      case 'createarray':
+        return args;
+      case 'createobject': {
+        const o: Record<string, unknown> = {};
+        for (let i = 0; i < args.length; i += 2) o[String(args[i])] = args[i + 1];
+        return o;
+      }
+      case 'string':
+        return armString(arg(0));
+      case 'tolower':
+        return String(arg(0)).toLowerCase();
+      case 'empty': {
+        const v = arg(0);
+        if (v === null || v === undefined) return true;
+        if (typeof v === 'string' || Array.isArray(v)) return v.length === 0;
+        return typeof v === 'object' && Object.keys(v).length === 0;
+      }
+      case 'equals':
+        return JSON.stringify(arg(0)) === JSON.stringify(arg(1));
+      case 'not':
+        return !arg(0);
+      case 'and':
+        return args.every(Boolean);
+      case 'or':
+        return args.some(Boolean);
+      case 'true':
+        return true;
+      case 'false':
+        return false;
+      case 'format':
+        return String(arg(0)).replace(/\{(\d+)\}/g, (_, n: string) => armString(args[Number(n) + 1]));
+      default:
+        throw new Error(`KNOWN_FUNCTIONS lists ${node.name}() but evaluate() does not implement it`);
+    }
+  };
+
+  const tree = parse();
+  if (at !== tokens.length) throw new Error(`trailing tokens in ${value}`);
+  return run(tree);
+}

@@ -6,10 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { functionDefinitions } from '../../functions/definitions';
-import { SETTINGS, loadConfig } from '../../shared/config';
+import { DEFAULT_GRAPH_ENDPOINT, SETTINGS, loadConfig } from '../../shared/config';
 import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME } from '../../shared/queue/jobQueue';
 import {
   ROOT,
+  UnsupportedExpression,
+  evaluate,
   mainTemplate,
   mainVariable,
   moduleNamed,
@@ -131,7 +133,8 @@ describe('app settings', () => {
   });
 
   it('passes the app\'s own config check (loadConfig) with the values the template writes', () => {
-    // Runtime values stand in for the expressions; literals and parameter defaults are used as they are.
+    // Runtime values stand in for what only Azure knows (reference(), tenant()); everything else is
+    // evaluated as ARM would with the parameters' defaults.
     const clientId = '11111111-2222-3333-4444-555555555555';
     const runtime: Record<string, string> = {
       [SETTINGS.tableEndpoint]: 'https://stnotifyabc.table.core.windows.net',
@@ -139,18 +142,21 @@ describe('app settings', () => {
       [SETTINGS.managedIdentityClientId]: clientId,
       [SETTINGS.botAppId]: clientId,
       [SETTINGS.botAppTenantId]: '99999999-8888-7777-6666-555555555555',
-      [SETTINGS.botAppPassword]: '',
       [SETTINGS.allowedTenants]: '99999999-8888-7777-6666-555555555555',
       [SETTINGS.blobEndpoint]: 'https://stnotifyabc.blob.core.windows.net/',
-      [SETTINGS.sendRatePerSecond]: String(defaultOf('tenantRatePerSecond')),
     };
+    const read: readonly string[] = Object.values(SETTINGS);
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(appSettings())) {
-      if (name in runtime) env[name] = runtime[name] as string;
-      else if (typeof value === 'string' && !value.startsWith('[')) env[name] = value;
-      else {
-        const param = parameterName(value) ?? /^\[string\(parameters\('([^']+)'\)\)\]$/.exec(String(value))?.[1];
-        if (param) env[name] = String(defaultOf(param));
+      if (name in runtime) {
+        env[name] = runtime[name] as string;
+        continue;
+      }
+      try {
+        env[name] = String(evaluate(value));
+      } catch (e) {
+        // Only a setting the app does not read (the host's, telemetry's) may be left to Azure.
+        if (!(e instanceof UnsupportedExpression) || read.includes(name)) throw e;
       }
     }
     const config = loadConfig(env);
@@ -160,6 +166,9 @@ describe('app settings', () => {
     expect(config.botAppPassword).toBeUndefined();
     expect(config.sendRatePerSecond).toBe(50);
     expect(config.maxAttempts).toBe(defaultOf('maxDeliveryAttempts'));
+    expect(config.graphEndpoint).toBe(DEFAULT_GRAPH_ENDPOINT);
+    expect(config.graphProactiveInstall).toBe(false);
+    expect(config.audienceGuard).toBe(defaultOf('audienceGuard'));
   });
 });
 
