@@ -166,7 +166,8 @@ export class RecipientDelivery {
     switch (outcome.kind) {
       case 'delivered':
         progress.delivered = true;
-        if (firstContact) await this.introduced(job.recipient, target);
+        // Best effort, before the row is settled: a failure here must not make the delivered message look unsent.
+        if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn(`could not mark ${job.recipientKey} introduced: ${String(error)}`));
         return this.settlement.settle(row, {
           status: 'delivered',
           activityId: outcome.activityId,
@@ -252,12 +253,13 @@ export class RecipientDelivery {
     const { conversations } = this.deps;
     if (target.kind === 'new-thread') {
       const team = await findTeamOf(recipient, conversations);
-      if (team !== undefined) await conversations.saveTeam({ ...team, firstMessagePending: false, updatedAt: new Date().toISOString() });
+      if (team !== undefined) await conversations.markIntroduced({ teamId: team.teamId });
       return;
     }
     if (recipient.type !== 'user') return;
     const user = await conversations.findUser(recipient);
-    if (user !== undefined) await conversations.saveUser({ ...user, firstMessagePending: false, updatedAt: new Date().toISOString() });
+    // Both rows of the user (by Teams id and by object id) when the bot knows both.
+    if (user !== undefined) await conversations.markIntroduced({ user });
   }
 
   /**

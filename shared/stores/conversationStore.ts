@@ -19,6 +19,8 @@ export interface ConversationStore {
    */
   clearPersonalConversation(user: Pick<UserReference, 'userId' | 'aadObjectId'>, change?: { installed?: boolean }): Promise<void>;
   findUser(recipient: UserRecipient): Promise<UserReference | undefined>;
+  /** The first message after a proactive install reached them: later ones need not say why. Touches no other field. */
+  markIntroduced(target: { readonly user: Pick<UserReference, 'userId' | 'aadObjectId'> } | { readonly teamId: string }): Promise<void>;
   /** Creates or merges a team; one with an `aadGroupId` can be found by it too. */
   saveTeam(team: TeamReference): Promise<void>;
   findTeam(teamId: string): Promise<TeamReference | undefined>;
@@ -88,6 +90,18 @@ export class TableConversationStore implements ConversationStore {
     const transaction = new TableTransaction();
     if (user.userId !== undefined) transaction.updateEntity({ ...patch, rowKey: byUserId(user.userId) }, 'Merge');
     if (user.aadObjectId !== undefined) transaction.updateEntity({ ...patch, rowKey: byAad(user.aadObjectId) }, 'Merge');
+    if (transaction.actions.length > 0) await this.table.submitTransaction(transaction.actions);
+  }
+
+  async markIntroduced(target: { readonly user: Pick<UserReference, 'userId' | 'aadObjectId'> } | { readonly teamId: string }): Promise<void> {
+    const patch = { firstMessagePending: false, updatedAt: new Date().toISOString() };
+    if ('teamId' in target) {
+      await this.table.updateEntity({ partitionKey: TEAM, rowKey: tableKey(target.teamId), ...patch }, 'Merge');
+      return;
+    }
+    const transaction = new TableTransaction();
+    if (target.user.userId !== undefined) transaction.updateEntity({ partitionKey: USER, rowKey: byUserId(target.user.userId), ...patch }, 'Merge');
+    if (target.user.aadObjectId !== undefined) transaction.updateEntity({ partitionKey: USER, rowKey: byAad(target.user.aadObjectId), ...patch }, 'Merge');
     if (transaction.actions.length > 0) await this.table.submitTransaction(transaction.actions);
   }
 

@@ -103,6 +103,9 @@ describe('Teams app package', () => {
     expect(manifest.id).toBe(BOT_ID);
     expect(manifest.validDomains).toEqual([DOMAIN]);
     expect(manifest.version).toMatch(/^\d+\.\d+\.\d+$/);
+    // Graph's "Self" install permissions (TeamsAppInstallation.ReadWriteSelfFor*.All) only see the
+    // app whose webApplicationInfo.id is the caller's app id: the bot's identity.
+    expect((manifest as unknown as { webApplicationInfo: { id: string } }).webApplicationInfo).toEqual({ id: BOT_ID });
   });
 
   it('declares a bot in personal, team and groupChat scopes on a current manifest schema', () => {
