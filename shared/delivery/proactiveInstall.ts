@@ -2,7 +2,7 @@ import type { FailureReason } from '../domain/outcome';
 import type { BotEndpointAddress, UserReference } from '../domain/reference';
 import type { Route } from '../domain/route';
 import { welcomeKeys } from '../domain/welcomeJob';
-import type { GraphFailure } from '../graph/graph';
+import type { GraphFailure, GraphResult, InstallOutcome } from '../graph/graph';
 import type { PacedGraph } from '../graph/pacedGraph';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { WelcomeStore } from '../stores/welcomeStore';
@@ -43,14 +43,9 @@ export class ProactiveInstall {
   }
 
   private async forUser(at: BotEndpointAddress, aadObjectId: string): Promise<InstallResult> {
-    const { graph, conversations, welcomes, catalogAppId } = this.deps;
-    const welcomeKey = welcomeKeys.personal(aadObjectId);
-    const covered = await welcomes.cover(welcomeKey, COVERED_BY);
-    const installed = await graph.installForUser(at.tenantId, aadObjectId, catalogAppId);
-    if (installed.kind !== 'ok') {
-      if (covered) await welcomes.release(welcomeKey);
-      return failed(installed, 'user-not-found');
-    }
+    const { graph, conversations, catalogAppId } = this.deps;
+    const installed = await this.installCovered(welcomeKeys.personal(aadObjectId), () => graph.installForUser(at.tenantId, aadObjectId, catalogAppId));
+    if (installed.kind !== 'ok') return failed(installed, 'user-not-found');
     // From here the app is installed: a failure retries, and finds it installed (409) next time.
     const chat = await graph.personalChatId(at.tenantId, aadObjectId, catalogAppId);
     if (chat.kind !== 'ok') return failed(chat, 'user-not-found');
@@ -83,8 +78,17 @@ export class ProactiveInstall {
     return { kind: 'installed', route };
   }
 
+  /** Installs with the installation's welcome marked covered first; the mark is taken back if the install fails. */
+  private async installCovered(welcomeKey: string, install: () => Promise<GraphResult<InstallOutcome>>): Promise<GraphResult<InstallOutcome>> {
+    const { welcomes } = this.deps;
+    const covered = await welcomes.cover(welcomeKey, COVERED_BY);
+    const installed = await install();
+    if (installed.kind !== 'ok' && covered) await welcomes.release(welcomeKey);
+    return installed;
+  }
+
   private async inTeam(at: BotEndpointAddress, aadGroupId: string): Promise<InstallResult> {
-    const { graph, conversations, welcomes, catalogAppId } = this.deps;
+    const { graph, conversations, catalogAppId } = this.deps;
     // The General channel's id is the team's id for the Bot Framework: the welcome key needs it before the install.
     const channel = await graph.primaryChannel(at.tenantId, aadGroupId);
     if (channel.kind !== 'ok') return failed(channel, 'team-not-found');
@@ -92,13 +96,8 @@ export class ProactiveInstall {
     const known = await conversations.findTeam(teamId);
     // A team that removed the app (the bot saw it go, before it knew the group id) is not installed again.
     if (known !== undefined && !known.installed) return { kind: 'failed', reason: 'not-installed', detail: 'the app was removed from this team' };
-    const welcomeKey = welcomeKeys.team(teamId);
-    const covered = await welcomes.cover(welcomeKey, COVERED_BY);
-    const installed = await graph.installInTeam(at.tenantId, aadGroupId, catalogAppId);
-    if (installed.kind !== 'ok') {
-      if (covered) await welcomes.release(welcomeKey);
-      return failed(installed, 'team-not-found');
-    }
+    const installed = await this.installCovered(welcomeKeys.team(teamId), () => graph.installInTeam(at.tenantId, aadGroupId, catalogAppId));
+    if (installed.kind !== 'ok') return failed(installed, 'team-not-found');
     const address = known ?? at;
     await conversations.saveTeam({
       ...(known ?? { ...at, generalChannelId: teamId }),

@@ -3,6 +3,7 @@
  * POST /api/messages, the queue trigger, the botbuilder sender) against the Teams-like connector in
  * its own process, which throttles per tenant like Teams and counts exactly.
  */
+import { welcomeKeys } from '../../shared/domain/welcomeJob';
 import { randomUUID } from 'node:crypto';
 import type { IncomingActivity } from '../../shared/bot/incomingActivity';
 import { tableKey } from '../../shared/stores/tables';
@@ -51,10 +52,11 @@ describe('welcomes share the tenant budget', () => {
     return res.status;
   }
 
-  async function welcomeRow(conversationId: string): Promise<Record<string, unknown> | undefined> {
+  /** The welcome store's row of a personal install: one per user, by Entra object id. */
+  async function welcomeRow(activity: IncomingActivity): Promise<Record<string, unknown> | undefined> {
     const table = pipeline.services.tables.client('welcomes');
     try {
-      return await table.getEntity<Record<string, unknown>>(tableKey(conversationId), '');
+      return await table.getEntity<Record<string, unknown>>(tableKey(welcomeKeys.personal(activity.from.aadObjectId as string)), '');
     } catch {
       return undefined;
     }
@@ -108,7 +110,7 @@ describe('welcomes share the tenant budget', () => {
     expect(stats?.throttled ?? 0).toBeLessThanOrEqual(users * 0.1);
     // Most of them had to wait their turn: the burst was queued, not sent all at once.
     expect((stats?.lastAcceptedAt ?? 0) - (stats?.firstAcceptedAt ?? 0)).toBeGreaterThan(((users - RATE) / RATE) * 1000);
-    for (const i of [0, 150, 299]) expect(await welcomeRow(`a:${tenantId}-chat-${i}`)).toMatchObject({ status: 'sent' });
+    for (const i of [0, 150, 299]) expect(await welcomeRow(activities[i] as IncomingActivity)).toMatchObject({ status: 'sent' });
   }, 120_000);
 
   it('a welcome that meets a 429 is queued and delivered later, once', async () => {
@@ -121,13 +123,13 @@ describe('welcomes share the tenant budget', () => {
     const before = (await connector.stats({ perConversation: false })).tenants[tenantId];
     expect(before?.throttled).toBeGreaterThanOrEqual(1);
     expect(before?.deliveries.messages ?? 0).toBe(0);
-    expect(await welcomeRow(activity.conversation.id)).toMatchObject({ status: 'queued' });
+    expect(await welcomeRow(activity)).toMatchObject({ status: 'queued' });
 
     await connector.setConfig({ tenants: { [tenantId]: null } });
     await eventually(async () => ((await welcomesByConversation(tenantId))[activity.conversation.id] === 1 ? true : undefined), 30_000, 'the queued welcome');
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(await welcomesByConversation(tenantId)).toEqual({ [activity.conversation.id]: 1 });
-    expect(await welcomeRow(activity.conversation.id)).toMatchObject({ status: 'sent' });
+    expect(await welcomeRow(activity)).toMatchObject({ status: 'sent' });
     // The install activity coming again does not welcome a second time.
     expect(await post({ ...activity, id: `f:${randomUUID()}` })).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
