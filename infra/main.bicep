@@ -114,7 +114,7 @@ param teamsAppCatalogId string = ''
 @maxValue(1000)
 param graphRatePerSecond int = 10
 
-@description('AUDIENCE_GUARD: a group or organization entry of a request that reaches more people than this is refused unless the request names a maxAudience at least that large.')
+@description('AUDIENCE_GUARD: a request whose fan-out entries (all users, all teams, team members, groups, the organization) together reach more people than this is refused with 422 unless it carries maxAudience; the expansion then stops at maxAudience.')
 @minValue(1)
 @maxValue(10000000)
 param audienceGuard int = 10000

@@ -1,4 +1,4 @@
-import { DefaultAzureCredential } from '@azure/identity';
+import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
 import { TeamsActivityHandler } from './bot/activityHandler';
 import type { BotEndpoint } from './bot/botEndpoint';
 import { TimelineReplyPacing } from './bot/replyPacing';
@@ -108,10 +108,14 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   };
   // One budget per process: notifications, welcomes and replies all spend the same tenant tokens.
   const budget = new SendBudget(config.sendRatePerSecond, undefined, SEND_BUDGET_BURST);
-  // Graph gets the app's own identity; a loopback stand-in (local runs, tests) needs no token.
+  // Graph gets the app's own identity, the one the Teams manifest names (webApplicationInfo.id, which
+  // Graph's "Self" install permissions check): the managed identity, or a SingleTenant bot's app
+  // registration. A loopback stand-in (local runs, tests) needs no token.
   const graphCredential = isLoopbackUrl(config.graphEndpoint)
     ? undefined
-    : (credential ?? new DefaultAzureCredential(config.managedIdentityClientId !== undefined ? { managedIdentityClientId: config.managedIdentityClientId } : {}));
+    : config.botAppType === 'SingleTenant' && config.botAppId !== undefined && config.botAppPassword !== undefined && config.botAppTenantId !== undefined
+      ? new ClientSecretCredential(config.botAppTenantId, config.botAppId, config.botAppPassword)
+      : (credential ?? new DefaultAzureCredential(config.managedIdentityClientId !== undefined ? { managedIdentityClientId: config.managedIdentityClientId } : {}));
   const graph = new PacedGraph(
     new HttpGraph({ endpoint: config.graphEndpoint, ...(graphCredential !== undefined && { credential: graphCredential }) }),
     new SendBudget(config.graphRatePerSecond, undefined, SEND_BUDGET_BURST),

@@ -6,9 +6,10 @@ import { fieldErrors, problem } from '../../shared/http/problem';
 import { readJsonBody } from '../../shared/http/readJsonBody';
 import { services } from '../../shared/services';
 import { defaultTenantId } from '../../shared/config';
-import { isFanOut, type Recipient } from '../../shared/domain/recipient';
+import type { Recipient } from '../../shared/domain/recipient';
 import { withEntryTenants } from '../../shared/requests/entryTenants';
-import { fanOutAudience, measureAudience } from '../../shared/requests/measureAudience';
+import { checkAudience, dryRunVerdict, type GuardRefusal } from '../../shared/requests/audienceGuard';
+import { measureAudience, type Unavailable } from '../../shared/requests/measureAudience';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
@@ -53,38 +54,26 @@ export async function postNotification(request: HttpRequest, context: Invocation
 
   if (dryRun === 'true') {
     const audience = await measureAudience(notification.recipients, audienceDeps);
-    if (audience.kind === 'unavailable') return unavailable(audience);
-    const fanOutPeople = audience.value.entries.reduce((n, e) => n + (isFanOut(notification.recipients[e.index] as Recipient) ? (e.total ?? 0) : 0), 0);
-    const needsMaxAudience = fanOutPeople > svc.config.audienceGuard;
-    return { status: 200, jsonBody: { audience: audience.value, guard: { audienceGuard: svc.config.audienceGuard, maxAudienceRequired: needsMaxAudience } } };
+    if (audience.kind === 'unavailable') return unavailable(audience, context);
+    const guard = svc.config.audienceGuard;
+    const needsMaxAudience = dryRunVerdict(notification.recipients, audience.value, undefined, guard).kind === 'refused';
+    const verdict = dryRunVerdict(notification.recipients, audience.value, notification.maxAudience, guard);
+    // What the same request without ?dryRun would answer: refused (422) for the guard or its own maxAudience, or accepted.
+    const wouldRefuse = verdict.kind === 'refused' ? { wouldRefuse: verdict.because } : {};
+    return { status: 200, jsonBody: { audience: audience.value, guard: { audienceGuard: guard, maxAudienceRequired: needsMaxAudience, ...wouldRefuse } } };
   }
 
-  // The guard against an accidental send to everyone: past AUDIENCE_GUARD people, the caller says how many they mean.
-  if (notification.recipients.some(isFanOut)) {
-    const guard = svc.config.audienceGuard;
-    const limit = Math.max(guard, notification.maxAudience ?? 0);
-    const people = await fanOutAudience(notification.recipients, audienceDeps, limit);
-    if (people.kind === 'unavailable') return unavailable(people);
-    const reach = people.value > limit ? `more than ${limit}` : String(people.value);
-    if (notification.maxAudience === undefined && people.value > guard) {
-      return problem(422, `The fan-out entries reach ${reach} people, more than AUDIENCE_GUARD (${guard}): to send anyway, add "maxAudience" with the most people you mean to reach`, {
-        audience: people.value,
-        audienceGuard: guard,
-        errors: [{ path: 'maxAudience', message: `required when fan-out entries reach more than ${guard} people` }],
-      });
-    }
-    if (notification.maxAudience !== undefined && people.value > notification.maxAudience) {
-      return problem(422, `The fan-out entries reach ${reach} people, more than maxAudience (${notification.maxAudience})`, {
-        audience: people.value,
-        maxAudience: notification.maxAudience,
-        errors: [{ path: 'maxAudience', message: `the audience is already ${reach}` }],
-      });
-    }
+  // A replay of an accepted request answers as the first did: the guard judged it then.
+  const scoped = idempotencyKey === undefined ? undefined : scopedKey(request, idempotencyKey);
+  if (scoped === undefined || (await svc.notifications.findIdempotencyKey(scoped)) === undefined) {
+    const verdict = await checkAudience(notification.recipients, notification.maxAudience, svc.config.audienceGuard, audienceDeps);
+    if (verdict.kind === 'unavailable') return unavailable(verdict, context);
+    if (verdict.kind === 'refused') return refusal(verdict, notification.maxAudience, svc.config.audienceGuard);
   }
 
   // Any failure in accepting undoes it (withProblemDetails answers 503 for an unreachable
   // dependency): nothing is half queued, so a plain retry is safe.
-  const result: AcceptResult = await svc.accept(notification, idempotencyKey === undefined ? undefined : scopedKey(request, idempotencyKey));
+  const result: AcceptResult = await svc.accept(notification, scoped);
   if (result.kind === 'idempotency-conflict') {
     return problem(409, `Idempotency-Key "${idempotencyKey ?? ''}" was already used with a different body`);
   }
@@ -97,8 +86,28 @@ export async function postNotification(request: HttpRequest, context: Invocation
   };
 }
 
-function unavailable(failure: { readonly detail: string; readonly retryAfterMs?: number }): HttpResponseInit {
-  const response = problem(503, failure.detail);
+/** 422 naming the size: the caller says how many people they mean (`maxAudience`), or sends to fewer. */
+function refusal(refused: GuardRefusal, maxAudience: number | undefined, guard: number): HttpResponseInit {
+  const size = refused.more ? `at least ${refused.audience}` : String(refused.audience);
+  const extra = { audience: refused.audience, audienceGuard: guard, ...(maxAudience !== undefined && { maxAudience }) };
+  return refused.because === 'guard'
+    ? problem(422, `The fan-out entries reach ${size} people, more than AUDIENCE_GUARD (${guard}): to send anyway, add "maxAudience" with the most people you mean to reach`, {
+        ...extra,
+        errors: [{ path: 'maxAudience', message: `required when fan-out entries reach more than ${guard} people` }],
+      })
+    : problem(422, `The fan-out entries reach ${size} people, more than maxAudience (${maxAudience ?? 0})`, {
+        ...extra,
+        errors: [{ path: 'maxAudience', message: `the audience is already ${size}` }],
+      });
+}
+
+/** Graph could not count: the log gets what it said, the caller only what happened. */
+function unavailable(failure: Unavailable, context: InvocationContext): HttpResponseInit {
+  context.warn(failure.detail);
+  const response =
+    failure.status === 502
+      ? problem(502, 'Microsoft Graph refused to count the audience: the app may lack a Graph permission or its admin consent (see the README, Graph permissions)')
+      : problem(503, 'Microsoft Graph did not answer while counting the audience: retry later');
   if (failure.retryAfterMs === undefined) return response;
   return { ...response, headers: { ...(response.headers as Record<string, string>), 'retry-after': String(Math.ceil(failure.retryAfterMs / 1000)) } };
 }

@@ -45,10 +45,12 @@ export class ProactiveInstall {
   private async forUser(at: BotEndpointAddress, aadObjectId: string): Promise<InstallResult> {
     const { graph, conversations, catalogAppId } = this.deps;
     const installed = await this.installCovered(welcomeKeys.personal(aadObjectId), () => graph.installForUser(at.tenantId, aadObjectId, catalogAppId));
-    if (installed.kind !== 'ok') return failed(installed, 'user-not-found');
+    if (installed.kind !== 'ok') return installResultOf(installed, 'user-not-found');
     // From here the app is installed: a failure retries, and finds it installed (409) next time.
+    // Graph may not list a new installation, or its chat, for a moment: not found is worth a retry here.
     const chat = await graph.personalChatId(at.tenantId, aadObjectId, catalogAppId);
-    if (chat.kind !== 'ok') return failed(chat, 'user-not-found');
+    if (chat.kind === 'not-found') return { kind: 'transient', detail: `Graph has no chat for the new installation yet: ${chat.detail}` };
+    if (chat.kind !== 'ok') return installResultOf(chat, 'user-not-found');
 
     // Teams may have told the bot of the install already: its reference has the real address.
     const known = await conversations.findUser({ type: 'user', aadObjectId });
@@ -78,12 +80,17 @@ export class ProactiveInstall {
     return { kind: 'installed', route };
   }
 
-  /** Installs with the installation's welcome marked covered first; the mark is taken back if the install fails. */
+  /**
+   * Installs with the installation's welcome marked covered first. The mark is taken back when
+   * Graph said no: not when the answer never came (a timeout may hide an install that happened,
+   * and its welcome would then come on top of the retried notification).
+   */
   private async installCovered(welcomeKey: string, install: () => Promise<GraphResult<InstallOutcome>>): Promise<GraphResult<InstallOutcome>> {
     const { welcomes } = this.deps;
     const covered = await welcomes.cover(welcomeKey, COVERED_BY);
     const installed = await install();
-    if (installed.kind !== 'ok' && covered) await welcomes.release(welcomeKey);
+    const refused = installed.kind === 'forbidden' || installed.kind === 'not-found' || installed.kind === 'rejected';
+    if (refused && covered) await welcomes.release(welcomeKey);
     return installed;
   }
 
@@ -91,34 +98,35 @@ export class ProactiveInstall {
     const { graph, conversations, catalogAppId } = this.deps;
     // The General channel's id is the team's id for the Bot Framework: the welcome key needs it before the install.
     const channel = await graph.primaryChannel(at.tenantId, aadGroupId);
-    if (channel.kind !== 'ok') return failed(channel, 'team-not-found');
+    if (channel.kind !== 'ok') return installResultOf(channel, 'team-not-found');
     const teamId = channel.value.id;
     const known = await conversations.findTeam(teamId);
-    // A team that removed the app (the bot saw it go, before it knew the group id) is not installed again.
-    if (known !== undefined && !known.installed) return { kind: 'failed', reason: 'not-installed', detail: 'the app was removed from this team' };
+    if (known !== undefined) {
+      // The bot knew the team before it knew its group id (a team installed before the bot kept
+      // them): remember the group id, so both spellings meet, and post as for any team. A team
+      // that removed the app (the bot saw it go) is not installed again.
+      if (!known.installed) return { kind: 'failed', reason: 'not-installed', detail: 'the app was removed from this team' };
+      await conversations.saveTeam({ ...known, aadGroupId, updatedAt: new Date().toISOString() });
+      return { kind: 'installed', route: { kind: 'new-thread', at: { serviceUrl: known.serviceUrl, tenantId: known.tenantId, botId: known.botId }, channelId: known.generalChannelId } };
+    }
     const installed = await this.installCovered(welcomeKeys.team(teamId), () => graph.installInTeam(at.tenantId, aadGroupId, catalogAppId));
-    if (installed.kind !== 'ok') return failed(installed, 'team-not-found');
-    const address = known ?? at;
+    if (installed.kind !== 'ok') return installResultOf(installed, 'team-not-found');
     await conversations.saveTeam({
-      ...(known ?? { ...at, generalChannelId: teamId }),
+      ...at,
+      generalChannelId: teamId,
       teamId,
       aadGroupId,
       installed: true,
       firstMessagePending: true,
       updatedAt: new Date().toISOString(),
     });
-    const route: Route = {
-      kind: 'new-thread',
-      at: { serviceUrl: address.serviceUrl, tenantId: address.tenantId, botId: address.botId },
-      channelId: known?.generalChannelId ?? teamId,
-      firstContact: true,
-    };
+    const route: Route = { kind: 'new-thread', at: { serviceUrl: at.serviceUrl, tenantId: at.tenantId, botId: at.botId }, channelId: teamId, firstContact: true };
     return { kind: 'installed', route };
   }
 }
 
-/** Graph's answer as the recipient's outcome: 403 is a missing permission or consent, 404 no such user or team. */
-function failed(failure: GraphFailure, notFound: FailureReason): InstallResult {
+/** What a failed Graph call means for the recipient: 403 is a missing permission or consent, 404 no such user or team. */
+function installResultOf(failure: GraphFailure, notFound: FailureReason): InstallResult {
   switch (failure.kind) {
     case 'throttled':
       return { kind: 'throttled', detail: `Graph: ${failure.detail}`, ...(failure.retryAfterMs !== undefined && { retryAfterMs: failure.retryAfterMs }) };

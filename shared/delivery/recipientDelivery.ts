@@ -8,7 +8,7 @@ import type { Logger } from '../logger';
 import { renderMessage } from '../messages/renderMessage';
 import type { BotEndpointAddress, OutgoingMessage } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from './backoff';
-import { landingOf, resolveTarget, type InstallTarget, type Landing, type ReachableTarget, type ResolvedTarget } from './resolveTarget';
+import { landingOf, resolveTarget, type InstallTarget, type Landing, type ResolvedTarget, type SendableTarget } from './resolveTarget';
 import type { Route } from '../domain/route';
 import type { ConversationStore } from '../stores/conversationStore';
 import { EARLY_LIMIT_MS } from '../planning/planTargets';
@@ -174,26 +174,14 @@ export class RecipientDelivery {
           conversationId: outcome.conversationId,
           attempts: attempts.count,
         }, { kind: 'delivered', activityId: outcome.activityId, conversationId: outcome.conversationId }, log);
-      case 'throttled': {
-        const retryAfterMs = outcome.retryAfterMs === undefined ? undefined : Math.min(outcome.retryAfterMs, this.deps.options.maxRetryAfterMs);
-        const delayMs = throttleDelayMs(retryAfterMs, job.throttled, this.deps.options.backoff, this.deps.options.random);
-        this.deps.budget.pause(target.at.tenantId, retryAfterMs ?? delayMs);
-        // Every instance learns of it: the tenant pauses and its timeline slows down (AIMD).
-        await this.deps.pacer.throttled(target.at.tenantId, retryAfterMs ?? delayMs);
-        if (job.throttled + 1 > this.deps.options.maxThrottles) {
-          return this.settlement.exhausted(job, row, attempts.count, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log);
-        }
-        const again = await this.replanned({ ...job, throttled: job.throttled + 1 }, target, delayMs);
-        return this.settlement.retryLater(again.job, row, attempts.count, again.dueInMs, `throttled: ${outcome.detail}`);
-      }
-      case 'transient': {
-        if (job.attempt + 1 >= this.deps.options.maxAttempts) {
-          return this.settlement.exhausted(job, row, attempts.count, `${job.attempt + 1} attempts failed; last: ${outcome.detail}`, log);
-        }
-        const delayMs = transientDelayMs(job.attempt, this.deps.options.backoff, this.deps.options.random);
-        const again = await this.replanned({ ...job, attempt: job.attempt + 1 }, target, delayMs);
-        return this.settlement.retryLater(again.job, row, attempts.count, again.dueInMs, `transient: ${outcome.detail}`);
-      }
+      case 'throttled':
+        return this.retry(job, row, attempts.count, target, outcome, log, async (waitMs) => {
+          this.deps.budget.pause(target.at.tenantId, waitMs);
+          // Every instance learns of it: the tenant pauses and its timeline slows down (AIMD).
+          await this.deps.pacer.throttled(target.at.tenantId, waitMs);
+        });
+      case 'transient':
+        return this.retry(job, row, attempts.count, target, outcome, log);
       default:
         await this.forgetReference(job.recipient, target, outcome);
         return this.settlement.finish(row, 'failed', outcome.kind, outcome.detail, log, attempts.count);
@@ -228,24 +216,41 @@ export class RecipientDelivery {
         return { kind: 'route', route: outcome.route };
       case 'failed':
         return { kind: 'result', result: await this.settlement.finish(row, 'failed', outcome.reason, outcome.detail, log) };
-      case 'throttled': {
-        if (job.throttled + 1 > this.deps.options.maxThrottles) {
-          return { kind: 'result', result: await this.settlement.exhausted(job, row, row.attempts, `throttled ${job.throttled + 1} times: ${outcome.detail}`, log) };
-        }
-        const retryAfterMs = outcome.retryAfterMs === undefined ? undefined : Math.min(outcome.retryAfterMs, this.deps.options.maxRetryAfterMs);
-        const delayMs = throttleDelayMs(retryAfterMs, job.throttled, this.deps.options.backoff, this.deps.options.random);
-        const again = await this.replanned({ ...job, throttled: job.throttled + 1 }, target, delayMs);
-        return { kind: 'result', result: await this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, `throttled: ${outcome.detail}`) };
-      }
-      case 'transient': {
-        if (job.attempt + 1 >= this.deps.options.maxAttempts) {
-          return { kind: 'result', result: await this.settlement.exhausted(job, row, row.attempts, `${job.attempt + 1} attempts failed; last: ${outcome.detail}`, log) };
-        }
-        const delayMs = transientDelayMs(job.attempt, this.deps.options.backoff, this.deps.options.random);
-        const again = await this.replanned({ ...job, attempt: job.attempt + 1 }, target, delayMs);
-        return { kind: 'result', result: await this.settlement.retryLater(again.job, row, row.attempts, again.dueInMs, `transient: ${outcome.detail}`) };
-      }
+      // Graph's own pause is in place already (PacedGraph); the Bot Connector's timeline is not slowed.
+      case 'throttled':
+      case 'transient':
+        return { kind: 'result', result: await this.retry(job, row, row.attempts, target, outcome, log) };
     }
+  }
+
+  /**
+   * A 429 or a transient failure (from the Bot Connector or from Graph): the job again, with its
+   * own time on the tenant's timeline after the backoff, or the recipient ends `retries-exhausted`
+   * once its budget is spent. Throttling never spends `maxAttempts`. `throttled` also tells the
+   * tenant's pacing, for a connector 429.
+   */
+  private async retry(
+    job: DeliverJob,
+    row: DeliveryRecord,
+    attempts: number,
+    target: { readonly at: BotEndpointAddress },
+    failure: { readonly kind: 'throttled'; readonly retryAfterMs?: number; readonly detail: string } | { readonly kind: 'transient'; readonly detail: string },
+    log: Logger,
+    throttled?: (waitMs: number) => Promise<void>,
+  ): Promise<JobResult> {
+    const { options } = this.deps;
+    if (failure.kind === 'throttled') {
+      const retryAfterMs = failure.retryAfterMs === undefined ? undefined : Math.min(failure.retryAfterMs, options.maxRetryAfterMs);
+      const delayMs = throttleDelayMs(retryAfterMs, job.throttled, options.backoff, options.random);
+      await throttled?.(retryAfterMs ?? delayMs);
+      if (job.throttled + 1 > options.maxThrottles) return this.settlement.exhausted(job, row, attempts, `throttled ${job.throttled + 1} times: ${failure.detail}`, log);
+      const again = await this.replanned({ ...job, throttled: job.throttled + 1 }, target, delayMs);
+      return this.settlement.retryLater(again.job, row, attempts, again.dueInMs, `throttled: ${failure.detail}`);
+    }
+    if (job.attempt + 1 >= options.maxAttempts) return this.settlement.exhausted(job, row, attempts, `${job.attempt + 1} attempts failed; last: ${failure.detail}`, log);
+    const delayMs = transientDelayMs(job.attempt, options.backoff, options.random);
+    const again = await this.replanned({ ...job, attempt: job.attempt + 1 }, target, delayMs);
+    return this.settlement.retryLater(again.job, row, attempts, again.dueInMs, `transient: ${failure.detail}`);
   }
 
   /** The first message after a proactive install went out: later ones need not say why they come. */
@@ -371,12 +376,10 @@ function withoutConversation<U extends UserReference>(user: U): U {
   return rest as U;
 }
 
-/** A route the connector can take: install targets have become one by the time anything is sent. */
-type SendableTarget = Exclude<ReachableTarget, InstallTarget>;
 
 /** The team a team or channel recipient names, by team id or by Entra group id. */
 function findTeamOf(recipient: TargetRecipient, conversations: ConversationStore): Promise<TeamReference | undefined> {
-  if (recipient.type === 'team' && recipient.aadGroupId !== undefined) return conversations.findTeamByGroup(recipient.aadGroupId);
-  if (recipient.type === 'team' || recipient.type === 'channel') return conversations.findTeam(recipient.teamId as string);
-  return Promise.resolve(undefined);
+  if (recipient.type === 'channel') return conversations.findTeam(recipient.teamId);
+  if (recipient.type !== 'team') return Promise.resolve(undefined);
+  return recipient.aadGroupId !== undefined ? conversations.findTeamByGroup(recipient.aadGroupId) : conversations.findTeam(recipient.teamId);
 }

@@ -37,6 +37,9 @@ export const TEAMS_GLOBAL_SERVICE_URL = 'https://smba.trafficmanager.net/teams/'
 
 export type ReachableTarget = Exclude<ResolvedTarget, { kind: 'unreachable' }>;
 
+/** A route the connector can take: an install target has become one by the time anything is sent. */
+export type SendableTarget = Exclude<ReachableTarget, InstallTarget>;
+
 /**
  * Where a message lands, as the people there see it: someone's personal chat, or a conversation
  * many share (a channel, new thread or reply, or a group chat), which can be muted as a whole.
@@ -45,14 +48,10 @@ export type Landing =
   | { readonly kind: 'personal' }
   | { readonly kind: 'channel' | 'groupChat'; readonly conversationId: string };
 
-export function landingOf(target: ReachableTarget): Landing {
+export function landingOf(target: SendableTarget): Landing {
   switch (target.kind) {
     case 'create-personal':
-    case 'install-personal':
       return { kind: 'personal' };
-    case 'install-team':
-      // The team's General channel, whose id Graph gives once the app is there: muted or not, it is new to the app.
-      return { kind: 'channel', conversationId: target.aadGroupId };
     case 'new-thread':
       return { kind: 'channel', conversationId: target.channelId };
     case 'conversation':

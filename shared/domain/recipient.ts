@@ -4,6 +4,8 @@ const id = (what: string) => z.string().trim().min(1, `${what} must not be empty
 
 /** An Entra tenant id: the tenant whose directory Graph reads, or where the app is installed. */
 const tenantId = z.guid('tenantId must be an Entra tenant id (a GUID)');
+/** An Entra group's object id: Graph paths are built from it, so nothing but a GUID. */
+const groupId = (what: string) => z.guid(`${what} must be an Entra group id (a GUID)`);
 
 /**
  * One user: by Entra object id (preferred, stable across apps) or by Teams user id (29:...).
@@ -38,7 +40,7 @@ export const channelRecipientSchema = z
 
 /** A team's General channel: by the team id Teams gives bots, or by the team's Entra group id (Graph can install the app there). */
 export const teamRecipientSchema = z
-  .object({ type: z.literal('team'), teamId: id('teamId').optional(), aadGroupId: id('aadGroupId').optional(), tenantId: tenantId.optional() })
+  .object({ type: z.literal('team'), teamId: id('teamId').optional(), aadGroupId: groupId('aadGroupId').optional(), tenantId: tenantId.optional() })
   .strict()
   .refine((r) => (r.teamId === undefined) !== (r.aadGroupId === undefined), { message: 'give exactly one of teamId or aadGroupId', path: ['teamId'] })
   .refine((r) => r.tenantId === undefined || r.aadGroupId !== undefined, { message: 'tenantId goes with aadGroupId', path: ['tenantId'] });
@@ -46,7 +48,7 @@ export const teamMembersRecipientSchema = z.object({ type: z.literal('teamMember
 export const allUsersRecipientSchema = z.object({ type: z.literal('allUsers') }).strict();
 export const allTeamsRecipientSchema = z.object({ type: z.literal('allTeams') }).strict();
 /** Every transitive user member of an Entra group, each sent a 1:1 message (listed through Graph). */
-export const groupRecipientSchema = z.object({ type: z.literal('group'), groupId: id('groupId'), tenantId: tenantId.optional() }).strict();
+export const groupRecipientSchema = z.object({ type: z.literal('group'), groupId: groupId('groupId'), tenantId: tenantId.optional() }).strict();
 /** Every enabled member user of the tenant (listed through Graph), each sent a 1:1 message. */
 export const organizationRecipientSchema = z.object({ type: z.literal('organization'), tenantId: tenantId.optional() }).strict();
 

@@ -30,7 +30,13 @@ interface Answer {
   readonly retryAfter: string | null;
 }
 
+/**
+ * One path segment. `.` and `..` survive encoding and the URL parser would resolve them (a user id
+ * of `..` would reach another resource), so they are refused by the callers through `badId`.
+ */
 const enc = encodeURIComponent;
+const badId = (...ids: string[]): GraphFailure | undefined =>
+  ids.some((id) => id === '' || id === '.' || id === '..') ? { kind: 'rejected', detail: 'not a Graph object id' } : undefined;
 const ok = <T>(value: T): GraphResult<T> => ({ kind: 'ok', value });
 const transient = (detail: string): GraphFailure => ({ kind: 'transient', detail: short(detail) });
 
@@ -73,10 +79,14 @@ export class HttpGraph implements Graph {
   }
 
   installForUser(tenantId: string, userId: string, catalogAppId: string): Promise<GraphResult<InstallOutcome>> {
+    const bad = badId(userId, catalogAppId);
+    if (bad !== undefined) return Promise.resolve(bad);
     return this.install(tenantId, `${this.api}/users/${enc(userId)}/teamwork/installedApps`, catalogAppId);
   }
 
   async personalChatId(tenantId: string, userId: string, catalogAppId: string): Promise<GraphResult<string>> {
+    const bad = badId(userId);
+    if (bad !== undefined) return bad;
     const apps = `${this.api}/users/${enc(userId)}/teamwork/installedApps`;
     // OData quotes a string by doubling its single quotes.
     const filter = `teamsApp/id eq '${catalogAppId.replace(/'/g, "''")}'`;
@@ -85,17 +95,21 @@ export class HttpGraph implements Graph {
     );
     if (found.kind !== 'ok') return found;
     const installationId = found.value[0];
-    if (installationId === undefined) {
+    if (installationId === undefined || badId(installationId) !== undefined) {
       return { kind: 'not-found', code: 'AppNotInstalled', detail: `app ${catalogAppId} is not installed for user ${userId}` };
     }
     return this.getJson(tenantId, `${apps}/${enc(installationId)}/chat`, {}, 'chat', (body) => str(prop(body, 'id')));
   }
 
   installInTeam(tenantId: string, groupId: string, catalogAppId: string): Promise<GraphResult<InstallOutcome>> {
+    const bad = badId(groupId, catalogAppId);
+    if (bad !== undefined) return Promise.resolve(bad);
     return this.install(tenantId, `${this.api}/teams/${enc(groupId)}/installedApps`, catalogAppId);
   }
 
   primaryChannel(tenantId: string, groupId: string): Promise<GraphResult<Channel>> {
+    const bad = badId(groupId);
+    if (bad !== undefined) return Promise.resolve(bad);
     return this.getJson(tenantId, `${this.api}/teams/${enc(groupId)}/primaryChannel`, {}, 'primaryChannel', (body) => {
       const id = str(prop(body, 'id'));
       const displayName = str(prop(body, 'displayName'));
@@ -105,16 +119,20 @@ export class HttpGraph implements Graph {
   }
 
   groupUsers(tenantId: string, groupId: string, pageLink?: string): Promise<GraphResult<DirectoryPage>> {
-    const first = `${this.api}/groups/${enc(groupId)}/transitiveMembers/microsoft.graph.user?$select=id,displayName,accountEnabled&$top=${PAGE_SIZE}`;
-    return this.page(tenantId, pageLink ?? first, pageLink !== undefined, {});
+    const bad = badId(groupId);
+    if (bad !== undefined) return Promise.resolve(bad);
+    const listing = `${this.api}/groups/${enc(groupId)}/transitiveMembers/microsoft.graph.user`;
+    return this.page(tenantId, listing, pageLink ?? `${listing}?$select=id,displayName,accountEnabled&$top=${PAGE_SIZE}`, {});
   }
 
   organizationUsers(tenantId: string, pageLink?: string): Promise<GraphResult<DirectoryPage>> {
-    const first = `${this.api}/users?$filter=${enc(ORGANIZATION_FILTER)}&$select=id,displayName&$top=${PAGE_SIZE}&$count=true`;
-    return this.page(tenantId, pageLink ?? first, pageLink !== undefined, EVENTUAL);
+    const listing = `${this.api}/users`;
+    return this.page(tenantId, listing, pageLink ?? `${listing}?$filter=${enc(ORGANIZATION_FILTER)}&$select=id,displayName&$top=${PAGE_SIZE}&$count=true`, EVENTUAL);
   }
 
   countGroupUsers(tenantId: string, groupId: string): Promise<GraphResult<number>> {
+    const bad = badId(groupId);
+    if (bad !== undefined) return Promise.resolve(bad);
     return this.count(tenantId, `${this.api}/groups/${enc(groupId)}/transitiveMembers/microsoft.graph.user/$count`);
   }
 
@@ -132,11 +150,14 @@ export class HttpGraph implements Graph {
     return failure(answer);
   }
 
-  private async page(tenantId: string, url: string, isLink: boolean, headers: Record<string, string>): Promise<GraphResult<DirectoryPage>> {
-    // A page link comes from a message a caller kept: the token goes only to our own Graph host.
-    if (isLink && !sameOrigin(url, this.origin)) {
-      return { kind: 'rejected', detail: short(`page link is not on ${this.origin}: ${originOf(url)}`) };
-    }
+  /**
+   * One page of a listing. A page link comes from a queue message: it is followed only when it is
+   * a page of the same listing (same origin, same path), so the token goes nowhere else and the
+   * link can read nothing but the next page.
+   */
+  private async page(tenantId: string, listing: string, url: string, headers: Record<string, string>): Promise<GraphResult<DirectoryPage>> {
+    if (!sameOrigin(url, this.origin)) return { kind: 'rejected', detail: short(`page link is not on ${this.origin}: ${originOf(url)}`) };
+    if (pathOf(url) !== pathOf(listing)) return { kind: 'rejected', detail: 'page link is not a page of this listing' };
     return this.getJson(tenantId, url, headers, 'directory page', directoryPage);
   }
 
@@ -274,6 +295,15 @@ function originOf(url: string): string {
     return new URL(url).origin;
   } catch {
     return 'not a URL';
+  }
+}
+
+/** The URL's path as the server sees it (after `.` and `..` are resolved); empty when it does not parse. */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return '';
   }
 }
 

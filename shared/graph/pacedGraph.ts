@@ -8,9 +8,11 @@ import type { Channel, DirectoryPage, Graph, GraphResult, InstallOutcome } from 
  * tenants go on; the caller retries the throttled step through the queue.
  */
 export class PacedGraph implements Graph {
+  /** @param maxPauseMs A Retry-After longer than this is not believed: a broken header must not stop a tenant for days. */
   constructor(
     private readonly graph: Graph,
     private readonly budget: SendBudget,
+    private readonly maxPauseMs = 5 * 60_000,
   ) {}
 
   /** How long this tenant's Graph calls are paused for here (0 when they are not). */
@@ -53,7 +55,7 @@ export class PacedGraph implements Graph {
   private async paced<T>(tenantId: string, call: () => Promise<GraphResult<T>>): Promise<GraphResult<T>> {
     await this.budget.take(tenantId);
     const result = await call();
-    if (result.kind === 'throttled') this.budget.pause(tenantId, result.retryAfterMs ?? 1_000);
+    if (result.kind === 'throttled') this.budget.pause(tenantId, Math.min(result.retryAfterMs ?? 1_000, this.maxPauseMs));
     return result;
   }
 }

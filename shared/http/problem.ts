@@ -29,6 +29,7 @@ const TITLES: Record<number, { slug: string; title: string }> = {
   415: { slug: 'unsupported-media-type', title: 'The request body must be JSON' },
   422: { slug: 'audience-too-large', title: 'The audience is larger than the request allows' },
   500: { slug: 'internal-error', title: 'Internal error' },
+  502: { slug: 'dependency-refused', title: 'A dependency refused the request' },
   503: { slug: 'unavailable', title: 'A dependency is unavailable' },
 };
 

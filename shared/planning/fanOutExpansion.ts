@@ -62,7 +62,7 @@ export class FanOutExpansion {
         ]),
       ).values(),
     ];
-    const cap = await this.withinAudience(notification, listed);
+    const cap = await this.withinAudience(notification, `${job.recipientKey}@${job.page}`, listed);
     const planned = await planTargets(notification, cap.within, `${job.recipientKey}@${job.page}`, this.deps);
     if (cap.beyond.length > 0) await this.deps.deliveries.createPending(notification.id, cap.beyond);
     const expanded = job.expanded + cap.within.length;
@@ -100,11 +100,12 @@ export class FanOutExpansion {
    */
   private async withinAudience(
     notification: NotificationRecord,
+    pageKey: string,
     listed: readonly PlanTarget[],
   ): Promise<{ within: readonly PlanTarget[]; beyond: readonly NewDelivery[] }> {
     const max = notification.maxAudience;
     if (max === undefined || listed.length === 0) return { within: listed, beyond: [] };
-    const granted = await this.deps.notifications.reserveAudience(notification.id, listed.length, max);
+    const granted = await this.deps.notifications.reserveAudience(notification.id, pageKey, listed.length, max);
     const detail = `the request's maxAudience (${max}) was reached before this recipient`;
     return {
       within: listed.slice(0, granted),
@@ -164,6 +165,9 @@ export class FanOutExpansion {
     if (tenantId === undefined) return { kind: 'ended', reason: 'rejected', detail: 'no tenant to list: the entry needs a tenantId' };
     if (!this.settlement.tenantAllowed(tenantId)) return { kind: 'ended', reason: 'tenant-not-allowed', detail: `tenant ${tenantId} is not allowed` };
     const { graph } = this.deps;
+    // Graph asked this tenant to wait: go back to the queue for then, rather than hold a worker.
+    const paused = graph.pausedFor(tenantId);
+    if (paused > 0) return { kind: 'failure', failure: { kind: 'throttled', retryAfterMs: paused, detail: 'Graph asked this tenant to wait' } };
     const page = recipient.type === 'group' ? await graph.groupUsers(tenantId, recipient.groupId, pageLink) : await graph.organizationUsers(tenantId, pageLink);
     switch (page.kind) {
       case 'ok':

@@ -72,7 +72,10 @@ export async function planTargets(
     if (target.resolved !== undefined) return { target, resolved: target.resolved };
     const recipient = target.recipient as TargetRecipient;
     const resolution = await resolveTarget(recipient, deps.conversations, reach);
-    return { target: { ...target, recipientKey: await canonicalKey(recipient, target.recipientKey, resolution, deps.conversations) }, resolved: resolution };
+    const key = await canonicalKey(recipient, target.recipientKey, resolution, deps.conversations);
+    // A page planned again (a redelivered job) after the bot learnt the other spelling keeps the row it made the first time.
+    const keep = key !== target.recipientKey && (await deps.deliveries.get(notification.id, target.recipientKey)) !== undefined;
+    return { target: { ...target, recipientKey: keep ? target.recipientKey : key }, resolved: resolution };
   });
   // One row per person or team, however many entries or spellings reach them.
   const placed = [...new Map(resolved.map((p) => [p.target.recipientKey, p])).values()];

@@ -19,13 +19,14 @@ export type EntryTenants = { readonly ok: true; readonly recipients: readonly Re
 export function withEntryTenants(recipients: readonly Recipient[], policy: TenantPolicy): EntryTenants {
   const errors: FieldError[] = [];
   const out = recipients.map((recipient, index): Recipient => {
-    const named = 'tenantId' in recipient ? recipient.tenantId : undefined;
-    if (named !== undefined && policy.allowedTenants.length > 0 && !policy.allowedTenants.includes(named.toLowerCase())) {
+    // One spelling per tenant: its timeline, budget and address are keyed by it.
+    const named = 'tenantId' in recipient ? recipient.tenantId?.toLowerCase() : undefined;
+    if (named !== undefined && policy.allowedTenants.length > 0 && !policy.allowedTenants.includes(named)) {
       errors.push({ path: `recipients[${index}].tenantId`, message: 'this tenant is not in ALLOWED_TENANT_IDS' });
       return recipient;
     }
-    if (recipient.type !== 'group' && recipient.type !== 'organization') return recipient;
-    if (named !== undefined) return { ...recipient, tenantId: named.toLowerCase() };
+    if (recipient.type !== 'group' && recipient.type !== 'organization') return named !== undefined ? ({ ...recipient, tenantId: named } as Recipient) : recipient;
+    if (named !== undefined) return { ...recipient, tenantId: named };
     if (policy.defaultTenantId === undefined) {
       errors.push({
         path: `recipients[${index}].tenantId`,

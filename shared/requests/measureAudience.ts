@@ -33,7 +33,13 @@ export interface Audience {
   readonly entries: readonly EntryAudience[];
 }
 
-export type Measured<T> = { readonly kind: 'measured'; readonly value: T } | { readonly kind: 'unavailable'; readonly detail: string; readonly retryAfterMs?: number };
+/**
+ * Counting needed Graph, and Graph did not answer (503: throttled or down, worth a retry) or
+ * refused (502: the app lacks a permission, which a retry will not mend). `detail` is for the log:
+ * the HTTP answer says only what happened.
+ */
+export type Unavailable = { readonly kind: 'unavailable'; readonly status: 502 | 503; readonly detail: string; readonly retryAfterMs?: number };
+export type Measured<T> = { readonly kind: 'measured'; readonly value: T } | Unavailable;
 
 export interface AudienceDependencies {
   readonly conversations: ConversationStore;
@@ -151,7 +157,8 @@ async function measureFanOut(
 }
 
 async function measureDirectory(index: number, recipient: DirectoryRecipient, deps: AudienceDependencies, depth: 'count' | 'split'): Promise<Measured<EntryAudience>> {
-  const tenantId = recipient.tenantId as string;
+  const tenantId = recipient.tenantId;
+  if (tenantId === undefined) return measured({ index, type: recipient.type, total: 0, known: 0, toInstall: 0, unreachable: 0, countedBy: 'graph', note: 'no tenant' });
   const { graph } = deps;
   const counted = await graphCall(graph, tenantId, () => (recipient.type === 'group' ? graph.countGroupUsers(tenantId, recipient.groupId) : graph.countOrganizationUsers(tenantId)));
   if (counted.kind === 'not-found') {
@@ -204,15 +211,16 @@ async function countReferences<T>(
  */
 async function graphCall<T>(graph: PacedGraph, tenantId: string, call: () => Promise<GraphResult<T>>): Promise<Measured<T> | { readonly kind: 'not-found'; readonly detail: string }> {
   const paused = graph.pausedFor(tenantId);
-  if (paused > MAX_GRAPH_WAIT_MS) return { kind: 'unavailable', detail: 'Microsoft Graph asked this tenant to wait', retryAfterMs: paused };
+  if (paused > MAX_GRAPH_WAIT_MS) return { kind: 'unavailable', status: 503, detail: 'Microsoft Graph asked this tenant to wait', retryAfterMs: paused };
   const result = await call();
   if (result.kind === 'ok') return { kind: 'measured', value: result.value };
   return result.kind === 'not-found' ? { kind: 'not-found', detail: result.detail } : unavailable(result);
 }
 
-function unavailable(failure: GraphFailure): Measured<never> {
-  const detail = `Microsoft Graph could not count the audience: ${failure.detail}`;
-  return failure.kind === 'throttled' && failure.retryAfterMs !== undefined ? { kind: 'unavailable', detail, retryAfterMs: failure.retryAfterMs } : { kind: 'unavailable', detail };
+function unavailable(failure: GraphFailure): Unavailable {
+  const detail = `Microsoft Graph could not count the audience: ${failure.kind}: ${failure.detail}`;
+  if (failure.kind === 'forbidden' || failure.kind === 'rejected') return { kind: 'unavailable', status: 502, detail };
+  return failure.kind === 'throttled' && failure.retryAfterMs !== undefined ? { kind: 'unavailable', status: 503, detail, retryAfterMs: failure.retryAfterMs } : { kind: 'unavailable', status: 503, detail };
 }
 
 function measured<T>(value: T): Measured<T> {

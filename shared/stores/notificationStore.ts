@@ -1,4 +1,4 @@
-import type { TableClient } from '@azure/data-tables';
+import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { Message } from '../domain/message';
 import type { NotificationRecord } from '../domain/notification';
 import type { Recipient } from '../domain/recipient';
@@ -22,10 +22,12 @@ export interface NotificationStore {
   /** The last page of the request's entries is planned: the rows are all there. */
   markPlanned(id: string): Promise<void>;
   /**
-   * Takes up to `count` places of the notification's `maxAudience` for people a fan-out entry just
-   * listed, whichever instance expands which entry: how many it got (fewer once the cap is near).
+   * Takes up to `count` places of the notification's `maxAudience` for the people one page of a
+   * fan-out entry listed (`pageKey` names the page), whichever instance expands which entry: how
+   * many it got (fewer once the cap is near). Asking again for the same page (a redelivered job)
+   * gets the same answer and takes nothing more.
    */
-  reserveAudience(id: string, count: number, maxAudience: number): Promise<number>;
+  reserveAudience(id: string, pageKey: string, count: number, maxAudience: number): Promise<number>;
   delete(id: string): Promise<void>;
   /** Atomically binds an Idempotency-Key to a notification id and a request fingerprint. */
   claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim>;
@@ -123,18 +125,26 @@ export class TableNotificationStore implements NotificationStore {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', planning: false }, 'Merge');
   }
 
-  async reserveAudience(id: string, count: number, maxAudience: number): Promise<number> {
+  async reserveAudience(id: string, pageKey: string, count: number, maxAudience: number): Promise<number> {
+    const pageRow = `${AUDIENCE_ROW}:${tableKey(pageKey)}`;
     for (;;) {
-      const row = await getEntityOrUndefined<AudienceEntity>(this.notifications, id, AUDIENCE_ROW);
-      const reserved = row?.reserved ?? 0;
+      const [total, page] = await Promise.all([
+        getEntityOrUndefined<AudienceEntity>(this.notifications, id, AUDIENCE_ROW),
+        getEntityOrUndefined<{ granted: number }>(this.notifications, id, pageRow),
+      ]);
+      if (page !== undefined) return page.granted;
+      const reserved = total?.reserved ?? 0;
       const granted = Math.max(0, Math.min(count, maxAudience - reserved));
-      if (granted === 0) return 0;
+      // The total and this page's share change together, or not at all.
+      const transaction = new TableTransaction();
+      if (total === undefined) transaction.createEntity({ partitionKey: id, rowKey: AUDIENCE_ROW, reserved: granted });
+      else transaction.updateEntity({ partitionKey: id, rowKey: AUDIENCE_ROW, reserved: reserved + granted }, 'Merge', { etag: total.etag ?? '*' });
+      transaction.createEntity({ partitionKey: id, rowKey: pageRow, granted });
       try {
-        if (row === undefined) await this.notifications.createEntity<AudienceEntity>({ partitionKey: id, rowKey: AUDIENCE_ROW, reserved: granted });
-        else await this.notifications.updateEntity({ partitionKey: id, rowKey: AUDIENCE_ROW, reserved: reserved + granted }, 'Merge', { etag: row.etag ?? '*' });
+        await this.notifications.submitTransaction(transaction.actions);
         return granted;
       } catch (error) {
-        // Another page counted at the same time: read again and take what is left.
+        // Another page counted at the same time, or a copy of this one: read again.
         if (!isStatus(error, 409) && !isStatus(error, 412)) throw error;
       }
     }

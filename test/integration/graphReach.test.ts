@@ -276,13 +276,17 @@ describe('reach through Microsoft Graph: proactive install, groups, the organiza
     expect(res.status).toBe(200);
     const { audience, guard } = (await res.json()) as {
       audience: { total: number; known: number; toInstall: number; unreachable: number; entries: { index: number; type: string; total: number; known: number; toInstall: number; unreachable: number }[] };
-      guard: { audienceGuard: number; maxAudienceRequired: boolean };
+      guard: { audienceGuard: number; maxAudienceRequired: boolean; wouldRefuse?: string };
     };
     expect(audience.entries[0]).toMatchObject({ index: 0, type: 'group', total: 30, known: 10, toInstall: 19, unreachable: 1 });
     expect(audience.entries[1]).toMatchObject({ index: 1, type: 'user', total: 1, known: 0, toInstall: 1, unreachable: 0 });
     expect(audience.entries[2]?.type).toBe('organization');
     expect(audience.total).toBe(audience.entries.reduce((n, e) => n + e.total, 0));
-    expect(guard).toEqual({ audienceGuard: GUARD, maxAudienceRequired: audience.entries[0]!.total + audience.entries[2]!.total > GUARD });
+    const required = audience.entries[0]!.total + audience.entries[2]!.total > GUARD;
+    expect(guard).toEqual({ audienceGuard: GUARD, maxAudienceRequired: required, ...(required && { wouldRefuse: 'guard' }) });
+    // With a maxAudience below what it reaches, the dry run says the send would be refused for it.
+    const capped = await post({ recipients: [{ type: 'group', groupId: group, tenantId: T2 }], message: { text: 'x' }, maxAudience: 5 }, '?dryRun=true');
+    expect(((await capped.json()) as { guard: unknown }).guard).toEqual({ audienceGuard: GUARD, maxAudienceRequired: false, wouldRefuse: 'maxAudience' });
     // Counted through Graph's $count (with the header it needs), listed only because it is small.
     expect(graph.callsTo('count', group).some((c) => c.consistencyLevel === 'eventual')).toBe(true);
 

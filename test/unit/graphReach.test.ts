@@ -8,6 +8,9 @@ import { withEntryTenants } from '../../shared/requests/entryTenants';
 const T1 = 'aaaaaaaa-1111-4111-8111-000000000001';
 const T2 = 'bbbbbbbb-2222-4222-8222-000000000002';
 const local = { STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' };
+const G1 = '0f000000-0000-4000-8000-000000000001';
+const G2 = '0f000000-0000-4000-8000-000000000002';
+const G3 = '0f000000-0000-4000-8000-000000000003';
 
 function paths(body: unknown): string[] {
   const result = notificationRequestSchema.safeParse(body);
@@ -20,21 +23,23 @@ describe('the v1.1 audiences in the request schema', () => {
 
   it('accepts group and organization entries (tenant optional), a team by Entra group id, and maxAudience', () => {
     const recipients = [
-      { type: 'group', groupId: 'g-1' },
-      { type: 'group', groupId: 'g-2', tenantId: T1 },
+      { type: 'group', groupId: G1 },
+      { type: 'group', groupId: G2, tenantId: T1 },
       { type: 'organization' },
       { type: 'organization', tenantId: T2 },
-      { type: 'team', aadGroupId: 'g-3', tenantId: T1 },
+      { type: 'team', aadGroupId: G3, tenantId: T1 },
       { type: 'user', aadObjectId: 'u-1', tenantId: T1 },
     ];
     expect(notificationRequestSchema.safeParse({ recipients, message, maxAudience: 20_000 }).success).toBe(true);
   });
 
   it('names the field: a team with both ids or neither, a tenant that is no GUID, a maxAudience below 1', () => {
-    expect(paths({ recipients: [{ type: 'team', teamId: '19:t', aadGroupId: 'g' }], message })).toEqual(['recipients[0].teamId']);
+    expect(paths({ recipients: [{ type: 'team', teamId: '19:t', aadGroupId: G1 }], message })).toEqual(['recipients[0].teamId']);
+    expect(paths({ recipients: [{ type: 'team', aadGroupId: '../users' }], message })).toEqual(['recipients[0].aadGroupId']);
+    expect(paths({ recipients: [{ type: 'group', groupId: '..' }], message })).toEqual(['recipients[0].groupId']);
     expect(paths({ recipients: [{ type: 'team' }], message })).toEqual(['recipients[0].teamId']);
     expect(paths({ recipients: [{ type: 'team', teamId: '19:t', tenantId: T1 }], message })).toEqual(['recipients[0].tenantId']);
-    expect(paths({ recipients: [{ type: 'group', groupId: 'g', tenantId: 'contoso' }], message })).toEqual(['recipients[0].tenantId']);
+    expect(paths({ recipients: [{ type: 'group', groupId: G1, tenantId: 'contoso' }], message })).toEqual(['recipients[0].tenantId']);
     expect(paths({ recipients: [{ type: 'group' }], message })).toEqual(['recipients[0].groupId']);
     expect(paths({ recipients: [{ type: 'allUsers' }], message, maxAudience: 0 })).toEqual(['maxAudience']);
     expect(paths({ recipients: [{ type: 'allUsers' }], message, maxAudience: 1.5 })).toEqual(['maxAudience']);
@@ -57,6 +62,11 @@ describe('the tenant of group and organization entries', () => {
   it('fills in the default tenant, keeps a named allowed one, and leaves other entries as they are', () => {
     const result = withEntryTenants([{ type: 'organization' }, { type: 'group', groupId: 'g', tenantId: T1.toUpperCase() }, { type: 'allUsers' }], { allowedTenants: [T1], defaultTenantId: T1 });
     expect(result).toEqual({ ok: true, recipients: [{ type: 'organization', tenantId: T1 }, { type: 'group', groupId: 'g', tenantId: T1 }, { type: 'allUsers' }] });
+  });
+
+  it('writes every named tenant in lower case, so one tenant has one timeline', () => {
+    const result = withEntryTenants([{ type: 'user', aadObjectId: 'u', tenantId: T1.toUpperCase() }], { allowedTenants: [], defaultTenantId: undefined });
+    expect(result).toEqual({ ok: true, recipients: [{ type: 'user', aadObjectId: 'u', tenantId: T1 }] });
   });
 
   it('asks for the tenant when several are allowed, and refuses one outside the allow-list', () => {
