@@ -6,6 +6,8 @@
 // No secret exists in the default configuration: the bot authenticates as a user-assigned managed
 // identity (msaAppType UserAssignedMSI), and the Function App reaches Storage, Service Bus and
 // Application Insights with that same identity through RBAC. Shared keys and SAS are turned off.
+// The two optional secrets (a SingleTenant bot's client secret, the callback signing key) live in one
+// Key Vault, created only when one of them is given; app settings hold Key Vault references.
 
 targetScope = 'resourceGroup'
 
@@ -37,6 +39,10 @@ param singleTenantAppId string = ''
 @description('SingleTenant only: a client secret of that app registration. Stored in Key Vault; the app setting holds a Key Vault reference, never the value.')
 @secure()
 param singleTenantAppPassword string = ''
+
+@description('Key for the HMAC-SHA256 signature (X-Signature-256) of callback events (CALLBACK_SIGNING_KEY), at least 32 characters: `-p callbackSigningKey=$(openssl rand -hex 32)`. Stored in Key Vault; the app setting holds a Key Vault reference, never the value. Empty: CALLBACK_SIGNING_KEY is empty and the API refuses callbackUrl (400). Pass it on every deployment: a deployment without it empties the setting.')
+@secure()
+param callbackSigningKey string = ''
 
 @description('Azure Bot pricing tier. F0 is free and has no limit on messages to the Teams channel (a standard channel).')
 @allowed([
@@ -127,6 +133,7 @@ param tags object = {}
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
 var isSingleTenant = botAppType == 'SingleTenant'
+var hasCallbackSigningKey = !empty(callbackSigningKey)
 
 var names = {
   identity: 'id-notify-${environmentName}-${resourceToken}'
@@ -214,13 +221,17 @@ module serviceBus 'modules/serviceBus.bicep' = {
   }
 }
 
-module botSecret 'modules/botSecret.bicep' = if (isSingleTenant) {
-  name: 'botSecret'
+// One vault for the app's secrets, created when there is one to keep.
+module keyVault 'modules/keyVault.bicep' = if (isSingleTenant || hasCallbackSigningKey) {
+  name: 'keyVault'
   params: {
     location: location
     tags: allTags
     name: names.keyVault
+    storeBotSecret: isSingleTenant
     appPassword: singleTenantAppPassword
+    storeCallbackSigningKey: hasCallbackSigningKey
+    callbackSigningKey: callbackSigningKey
     principalId: identity.properties.principalId
     identityId: identity.id
   }
@@ -267,7 +278,7 @@ module functionApp 'modules/functionApp.bicep' = {
       MicrosoftAppId: botAppId
       MicrosoftAppTenantId: tenant().tenantId
       // Empty for UserAssignedMSI (no password exists); a Key Vault reference for SingleTenant.
-      MicrosoftAppPassword: isSingleTenant ? '@Microsoft.KeyVault(SecretUri=${botSecret!.outputs.secretUri})' : ''
+      MicrosoftAppPassword: isSingleTenant ? '@Microsoft.KeyVault(SecretUri=${keyVault!.outputs.botSecretUri})' : ''
       ALLOWED_TENANT_IDS: empty(allowedTenantIds) ? tenant().tenantId : allowedTenantIds
       SEND_RATE_PER_SECOND: string(tenantRatePerSecond)
       MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
@@ -282,6 +293,8 @@ module functionApp 'modules/functionApp.bicep' = {
       TEAMS_APP_CATALOG_ID: teamsAppCatalogId
       GRAPH_RATE_PER_SECOND: string(graphRatePerSecond)
       AUDIENCE_GUARD: string(audienceGuard)
+      // Callback signatures: a Key Vault reference when a key was given; empty, the API refuses callbackUrl.
+      CALLBACK_SIGNING_KEY: hasCallbackSigningKey ? '@Microsoft.KeyVault(SecretUri=${keyVault!.outputs.callbackSigningKeySecretUri})' : ''
     }
   }
 }

@@ -11,6 +11,13 @@ param appName = 'Teams Notify'
 //   -p singleTenantAppPassword=$SECRET   (never commit it here).
 param botAppType = 'UserAssignedMSI'
 
+// Callbacks (callbackUrl in POST /api/notifications) are signed with callbackSigningKey, which goes to
+// Key Vault; without it the API refuses callbackUrl. Pass it on the command line on every deployment,
+// never here:
+//   -p callbackSigningKey=$(openssl rand -hex 32)
+// Keep it where your pipeline keeps secrets: receivers verify signatures with the same key, and a
+// deployment without it empties CALLBACK_SIGNING_KEY (callbacks off). A new key rotates it.
+
 // 50 requests/s per tenant (Teams) split over at most 10 instances: 5 per instance.
 param maximumInstanceCount = 10
 param tenantRatePerSecond = 50

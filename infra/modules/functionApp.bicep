@@ -66,7 +66,7 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
-    // Key Vault references (SingleTenant bot secret) resolve as the user-assigned identity.
+    // Key Vault references (bot client secret, callback signing key) resolve as the user-assigned identity.
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'

@@ -1,5 +1,6 @@
 /** infra/main.bicep and main.bicepparam compile, with no linter warning or error. */
-import { allResources, buildMain, buildParams, mainTemplate } from './arm';
+import { readFileSync } from 'node:fs';
+import { MAIN_BICEPPARAM, allResources, buildMain, buildParams, mainTemplate } from './arm';
 
 describe('bicep build', () => {
   it('compiles infra/main.bicep with zero warnings and zero errors', () => {
@@ -15,8 +16,12 @@ describe('bicep build', () => {
       .filter(([, p]) => !('defaultValue' in p))
       .map(([name]) => name);
     for (const name of required) expect(Object.keys(values)).toContain(name);
-    // A secret never sits in the parameters file.
-    expect(Object.keys(values)).not.toContain('singleTenantAppPassword');
+    // A secret never sits in the parameters file: it is passed with -p on the command line.
+    for (const secret of ['singleTenantAppPassword', 'callbackSigningKey']) expect(Object.keys(values)).not.toContain(secret);
+    const text = readFileSync(MAIN_BICEPPARAM, 'utf8');
+    expect(text).not.toMatch(/^\s*param\s+(singleTenantAppPassword|callbackSigningKey)\b/m);
+    // ... and the file says how to pass the callback key (a fresh random one, 64 hex characters).
+    expect(text).toMatch(/^\/\/.*-p callbackSigningKey=\$\(openssl rand -hex 32\)/m);
   });
 
   it('uses stable (non-preview) API versions only', () => {

@@ -2,7 +2,7 @@
  * Every role assignment in the template: the right role, on the right resource, for the app's
  * user-assigned identity, and nothing broader.
  */
-import { mainTemplate, moduleNamed, moduleParam, parameterName, referencesIdentity, resourcesOfType } from './arm';
+import { evaluate, mainTemplate, moduleNamed, moduleParam, parameterName, referencesIdentity, resourcesOfType } from './arm';
 
 const ROLE = {
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
@@ -27,7 +27,9 @@ const EXPECTED: ReadonlyArray<readonly [string, string, keyof typeof ROLE]> = [
   ['serviceBus', 'Microsoft.ServiceBus/namespaces', 'serviceBusDataSender'],
   ['serviceBus', 'Microsoft.ServiceBus/namespaces', 'serviceBusDataReceiver'],
   ['monitoring', 'Microsoft.Insights/components', 'monitoringMetricsPublisher'],
-  ['botSecret', 'Microsoft.KeyVault/vaults/secrets', 'keyVaultSecretsUser'],
+  // One per secret (the bot's client secret, the callback signing key), each on that secret alone.
+  ['keyVault', 'Microsoft.KeyVault/vaults/secrets', 'keyVaultSecretsUser'],
+  ['keyVault', 'Microsoft.KeyVault/vaults/secrets', 'keyVaultSecretsUser'],
 ];
 
 interface Assignment {
@@ -110,9 +112,44 @@ describe('role assignments', () => {
     for (const id of Object.values(PRIVILEGED)) expect(ids).not.toContain(id);
   });
 
-  it('creates the Key Vault secret role only for SingleTenant bots', () => {
-    const botSecret = moduleNamed('botSecret');
-    expect(botSecret.resource.condition).toBe("[variables('isSingleTenant')]");
+  it('lets the identity read each Key Vault secret it needs, and only that secret: never the vault or another secret', () => {
+    const kv = assignments().filter((a) => a.roleId === ROLE.keyVaultSecretsUser);
+    expect(kv.map((a) => a.scope).sort()).toEqual(
+      ['botSecretName', 'callbackSigningKeySecretName']
+        .map((v) => `[resourceId('Microsoft.KeyVault/vaults/secrets', parameters('name'), variables('${v}'))]`)
+        .sort(),
+    );
+    // Each assignment exists exactly when its secret does.
+    const secrets = resourcesOfType('Microsoft.KeyVault/vaults/secrets');
+    for (const a of resourcesOfType('Microsoft.Authorization/roleAssignments').filter((r) => r.module === 'keyVault')) {
+      const secretName = /variables\('\w+'\)/.exec(a.resource.scope ?? '')?.[0] ?? '(none)';
+      const secret = secrets.find((s) => s.module === 'keyVault' && s.resource.name.includes(secretName));
+      expect({ secretName, found: secret !== undefined }).toEqual({ secretName, found: true });
+      expect(a.resource.condition).toBe(secret?.resource.condition);
+    }
+    expect(resourcesOfType('Microsoft.Authorization/roleAssignments').filter((r) => /KeyVault\/vaults'/.test(r.resource.scope ?? ''))).toHaveLength(0);
+  });
+
+  it('creates the vault only when there is a secret to keep: a SingleTenant bot\'s client secret or a callback signing key', () => {
+    const keyVault = moduleNamed('keyVault');
+    expect(keyVault.resource.condition).toBe("[or(variables('isSingleTenant'), variables('hasCallbackSigningKey'))]");
     expect(mainTemplate().variables?.isSingleTenant).toBe("[equals(parameters('botAppType'), 'SingleTenant')]");
+    const key = 'k'.repeat(64);
+    const cases: [Record<string, unknown>, { vault: boolean; botSecret: boolean; callbackKey: boolean }][] = [
+      [{}, { vault: false, botSecret: false, callbackKey: false }],
+      [{ botAppType: 'SingleTenant', singleTenantAppPassword: 's' }, { vault: true, botSecret: true, callbackKey: false }],
+      [{ callbackSigningKey: key }, { vault: true, botSecret: false, callbackKey: true }],
+      [{ botAppType: 'SingleTenant', singleTenantAppPassword: 's', callbackSigningKey: key }, { vault: true, botSecret: true, callbackKey: true }],
+    ];
+    for (const [parameters, expected] of cases) {
+      expect({
+        parameters,
+        found: {
+          vault: evaluate(keyVault.resource.condition, parameters),
+          botSecret: evaluate(moduleParam('keyVault', 'storeBotSecret'), parameters),
+          callbackKey: evaluate(moduleParam('keyVault', 'storeCallbackSigningKey'), parameters),
+        },
+      }).toEqual({ parameters, found: expected });
+    }
   });
 });

@@ -21,6 +21,9 @@ interface Manifest {
   description: { short: string; full: string };
   bots: { botId: string; scopes: string[]; isNotificationOnly: boolean; commandLists: { scopes: string[]; commands: { title: string; description: string }[] }[] }[];
   validDomains: string[];
+  permissions: string[];
+  webApplicationInfo: { id: string; resource?: string };
+  authorization?: { permissions: { resourceSpecific: { name: string; type: 'Application' | 'Delegated' }[] } };
 }
 
 interface Png {
@@ -104,8 +107,23 @@ describe('Teams app package', () => {
     expect(manifest.validDomains).toEqual([DOMAIN]);
     expect(manifest.version).toMatch(/^\d+\.\d+\.\d+$/);
     // Graph's "Self" install permissions (TeamsAppInstallation.ReadWriteSelfFor*.All) only see the
-    // app whose webApplicationInfo.id is the caller's app id: the bot's identity.
-    expect((manifest as unknown as { webApplicationInfo: { id: string } }).webApplicationInfo).toEqual({ id: BOT_ID });
+    // app whose webApplicationInfo.id is the caller's app id: the bot's identity. RSC permissions
+    // (below) need webApplicationInfo too; its resource does nothing for RSC (no SSO here) but Teams
+    // answers with an error without one, so it is a URI on the app's own domain.
+    expect(manifest.webApplicationInfo).toEqual({ id: BOT_ID, resource: `api://${DOMAIN}/${BOT_ID}` });
+  });
+
+  it('asks for read receipts: the resource-specific permission ChatMessageReadReceipt.Read.Chat, and nothing more', () => {
+    const { manifest } = build();
+    // Teams sends a bot the read-receipt event (application/vnd.microsoft.readReceipt) of a personal
+    // chat only with this permission, declared as an Application RSC permission (manifest v1.12+ shape).
+    expect(manifest.authorization).toEqual({
+      permissions: { resourceSpecific: [{ name: 'ChatMessageReadReceipt.Read.Chat', type: 'Application' }] },
+    });
+    // The v1.12+ form, not the pre-1.12 webApplicationInfo.applicationPermissions.
+    expect(manifest.webApplicationInfo).not.toHaveProperty('applicationPermissions');
+    // The older top-level device permissions stay as they were.
+    expect(manifest.permissions).toEqual(['identity', 'messageTeamMembers']);
   });
 
   it('declares a bot in personal, team and groupChat scopes on a current manifest schema', () => {

@@ -98,8 +98,28 @@ describe('app settings', () => {
     expect(s[SETTINGS.botAppTenantId]).toBe('[tenant().tenantId]');
     // MicrosoftAppPassword: empty, or a Key Vault reference (SingleTenant); never the value.
     expect(s[SETTINGS.botAppPassword]).toMatch(
-      /^\[if\(variables\('isSingleTenant'\), format\('@Microsoft\.KeyVault\(SecretUri=\{0\}\)', reference\(resourceId\('Microsoft\.Resources\/deployments', 'botSecret'\), '[^']+'\)\.outputs\.secretUri\.value\), ''\)\]$/,
+      /^\[if\(variables\('isSingleTenant'\), format\('@Microsoft\.KeyVault\(SecretUri=\{0\}\)', reference\(resourceId\('Microsoft\.Resources\/deployments', 'keyVault'\), '[^']+'\)\.outputs\.botSecretUri\.value\), ''\)\]$/,
     );
+    expect(moduleOutput('keyVault', 'botSecretUri')).toBe("[if(parameters('storeBotSecret'), reference('botSecret').secretUri, '')]");
+  });
+
+  it('signs callbacks with a key from Key Vault (CALLBACK_SIGNING_KEY a Key Vault reference), or leaves it empty so the API refuses callbackUrl', () => {
+    const s = appSettings();
+    expect(mainTemplate().parameters?.callbackSigningKey).toMatchObject({ type: 'securestring', defaultValue: '' });
+    expect(mainVariable('hasCallbackSigningKey')).toBe("[not(empty(parameters('callbackSigningKey')))]");
+    expect(s[SETTINGS.callbackSigningKey]).toMatch(
+      /^\[if\(variables\('hasCallbackSigningKey'\), format\('@Microsoft\.KeyVault\(SecretUri=\{0\}\)', reference\(resourceId\('Microsoft\.Resources\/deployments', 'keyVault'\), '[^']+'\)\.outputs\.callbackSigningKeySecretUri\.value\), ''\)\]$/,
+    );
+    // The versionless URI of the secret the key was written to: a rotated key is read without redeploying.
+    expect(moduleOutput('keyVault', 'callbackSigningKeySecretUri')).toBe(
+      "[if(parameters('storeCallbackSigningKey'), reference('callbackSigningKeySecret').secretUri, '')]",
+    );
+    expect(moduleParam('keyVault', 'callbackSigningKey')).toBe("[parameters('callbackSigningKey')]");
+    // Without a key the setting is empty, which the app reads as unset: callbacks are off.
+    expect(evaluate(s[SETTINGS.callbackSigningKey])).toBe('');
+    expect(evaluate(s[SETTINGS.callbackSigningKey], { callbackSigningKey: '' })).toBe('');
+    // With one, the value is never what the setting holds: only Azure can resolve the reference.
+    expect(() => evaluate(s[SETTINGS.callbackSigningKey], { callbackSigningKey: 'k'.repeat(64) })).toThrow(UnsupportedExpression);
   });
 
   it('sends telemetry with Entra auth (APPLICATIONINSIGHTS_AUTHENTICATION_STRING with the identity)', () => {
@@ -169,6 +189,9 @@ describe('app settings', () => {
     expect(config.graphEndpoint).toBe(DEFAULT_GRAPH_ENDPOINT);
     expect(config.graphProactiveInstall).toBe(false);
     expect(config.audienceGuard).toBe(defaultOf('audienceGuard'));
+    // No key by default: CALLBACK_SIGNING_KEY is set, empty, and the app treats it as unset.
+    expect(env[SETTINGS.callbackSigningKey]).toBe('');
+    expect(config.callbackSigningKey).toBeUndefined();
   });
 });
 
