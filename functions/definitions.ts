@@ -4,6 +4,8 @@ import { describeError } from '../shared/logger';
 import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
 import { botMessages } from './handlers/botMessages';
 import { cancelNotification } from './handlers/cancelNotification';
+import { editNotification } from './handlers/editNotification';
+import { recallNotification } from './handlers/recallNotification';
 import { deliverJob } from './handlers/deliverJob';
 import { getNotification } from './handlers/getNotification';
 import { health } from './handlers/health';
@@ -54,6 +56,8 @@ export const functionDefinitions: readonly FunctionDefinition[] = [
   { kind: 'http', name: 'postNotification', methods: ['POST'], route: 'notifications', authLevel: 'function', handler: withProblemDetails(postNotification) },
   { kind: 'http', name: 'getNotification', methods: ['GET'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(getNotification) },
   { kind: 'http', name: 'cancelNotification', methods: ['DELETE'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(cancelNotification) },
+  { kind: 'http', name: 'editNotification', methods: ['PATCH'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(editNotification) },
+  { kind: 'http', name: 'recallNotification', methods: ['POST'], route: 'notifications/{id}/recall', authLevel: 'function', handler: withProblemDetails(recallNotification) },
   { kind: 'http', name: 'health', methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: withProblemDetails(health) },
   // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.
   { kind: 'http', name: 'botMessages', methods: ['POST'], route: 'messages', authLevel: 'anonymous', handler: withProblemDetails(botMessages) },

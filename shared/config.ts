@@ -49,6 +49,8 @@ export const SETTINGS = {
   graphRatePerSecond: 'GRAPH_RATE_PER_SECOND',
   /** Fan-out entries reaching more people than this need `maxAudience` in the request. */
   audienceGuard: 'AUDIENCE_GUARD',
+  /** The HMAC-SHA256 key callbacks are signed with (`X-Signature-256`); without it, `callbackUrl` is refused. Key Vault in Azure. */
+  callbackSigningKey: 'CALLBACK_SIGNING_KEY',
 } as const;
 
 /**
@@ -103,6 +105,8 @@ const configSchema = z.object({
   teamsAppCatalogId: z.string().trim().min(1).optional(),
   graphRatePerSecond: intFrom(10, 1, 1000),
   audienceGuard: intFrom(10_000, 1, 10_000_000),
+  // At least 32 characters: an HMAC key shorter than its hash's output weakens it.
+  callbackSigningKey: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

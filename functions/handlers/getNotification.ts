@@ -24,7 +24,7 @@ export async function getNotification(request: HttpRequest, _context: Invocation
   const record = /^[a-z0-9]{1,64}$/.test(id) ? await svc.notifications.get(id) : undefined;
   if (record === undefined) return problem(404, `no notification with id "${id}"`);
 
-  const [{ counts, anyAttempted }, page] = await Promise.all([
+  const [{ counts, anyAttempted, edits }, page] = await Promise.all([
     svc.deliveries.counts(id),
     svc.deliveries.list(id, continuationToken, pageSize),
   ]);
@@ -37,6 +37,9 @@ export async function getNotification(request: HttpRequest, _context: Invocation
       ...(record.sendAt !== undefined && { sendAt: record.sendAt }),
       ...(record.expiresAt !== undefined && { expiresAt: record.expiresAt }),
       counts,
+      // After a PATCH: the current version, and which version Teams has, recipient by recipient.
+      ...(record.messageVersion !== undefined && record.messageVersion > 1 && { edits: { version: record.messageVersion, delivered: edits.byVersion, failed: edits.failed } }),
+      ...(record.recalledAt !== undefined && { recalledAt: record.recalledAt }),
       recipients: page.items.map(toRecipientStatus),
       ...(page.continuationToken !== undefined && { continuationToken: Buffer.from(page.continuationToken, 'utf8').toString('base64url') }),
     },
@@ -53,8 +56,22 @@ function toRecipientStatus(row: DeliveryRecord) {
     ...(row.activityId !== undefined && { activityId: row.activityId }),
     ...(row.conversationId !== undefined && { conversationId: row.conversationId }),
     ...(row.fromKey !== undefined && { via: row.fromKey }),
+    ...(row.version !== undefined && { version: row.version }),
+    ...(row.editFailure !== undefined && { editFailure: row.editFailure }),
+    ...(row.recallFailure !== undefined && { recallFailure: row.recallFailure }),
+    ...readReceipt(row),
     updatedAt: row.updatedAt,
   };
+}
+
+/**
+ * Teams sends read receipts for personal chats only: a channel or group chat post says so, rather
+ * than look unread forever.
+ */
+function readReceipt(row: DeliveryRecord): { readAt?: string; readReceipts?: 'not-in-channels-or-group-chats' } {
+  if (row.readAt !== undefined) return { readAt: row.readAt };
+  if (row.landsIn !== undefined && row.landsIn !== 'personal' && (row.status === 'delivered' || row.status === 'recalled')) return { readReceipts: 'not-in-channels-or-group-chats' };
+  return {};
 }
 
 /**

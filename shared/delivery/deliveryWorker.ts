@@ -5,6 +5,8 @@ import { bodyText, retryAfterFault } from '../queue/faultRetry';
 import { FanOutExpansion } from '../planning/fanOutExpansion';
 import { RequestPlanning } from '../planning/planRequest';
 import { RecipientDelivery } from './recipientDelivery';
+import { AmendPass } from '../amending/amendPass';
+import { AmendSlice } from '../amending/amendSlice';
 import { SliceDelivery } from './sliceDelivery';
 import { BudgetClosedError } from './sendBudget';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
@@ -12,7 +14,7 @@ import { describeResult, Settlement, type DeliveryDependencies, type JobResult }
 export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
 
 /** How long a worker trusts a cached notification record (a cancel takes at most this to be seen). */
-const RECORD_CACHE_MS = 5_000;
+export const RECORD_CACHE_MS = 5_000;
 
 /**
  * Handles one job from the delivery queue: the same code behind the Service Bus trigger in Azure
@@ -27,6 +29,8 @@ export class DeliveryWorker {
   private readonly planning: RequestPlanning;
   private readonly slices: SliceDelivery;
   private readonly settlement: Settlement;
+  private readonly amendPasses: AmendPass;
+  private readonly amendSlices: AmendSlice;
 
   constructor(private readonly deps: DeliveryDependencies) {
     this.recipients = new RecipientDelivery(deps);
@@ -34,6 +38,8 @@ export class DeliveryWorker {
     this.planning = new RequestPlanning(deps);
     this.settlement = new Settlement(deps);
     this.slices = new SliceDelivery(deps, this.settlement);
+    this.amendPasses = new AmendPass(deps);
+    this.amendSlices = new AmendSlice(deps);
   }
 
   async handle(body: unknown, log: Logger): Promise<JobResult> {
@@ -68,6 +74,10 @@ export class DeliveryWorker {
           // Each recipient is a step of its own: a storage fault retries that recipient, not the slice.
           // Each step reads the record through the cache, so a cancel during the slice stops its later sends.
           return await this.slices.run(job, async (deliver, row) => this.step(deliver, JSON.stringify(deliver), (await this.notification(job.notificationId)) ?? notification, log, row));
+        case 'amend':
+          return await this.amendPasses.run(job, notification);
+        case 'amendSlice':
+          return await this.amendSlices.run(job, log);
       }
     } catch (error) {
       // Stopping: the job was not sent; throwing hands the message straight back to the queue.
@@ -102,6 +112,11 @@ export class DeliveryWorker {
       // The entries not planned have no rows to fail: the operator finds the job in the dead letters.
       await this.deps.notifications.markPlanned(job.notificationId);
       log.error(`planning ${job.notificationId} gave up at entry ${job.offset}: ${reason}`);
+      return;
+    }
+    if (job.kind === 'amend' || job.kind === 'amendSlice') {
+      // The rows keep their delivered status; what the change could not do is in the dead letters.
+      log.error(`${describeJob(job)} gave up: ${reason}`);
       return;
     }
     const keys = job.kind === 'slice' ? job.sends.map((send) => send.recipientKey) : [job.recipientKey];

@@ -173,6 +173,10 @@ export class RecipientDelivery {
           activityId: outcome.activityId,
           conversationId: outcome.conversationId,
           attempts: attempts.count,
+          // What an edit, a recall or a read receipt needs later, without reading the references again.
+          sentVia: target.at,
+          landsIn: landing.kind,
+          version: notification.messageVersion ?? 1,
         }, { kind: 'delivered', activityId: outcome.activityId, conversationId: outcome.conversationId }, log);
       case 'throttled':
         return this.retry(job, row, attempts.count, target, outcome, log, async (waitMs) => {

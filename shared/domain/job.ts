@@ -96,7 +96,56 @@ export interface SliceJob {
   readonly faults?: number;
 }
 
-export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob;
+/** What changes a sent message: `edit` puts the current version in place, `recall` deletes it. */
+export type AmendAction = 'edit' | 'recall';
+
+/**
+ * One pass over a notification's rows, a page per job, after an edit or a recall: each delivered
+ * row that needs the change gets a time on its tenant's timeline, in amend slices. A pass that saw
+ * sends still in flight is followed by another, so they are changed too once they land.
+ */
+export interface AmendJob {
+  readonly v: 1;
+  readonly kind: 'amend';
+  readonly notificationId: string;
+  readonly action: AmendAction;
+  /**
+   * What asked for the pass: the message version an edit made, or 0 for a recall. Part of the
+   * message ids, so the passes of two quick edits are not taken for duplicates of each other.
+   */
+  readonly round: number;
+  /** The rows page where this job starts. */
+  readonly continuationToken?: string;
+  readonly page: number;
+  /** Which pass this is (0 first). */
+  readonly pass: number;
+  /** Sends in flight seen by the pages of this pass so far. */
+  readonly inFlight: number;
+  readonly hop?: number;
+  readonly faults?: number;
+}
+
+/** One recipient's sent message to change, at its time; its own counters, so it retries alone. */
+export interface AmendItem {
+  readonly recipientKey: string;
+  readonly at: number;
+  readonly attempt: number;
+  readonly throttled: number;
+}
+
+export interface AmendSliceJob {
+  readonly v: 1;
+  readonly kind: 'amendSlice';
+  readonly notificationId: string;
+  readonly tenantId: string;
+  readonly action: AmendAction;
+  readonly sliceId: string;
+  readonly items: readonly AmendItem[];
+  readonly hop?: number;
+  readonly faults?: number;
+}
+
+export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob;
 
 const counters = {
   v: z.literal(1),
@@ -128,6 +177,26 @@ export const jobSchema = z.discriminatedUnion('kind', [
     throttled: z.number().int().min(0),
   }),
   z.object({ ...counters, kind: z.literal('plan'), offset: z.number().int().min(0) }),
+  z.object({
+    ...counters,
+    kind: z.literal('amend'),
+    action: z.enum(['edit', 'recall']),
+    round: z.number().int().min(0),
+    continuationToken: z.string().optional(),
+    page: z.number().int().min(0),
+    pass: z.number().int().min(0),
+    inFlight: z.number().int().min(0),
+  }),
+  z.object({
+    ...counters,
+    kind: z.literal('amendSlice'),
+    tenantId: z.string().min(1),
+    action: z.enum(['edit', 'recall']),
+    sliceId: z.string().min(1).max(200),
+    items: z
+      .array(z.object({ recipientKey: z.string().min(1), at: z.number(), attempt: z.number().int().min(0), throttled: z.number().int().min(0) }))
+      .min(1),
+  }),
   z.object({
     ...counters,
     kind: z.literal('slice'),
@@ -171,7 +240,7 @@ export function parseJob(body: unknown): JobParseResult {
     return { ok: false, reason: `body is not a job: ${first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid'}` };
   }
   const job = parsed.data;
-  if (job.kind === 'plan') return { ok: true, job };
+  if (job.kind === 'plan' || job.kind === 'amend' || job.kind === 'amendSlice') return { ok: true, job };
   if (job.kind === 'slice') {
     const fanOut = job.sends.find((send) => isFanOut(send.recipient as Recipient));
     return fanOut === undefined ? { ok: true, job: job as SliceJob } : { ok: false, reason: `a slice cannot carry a ${fanOut.recipient.type} recipient` };
@@ -196,6 +265,10 @@ export function jobMessageId(job: Job): string {
         return `\np:${job.offset}:${copies}`;
       case 'slice':
         return `\ns:${job.sliceId}:${copies}`;
+      case 'amend':
+        return `\na:${job.action}:${job.round}:${job.pass}:${job.page}:${copies}`;
+      case 'amendSlice':
+        return `\nas:${job.action}:${job.sliceId}:${copies}`;
     }
   })();
   const digest = createHash('sha256').update(`${job.notificationId}\n${step}`).digest('base64url');
@@ -212,5 +285,9 @@ export function describeJob(job: Job): string {
       return `plan ${job.notificationId} from entry ${job.offset}`;
     case 'slice':
       return `slice ${job.notificationId} ${job.sliceId} (${job.sends.length} sends, tenant ${job.tenantId})`;
+    case 'amend':
+      return `${job.action} ${job.notificationId} pass ${job.pass} page ${job.page}`;
+    case 'amendSlice':
+      return `${job.action} slice ${job.notificationId} ${job.sliceId} (${job.items.length}, tenant ${job.tenantId})`;
   }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Message } from './message';
 import type { FailureReason, RecipientStatus } from './outcome';
 import type { Recipient } from './recipient';
+import type { BotEndpointAddress, ConversationKind } from './reference';
 
 /** A notification as accepted: what to send, and when. Recipients live in their delivery rows. */
 export interface NotificationRecord {
@@ -36,9 +37,13 @@ export interface NotificationRecord {
    * expansion that would pass it stops, and the rest are skipped with `audience-exceeded`.
    */
   readonly maxAudience?: number;
+  /** 1 as accepted; each `PATCH` raises it. Sends and edits put the newest version in Teams. */
+  readonly messageVersion?: number;
+  /** Set by `POST .../recall`: delivered messages are deleted from Teams, the rest skipped. */
+  readonly recalledAt?: string;
 }
 
-export type NotificationStatus = 'accepted' | 'scheduled' | 'sending' | 'completed' | 'cancelled';
+export type NotificationStatus = 'accepted' | 'scheduled' | 'sending' | 'completed' | 'cancelled' | 'recalled';
 
 /** One recipient's delivery: the status row that also makes delivery idempotent. */
 export interface DeliveryRecord {
@@ -62,6 +67,17 @@ export interface DeliveryRecord {
   readonly fromKey?: string;
   /** Times the sweeper re-queued this recipient because nothing moved it (see `sweepStuckDeliveries`). */
   readonly sweeps?: number;
+  /** Once sent: where (to change or delete it later without reading the references again), and what kind of conversation it landed in. */
+  readonly sentVia?: BotEndpointAddress;
+  readonly landsIn?: ConversationKind;
+  /** The message version Teams has (1 until an edit reaches it). */
+  readonly version?: number;
+  /** Why the last edit did not reach this recipient (cleared when one does). */
+  readonly editFailure?: { readonly reason: FailureReason; readonly detail: string };
+  /** Why the recall could not delete this recipient's message. */
+  readonly recallFailure?: { readonly reason: FailureReason; readonly detail: string };
+  /** When the recipient read it (a personal chat's read receipt). */
+  readonly readAt?: string;
   /** Optimistic concurrency token of the row as read. */
   readonly etag: string;
 }
@@ -72,6 +88,15 @@ export interface StatusCounts {
   readonly delivered: number;
   readonly failed: number;
   readonly skipped: number;
+  readonly recalled: number;
+  /** Delivered to a personal chat and read there (Teams sends no read receipts for channels or group chats). */
+  readonly read: number;
+}
+
+/** After an edit: which version Teams has, recipient by recipient, and how many edits failed. */
+export interface EditCounts {
+  readonly byVersion: Readonly<Record<string, number>>;
+  readonly failed: number;
 }
 
 /** Time-ordered, unguessable notification ids: sortable in tables and logs. */
@@ -85,6 +110,7 @@ export function isTerminal(status: RecipientStatus): boolean {
 
 /** The notification's status, derived from its rows so that it can never disagree with them. */
 export function notificationStatus(record: NotificationRecord, counts: StatusCounts, anyAttempted: boolean, now = Date.now()): NotificationStatus {
+  if (record.recalledAt !== undefined) return 'recalled';
   if (record.cancelled === true) return 'cancelled';
   // A fan-out entry that found nobody (allUsers before any install) leaves no visible row: still done.
   if (record.planning !== true && counts.pending === 0 && (counts.total > 0 || anyAttempted)) return 'completed';

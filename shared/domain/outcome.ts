@@ -45,8 +45,11 @@ export type FailureReason =
   /** The request's `maxAudience` was reached before this recipient: not sent. */
   | 'audience-exceeded';
 
-/** Where a recipient's delivery ends up; `pending` is the only state that may still change. */
-export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'skipped';
+/**
+ * Where a recipient's delivery ends up; `pending` is the only state a send may still change.
+ * `recalled`: delivered, then deleted from Teams by `POST .../recall`.
+ */
+export type RecipientStatus = 'pending' | 'delivered' | 'failed' | 'skipped' | 'recalled';
 
 /** Classifies a connector error response into what the worker does next (TEAMS-FACTS, "Responses"). */
 export function classifySendFailure(failure: {

@@ -187,6 +187,6 @@ function connectorCalls(resolved: ResolvedTarget): number {
 }
 
 /** The same page of the same tenant always gets the same slice ids, so duplicate detection sees a re-plan. */
-function sliceId(pageId: string, tenantId: string, index: number): string {
+export function sliceId(pageId: string, tenantId: string, index: number): string {
   return `${createHash('sha256').update(`${pageId}\n${tenantId}`).digest('base64url').slice(0, 22)}.${index}`;
 }

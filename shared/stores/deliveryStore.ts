@@ -1,5 +1,6 @@
 import { TableTransaction, type TableClient } from '@azure/data-tables';
-import type { DeliveryRecord, StatusCounts } from '../domain/notification';
+import type { DeliveryRecord, EditCounts, StatusCounts } from '../domain/notification';
+import type { BotEndpointAddress, ConversationKind } from '../domain/reference';
 import type { FailureReason, RecipientStatus } from '../domain/outcome';
 import type { Recipient } from '../domain/recipient';
 import type { Page } from './page';
@@ -26,6 +27,13 @@ export interface DeliveryChange {
   readonly leaseUntil?: string;
   readonly expandedTo?: number;
   readonly sweeps?: number;
+  readonly sentVia?: BotEndpointAddress;
+  readonly landsIn?: ConversationKind;
+  readonly version?: number;
+  /** `null` clears it. */
+  readonly editFailure?: { readonly reason: FailureReason; readonly detail: string } | null;
+  readonly recallFailure?: { readonly reason: FailureReason; readonly detail: string } | null;
+  readonly readAt?: string;
 }
 
 /** Rows a call created, by recipient key, with their ETags. */
@@ -51,10 +59,12 @@ export interface DeliveryStore {
   updateAll(rows: readonly DeliveryRecord[], change: DeliveryChange): Promise<ReadonlyMap<string, DeliveryRecord> | undefined>;
   /** Recipients as the status API shows them (expanded fan-out entries are replaced by their recipients). */
   list(notificationId: string, continuationToken?: string, pageSize?: number): Promise<Page<DeliveryRecord>>;
-  counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }>;
+  counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean; edits: EditCounts }>;
   deleteAll(notificationId: string): Promise<void>;
   /** Every row of the notification still pending, read page by page. */
   pending(notificationId: string): AsyncIterable<DeliveryRecord>;
+  /** Every row of the notification delivered (and not recalled), read page by page. */
+  delivered(notificationId: string): AsyncIterable<DeliveryRecord>;
   /** Ends every row still pending and not claimed by a worker; returns how many. */
   endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number>;
 }
@@ -77,6 +87,16 @@ interface DeliveryEntity {
   sweeps?: number;
   /** False for a fan-out entry once expanded: its recipients stand in for it. */
   visible: boolean;
+  /** JSON of the address the message was sent through. */
+  sentVia?: string;
+  landsIn?: ConversationKind;
+  version?: number;
+  /** '' once cleared: Merge never removes a property. */
+  editReason?: FailureReason | '';
+  editDetail?: string;
+  recallReason?: FailureReason | '';
+  recallDetail?: string;
+  readAt?: string;
 }
 
 const TRANSACTION_LIMIT = 100;
@@ -189,11 +209,16 @@ export class TableDeliveryStore implements DeliveryStore {
     };
   }
 
-  async counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean }> {
-    const tally = { total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0 };
+  async counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean; edits: EditCounts }> {
+    const tally = { total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0, recalled: 0, read: 0 };
+    const byVersion: Record<string, number> = {};
+    let editsFailed = 0;
     let anyAttempted = false;
-    const rows = this.table.listEntities<Pick<DeliveryEntity, 'status' | 'visible' | 'attempts'>>({
-      queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}'`, select: ['status', 'visible', 'attempts'] },
+    const rows = this.table.listEntities<Pick<DeliveryEntity, 'status' | 'visible' | 'attempts' | 'readAt' | 'version' | 'editReason'>>({
+      queryOptions: {
+        filter: `PartitionKey eq '${escapeOData(notificationId)}'`,
+        select: ['status', 'visible', 'attempts', 'readAt', 'version', 'editReason'],
+      },
     });
     for await (const row of rows) {
       if (row.attempts > 0) anyAttempted = true;
@@ -203,8 +228,21 @@ export class TableDeliveryStore implements DeliveryStore {
       }
       tally.total += 1;
       tally[row.status] += 1;
+      if (row.readAt !== undefined && row.readAt !== null) tally.read += 1;
+      if (row.status === 'delivered') {
+        const version = String(row.version ?? 1);
+        byVersion[version] = (byVersion[version] ?? 0) + 1;
+        if (row.editReason !== undefined && row.editReason !== null && row.editReason !== '') editsFailed += 1;
+      }
     }
-    return { counts: tally, anyAttempted };
+    return { counts: tally, anyAttempted, edits: { byVersion, failed: editsFailed } };
+  }
+
+  async *delivered(notificationId: string): AsyncIterable<DeliveryRecord> {
+    const rows = this.table.listEntities<DeliveryEntity>({
+      queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'delivered'` },
+    });
+    for await (const entity of rows) yield toRecord(entity, entity.etag);
   }
 
   async *pending(notificationId: string): AsyncIterable<DeliveryRecord> {
@@ -247,19 +285,31 @@ function escapeOData(value: string): string {
 
 
 function patchOf(row: DeliveryRecord, change: DeliveryChange, now: string): Partial<DeliveryEntity> & { partitionKey: string; rowKey: string } {
+  const { sentVia, editFailure, recallFailure, ...plain } = change;
   return {
     partitionKey: row.notificationId,
     rowKey: tableKey(row.recipientKey),
     updatedAt: now,
-    ...definedFields(change),
+    ...definedFields(plain),
     ...(change.expandedTo !== undefined && { visible: false }),
+    ...(sentVia !== undefined && { sentVia: JSON.stringify({ serviceUrl: sentVia.serviceUrl, tenantId: sentVia.tenantId, botId: sentVia.botId }) }),
+    ...(editFailure !== undefined && { editReason: editFailure?.reason ?? '', editDetail: editFailure?.detail.slice(0, 1000) ?? '' }),
+    ...(recallFailure !== undefined && { recallReason: recallFailure?.reason ?? '', recallDetail: recallFailure?.detail.slice(0, 1000) ?? '' }),
   };
 }
 
 function merged(row: DeliveryRecord, change: DeliveryChange, now: string, etag: string | undefined): DeliveryRecord {
-  const next = { ...row, ...definedFields(change), updatedAt: now, etag: etag ?? row.etag };
-  if (next.leaseUntil === '') delete (next as { leaseUntil?: string }).leaseUntil;
-  return next;
+  const { editFailure, recallFailure, ...plain } = change;
+  const next: Record<string, unknown> = { ...row, ...definedFields(plain), updatedAt: now, etag: etag ?? row.etag };
+  if (next.leaseUntil === '') delete next.leaseUntil;
+  if (editFailure !== undefined) next.editFailure = editFailure ?? undefined;
+  if (recallFailure !== undefined) next.recallFailure = recallFailure ?? undefined;
+  for (const key of ['editFailure', 'recallFailure']) if (next[key] === undefined) delete next[key];
+  return next as unknown as DeliveryRecord;
+}
+
+function failureOf(reason: FailureReason | '' | undefined, detail: string | undefined): { reason: FailureReason; detail: string } | undefined {
+  return reason === undefined || reason === '' ? undefined : { reason, detail: detail ?? '' };
 }
 
 function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
@@ -279,5 +329,11 @@ function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
     ...(e.expandedTo !== undefined && { expandedTo: e.expandedTo }),
     ...(e.fromKey !== undefined && { fromKey: e.fromKey }),
     ...(e.sweeps !== undefined && { sweeps: e.sweeps }),
+    ...(e.sentVia !== undefined && e.sentVia !== '' && { sentVia: JSON.parse(e.sentVia) as BotEndpointAddress }),
+    ...(e.landsIn !== undefined && { landsIn: e.landsIn }),
+    ...(e.version !== undefined && { version: e.version }),
+    ...(failureOf(e.editReason, e.editDetail) !== undefined && { editFailure: failureOf(e.editReason, e.editDetail) }),
+    ...(failureOf(e.recallReason, e.recallDetail) !== undefined && { recallFailure: failureOf(e.recallReason, e.recallDetail) }),
+    ...(e.readAt !== undefined && e.readAt !== '' && { readAt: e.readAt }),
   };
 }

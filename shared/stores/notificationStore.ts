@@ -19,6 +19,13 @@ export interface NotificationStore {
   markEnqueued(id: string, at: string): Promise<void>;
   markEnqueueFailed(id: string): Promise<void>;
   markCancelled(id: string, at: string): Promise<void>;
+  /**
+   * Replaces the message (`PATCH`): the version goes up by one, under the record's ETag, so two
+   * edits at once get two versions. Refused once the notification is recalled.
+   */
+  changeMessage(id: string, message: Message): Promise<MessageChange>;
+  /** Recalled (and so cancelled): what has not been sent is skipped, what has is deleted from Teams. */
+  markRecalled(id: string, at: string): Promise<void>;
   /** The last page of the request's entries is planned: the rows are all there. */
   markPlanned(id: string): Promise<void>;
   /**
@@ -36,6 +43,8 @@ export interface NotificationStore {
   findIdempotencyKey(key: string): Promise<string | undefined>;
 }
 
+export type MessageChange = { readonly kind: 'changed'; readonly version: number } | { readonly kind: 'not-found' } | { readonly kind: 'recalled' };
+
 interface NotificationEntity {
   partitionKey: string;
   rowKey: string;
@@ -52,6 +61,9 @@ interface NotificationEntity {
   recipients?: string;
   planning?: boolean;
   maxAudience?: number;
+  messageVersion?: number;
+  recalledAt?: string;
+  etag?: string;
 }
 
 /** The row beside the record that counts people fan-out entries reached, against `maxAudience`. */
@@ -115,6 +127,25 @@ export class TableNotificationStore implements NotificationStore {
 
   async markEnqueued(id: string, at: string): Promise<void> {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', enqueuedAt: at }, 'Merge');
+  }
+
+  async changeMessage(id: string, message: Message): Promise<MessageChange> {
+    for (;;) {
+      const entity = await getEntityOrUndefined<NotificationEntity>(this.notifications, id, '');
+      if (entity === undefined) return { kind: 'not-found' };
+      if (entity.recalledAt !== undefined) return { kind: 'recalled' };
+      const version = (entity.messageVersion ?? 1) + 1;
+      try {
+        await this.notifications.updateEntity({ partitionKey: id, rowKey: '', message: JSON.stringify(message), messageVersion: version }, 'Merge', { etag: entity.etag ?? '*' });
+        return { kind: 'changed', version };
+      } catch (error) {
+        if (!isStatus(error, 412)) throw error;
+      }
+    }
+  }
+
+  async markRecalled(id: string, at: string): Promise<void> {
+    await this.notifications.updateEntity({ partitionKey: id, rowKey: '', cancelled: true, recalledAt: at }, 'Merge');
   }
 
   async markCancelled(id: string, at: string): Promise<void> {
@@ -209,5 +240,7 @@ function toRecord(id: string, e: NotificationEntity): NotificationRecord {
     ...(e.recipients !== undefined && { recipients: JSON.parse(e.recipients) as Recipient[] }),
     ...(e.planning !== undefined && { planning: e.planning }),
     ...(e.maxAudience !== undefined && { maxAudience: e.maxAudience }),
+    ...(e.messageVersion !== undefined && { messageVersion: e.messageVersion }),
+    ...(e.recalledAt !== undefined && { recalledAt: e.recalledAt }),
   };
 }

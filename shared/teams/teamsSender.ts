@@ -23,6 +23,9 @@ export interface TeamMember {
   readonly name?: string;
 }
 
+/** What changing a sent message came to: done, or why not (classified like a send). */
+export type ChangeOutcome = { readonly kind: 'changed' } | SendFailure;
+
 export type CreateConversationResult = { readonly kind: 'created'; readonly conversationId: string } | SendFailure;
 export type TeamMembersPage =
   | { readonly kind: 'members'; readonly members: readonly TeamMember[]; readonly continuationToken?: string }
@@ -41,4 +44,8 @@ export interface TeamsSender {
   createChannelThread(at: BotEndpointAddress, channelId: string, message: OutgoingMessage): Promise<SendOutcome>;
   /** One page of a team's roster (paged: the unpaged call is throttled to 5 a minute). */
   listTeamMembers(at: BotEndpointAddress, teamId: string, continuationToken?: string): Promise<TeamMembersPage>;
+  /** Replaces a message the bot sent, in place (`PUT /v3/conversations/{id}/activities/{activityId}`). */
+  updateMessage(to: ConversationAddress, activityId: string, message: OutgoingMessage): Promise<ChangeOutcome>;
+  /** Deletes a message the bot sent (`DELETE` on the same path): Teams shows it as deleted. */
+  deleteMessage(to: ConversationAddress, activityId: string): Promise<ChangeOutcome>;
 }

@@ -78,6 +78,12 @@ class RecordingSender implements TeamsSender {
   listTeamMembers(): never {
     throw new Error('not used by the bot');
   }
+  updateMessage(): never {
+    throw new Error('not used by the bot');
+  }
+  deleteMessage(): never {
+    throw new Error('not used by the bot');
+  }
   /** The welcomes sent to this conversation, each handed out once (to whichever turn ends first). */
   take(conversationId: string): OutgoingMessage[] {
     const mine = this.unclaimed.filter((s) => s.to.conversationId === conversationId);

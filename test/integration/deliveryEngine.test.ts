@@ -564,7 +564,7 @@ describe('a fan-out that finds nobody', () => {
         const body = (await (await pipeline.api(`/api/notifications/${id}`)).json()) as StatusBody;
         return body.status === 'completed' ? body : undefined;
       }, 15_000, 'completed');
-      expect(done.counts).toEqual({ total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0 });
+      expect(done.counts).toEqual({ total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0, recalled: 0, read: 0 });
       expect(done.recipients).toEqual([]);
     } finally {
       await pipeline.stop();

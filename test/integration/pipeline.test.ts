@@ -54,7 +54,7 @@ describe('the pipeline on Azurite: POST → queue → worker → Bot Connector �
     }, 20_000, 'completed');
     await worker.stop();
 
-    expect(status.counts).toEqual({ total: 1, pending: 0, delivered: 1, failed: 0, skipped: 0 });
+    expect(status.counts).toEqual({ total: 1, pending: 0, delivered: 1, failed: 0, skipped: 0, recalled: 0, read: 0 });
     const [row] = status.recipients;
     expect(row).toMatchObject({ status: 'delivered', conversationId: `a:fake-${USER.userId}`, attempts: 2 });
     const messages = connector.delivered(`a:fake-${USER.userId}`);
@@ -197,6 +197,12 @@ describe('a job that fails on every delivery', () => {
         throw new Error('unused');
       },
       listTeamMembers: async () => {
+        throw new Error('unused');
+      },
+      updateMessage: async () => {
+        throw new Error('unused');
+      },
+      deleteMessage: async () => {
         throw new Error('unused');
       },
     };

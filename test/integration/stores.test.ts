@@ -205,7 +205,7 @@ describe('TableDeliveryStore', () => {
     expect(again).toMatchObject({ status: 'delivered', attempts: 1, activityId: 'act-1', conversationId: 'a:chat' });
     expect(await mustGet(id, 'user:id:29:2')).toMatchObject({ status: 'pending', attempts: 0 });
     const { counts } = await store.counts(id);
-    expect(counts).toEqual({ total: 3, pending: 2, delivered: 1, failed: 0, skipped: 0 });
+    expect(counts).toEqual({ total: 3, pending: 2, delivered: 1, failed: 0, skipped: 0, recalled: 0, read: 0 });
   });
 
   it('createPending dedupes repeated keys and handles more than one transaction (100+) of rows', async () => {
@@ -261,7 +261,7 @@ describe('TableDeliveryStore', () => {
     const id = uniqueName('n');
     await store.createPending(id, [{ recipientKey: 'allUsers', recipient: { type: 'allUsers' } }, ...rowsFor(1)]);
     let { counts, anyAttempted } = await store.counts(id);
-    expect(counts).toEqual({ total: 2, pending: 2, delivered: 0, failed: 0, skipped: 0 });
+    expect(counts).toEqual({ total: 2, pending: 2, delivered: 0, failed: 0, skipped: 0, recalled: 0, read: 0 });
     expect(anyAttempted).toBe(false);
     expect((await store.list(id)).items.map((r) => r.recipientKey).sort()).toEqual(['allUsers', 'user:id:29:0']);
 
@@ -273,7 +273,7 @@ describe('TableDeliveryStore', () => {
     expect((await store.update(fanOut, { expandedTo: 2, status: 'delivered' })).kind).toBe('updated');
 
     ({ counts, anyAttempted } = await store.counts(id));
-    expect(counts).toEqual({ total: 3, pending: 3, delivered: 0, failed: 0, skipped: 0 });
+    expect(counts).toEqual({ total: 3, pending: 3, delivered: 0, failed: 0, skipped: 0, recalled: 0, read: 0 });
     expect(anyAttempted).toBe(true);
     const listed = (await store.list(id)).items;
     expect(listed.map((r) => r.recipientKey).sort()).toEqual(['user:id:29:0', 'user:id:29:a', 'user:id:29:b']);

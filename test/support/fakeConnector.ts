@@ -17,8 +17,10 @@
  *   `{ members, continuationToken? }` from `setTeamMembers`
  * - `GET /v3/conversations/{id}/members/{memberId}` (getMember) → 200 member, or 404
  *   `MemberNotFoundInConversation`
- * - op 'other': `GET .../members` (unpaged roster), `PUT`/`DELETE .../activities/{id}` succeed;
- *   anything else 404.
+ * - `PUT /v3/conversations/{id}/activities/{activityId}` (updateActivity) → 200 `{ id }`, and the
+ *   delivered message is replaced; `DELETE` on the same path (deleteActivity) → 200, and it is
+ *   marked deleted. An activity it never delivered (or deleted already) → 404.
+ * - op 'other': `GET .../members` (unpaged roster); anything else 404.
  *
  * Errors use Teams' body `{"error":{"code":"…","message":"…"}}`; with a `subCode` the body is the
  * one Teams documents for a blocked bot (see `errorBody`). `Retry-After` is sent when given.
@@ -33,6 +35,8 @@ export type ConnectorOp =
   | 'replyToActivity'
   | 'getPagedMembers'
   | 'getMember'
+  | 'updateActivity'
+  | 'deleteActivity'
   | 'other';
 
 export interface ConnectorCall {
@@ -94,8 +98,13 @@ export interface TeamMember {
 
 export interface DeliveredMessage {
   conversationId: string;
+  /** The activity as it stands: the last update replaces it. */
   activity: Record<string, unknown>;
   activityId: string;
+  /** Updates applied (PUT on the activity), in order. */
+  edits: number;
+  /** Deleted (DELETE on the activity): Teams shows "This message has been deleted". */
+  deleted: boolean;
 }
 
 export interface FakeConnector {
@@ -217,7 +226,7 @@ interface Route {
   conversationId?: string;
   activityId?: string;
   memberId?: string;
-  kind?: 'members' | 'updateActivity' | 'deleteActivity';
+  kind?: 'members';
 }
 
 function route(method: string, pathname: string): Route {
@@ -230,8 +239,8 @@ function route(method: string, pathname: string): Route {
     if (seg.length === 4 && method === 'POST') return { op: 'sendToConversation', conversationId: cid };
     if (seg.length === 5 && aid !== undefined) {
       if (method === 'POST') return { op: 'replyToActivity', conversationId: cid, activityId: aid };
-      if (method === 'PUT') return { op: 'other', conversationId: cid, activityId: aid, kind: 'updateActivity' };
-      if (method === 'DELETE') return { op: 'other', conversationId: cid, activityId: aid, kind: 'deleteActivity' };
+      if (method === 'PUT') return { op: 'updateActivity', conversationId: cid, activityId: aid };
+      if (method === 'DELETE') return { op: 'deleteActivity', conversationId: cid, activityId: aid };
     }
     return { op: 'other', conversationId: cid };
   }
@@ -294,7 +303,7 @@ export async function startFakeConnector(): Promise<FakeConnector> {
           }
           const activityId = nextActivityId();
           const id = `${channelId};messageid=${activityId}`;
-          deliveries.push({ conversationId: id, activity, activityId });
+          deliveries.push({ conversationId: id, activity, activityId, edits: 0, deleted: false });
           return { status: 201, body: { id, activityId } };
         }
         const userId = call.userId;
@@ -307,7 +316,7 @@ export async function startFakeConnector(): Promise<FakeConnector> {
         personal.set(id, tenantId);
         if (activity !== undefined) {
           const activityId = nextActivityId();
-          deliveries.push({ conversationId: id, activity, activityId });
+          deliveries.push({ conversationId: id, activity, activityId, edits: 0, deleted: false });
           return { status: 201, body: { id, activityId } };
         }
         return { status: 201, body: { id } };
@@ -316,8 +325,24 @@ export async function startFakeConnector(): Promise<FakeConnector> {
       case 'replyToActivity': {
         if (!isObject(body)) return { status: 400, body: errorBody(400, 'BadArgument', undefined, 'Missing activity') };
         const activityId = nextActivityId();
-        deliveries.push({ conversationId: rt.conversationId ?? '', activity: body, activityId });
+        deliveries.push({ conversationId: rt.conversationId ?? '', activity: body, activityId, edits: 0, deleted: false });
         return { status: 201, body: { id: activityId } };
+      }
+      case 'updateActivity':
+      case 'deleteActivity': {
+        // A message the connector delivered, in that conversation (or in a thread of it), not deleted.
+        const found = deliveries.find(
+          (d) => d.activityId === rt.activityId && !d.deleted && (d.conversationId === rt.conversationId || d.conversationId.startsWith(`${rt.conversationId ?? ''};messageid=`) || (rt.conversationId ?? '').startsWith(`${d.conversationId};`)),
+        );
+        if (found === undefined) return { status: 404, body: errorBody(404, 'ActivityNotFoundInConversation', undefined, 'The activity was not found.') };
+        if (rt.op === 'deleteActivity') {
+          found.deleted = true;
+          return { status: 200 };
+        }
+        if (!isObject(body)) return { status: 400, body: errorBody(400, 'BadArgument', undefined, 'Missing activity') };
+        found.activity = body;
+        found.edits += 1;
+        return { status: 200, body: { id: rt.activityId } };
       }
       case 'getPagedMembers': {
         const roster = rosters.get(rt.conversationId ?? '');
@@ -359,8 +384,6 @@ export async function startFakeConnector(): Promise<FakeConnector> {
           if (roster === undefined) return { status: 404, body: errorBody(404, 'ConversationNotFound') };
           return { status: 200, body: roster.map((m) => memberView(m, undefined)) };
         }
-        if (rt.kind === 'updateActivity') return { status: 200, body: { id: rt.activityId } };
-        if (rt.kind === 'deleteActivity') return { status: 200 };
         return { status: 404, body: errorBody(404, 'NotFound', undefined, `No such route: ${call.method} ${call.path}`) };
       }
     }

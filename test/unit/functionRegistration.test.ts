@@ -90,15 +90,17 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     app = await loadApp();
   });
 
-  it('sets the v4 programming model once and registers exactly the seven functions', () => {
+  it('sets the v4 programming model once and registers exactly the nine functions', () => {
     expect(app.core.models).toHaveLength(1);
     expect(app.core.registered.map((r) => r.metadata.name).sort()).toEqual([
       'botMessages',
       'cancelNotification',
       'deliverJob',
+      'editNotification',
       'getNotification',
       'health',
       'postNotification',
+      'recallNotification',
       'sweepStuck',
     ]);
     for (const r of app.core.registered) expect(typeof r.callback).toBe('function');
@@ -108,6 +110,8 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     ['postNotification', ['POST'], 'notifications', 'function'],
     ['getNotification', ['GET'], 'notifications/{id}', 'function'],
     ['cancelNotification', ['DELETE'], 'notifications/{id}', 'function'],
+    ['editNotification', ['PATCH'], 'notifications/{id}', 'function'],
+    ['recallNotification', ['POST'], 'notifications/{id}/recall', 'function'],
     ['health', ['GET'], 'health', 'anonymous'],
     ['botMessages', ['POST'], 'messages', 'anonymous'],
   ])('%s is an httpTrigger %p on route %s with authLevel %s and an http output', (name, methods, route, authLevel) => {

@@ -280,7 +280,7 @@ describe('handlers against Azurite', () => {
     const s = status.jsonBody as StatusBody;
     expect(s.id).toBe(body.id);
     expect(s.status).toBe('accepted');
-    expect(s.counts).toEqual({ total: 1, pending: 1, delivered: 0, failed: 0, skipped: 0 });
+    expect(s.counts).toEqual({ total: 1, pending: 1, delivered: 0, failed: 0, skipped: 0, recalled: 0, read: 0 });
     expect(s.recipients).toHaveLength(1);
     expect(s.recipients[0]).toMatchObject({ recipient: { type: 'user', aadObjectId: '00000000-0000-0000-0000-000000000020' }, status: 'pending', attempts: 0 });
     expect(s.continuationToken).toBeUndefined();
@@ -316,7 +316,7 @@ describe('handlers against Azurite', () => {
     expect(s.status).toBe('scheduled');
     expect(s.sendAt).toBe(sendAt);
     // Planned half a minute before sendAt: until then there are no rows to count.
-    expect(s.counts).toEqual({ total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0 });
+    expect(s.counts).toEqual({ total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0, recalled: 0, read: 0 });
   });
 
   it('getNotification: 404 problem for an unknown id, and for an id that is not one of ours', async () => {

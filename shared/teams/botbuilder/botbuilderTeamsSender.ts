@@ -11,6 +11,7 @@ import type { ConnectorClient } from 'botframework-connector';
 import { toActivity } from './toActivity';
 import type {
   BotEndpointAddress,
+  ChangeOutcome,
   ConversationAddress,
   CreateConversationResult,
   OutgoingMessage,
@@ -108,6 +109,23 @@ export class BotbuilderTeamsSender implements TeamsSender {
         };
       });
       return page ?? { kind: 'members', members: [] };
+    });
+  }
+
+  async updateMessage(to: ConversationAddress, activityId: string, message: OutgoingMessage): Promise<ChangeOutcome> {
+    return this.guard(async () => {
+      await this.withConnector(to, (client, context) => {
+        const activity = { ...toActivity(message), id: activityId, from: { id: to.botId }, conversation: context.activity.conversation } as Activity;
+        return client.conversations.updateActivity(to.conversationId, activityId, activity, { abortSignal: AbortSignal.timeout(this.timeoutMs) });
+      });
+      return { kind: 'changed' } as const;
+    });
+  }
+
+  async deleteMessage(to: ConversationAddress, activityId: string): Promise<ChangeOutcome> {
+    return this.guard(async () => {
+      await this.withConnector(to, (client) => client.conversations.deleteActivity(to.conversationId, activityId, { abortSignal: AbortSignal.timeout(this.timeoutMs) }));
+      return { kind: 'changed' } as const;
     });
   }
 

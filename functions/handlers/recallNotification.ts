@@ -1,0 +1,16 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { problem } from '../../shared/http/problem';
+import { recallNotification as recall } from '../../shared/requests/amendNotification';
+import { services } from '../../shared/services';
+
+/** POST /api/notifications/{id}/recall: delete what was sent from Teams, and send nothing more. */
+export async function recallNotification(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const id = request.params.id ?? '';
+  const svc = services();
+  await svc.ready();
+  const result = await recall(id, svc);
+  if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
+  context.log(`notification ${id} recalled: ${result.skipped} recipients will not be sent`);
+  const statusUrl = `/api/notifications/${id}`;
+  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'recalled', skipped: result.skipped, statusUrl } };
+}
