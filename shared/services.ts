@@ -26,6 +26,7 @@ import { TableNotificationStore, type NotificationStore } from './stores/notific
 import { TableOptOutStore, type OptOutStore } from './stores/optOutStore';
 import { Tables } from './stores/tables';
 import { TableWelcomeStore, type WelcomeStore } from './stores/welcomeStore';
+import { TableReadReceiptStore } from './stores/readReceiptStore';
 import { BlobRecipientListStore, type RecipientListStore } from './stores/recipientListStore';
 import { TableTimelineStore } from './stores/timelineStore';
 import { TenantPacer } from './pacing/tenantPacer';
@@ -90,6 +91,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   const conversations = new TableConversationStore(tables);
   const optOuts = new TableOptOutStore(tables);
   const welcomes = new TableWelcomeStore(tables);
+  const receipts = new TableReadReceiptStore(tables);
   const recipientLists = new BlobRecipientListStore(
     config.storageConnectionString !== undefined
       ? { kind: 'connectionString', connectionString: config.storageConnectionString, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) }
@@ -141,6 +143,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     budget,
     pacer,
     recipientLists,
+    receipts,
     graph,
     ...(install !== undefined && { install }),
     options,
@@ -154,6 +157,8 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   const handler = new TeamsActivityHandler({
     conversations,
     optOuts,
+    receipts,
+    deliveries,
     welcomes,
     welcomer: new Welcomes(welcoming),
     allowedTenants: config.allowedTenants,

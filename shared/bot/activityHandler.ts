@@ -16,6 +16,11 @@ import { OPT_OUT_SUBMIT } from '../messages/notificationCard';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { OptOutStore } from '../stores/optOutStore';
 import type { WelcomeStore } from '../stores/welcomeStore';
+import type { DeliveryStore } from '../stores/deliveryStore';
+import type { ReadReceiptStore } from '../stores/readReceiptStore';
+
+/** The event Teams sends a bot when the user reads its messages in their personal chat. */
+export const READ_RECEIPT_EVENT = 'application/vnd.microsoft.readReceipt';
 import type { OutgoingMessage } from '../teams/teamsSender';
 import type { ActivityHandler } from './botEndpoint';
 import { tenantOf, type ChannelAccount, type IncomingActivity } from './incomingActivity';
@@ -24,6 +29,9 @@ import type { Welcomer } from './welcomes';
 export interface ActivityHandlerDependencies {
   readonly conversations: ConversationStore;
   readonly optOuts: OptOutStore;
+  /** Where a read receipt finds the messages it covers, and the rows that record them. */
+  readonly receipts: ReadReceiptStore;
+  readonly deliveries: Pick<DeliveryStore, 'markRead'>;
   /** Frees an installation's welcome when the app is removed. */
   readonly welcomes: WelcomeStore;
   /** Sends (or queues) an installation's one welcome, on the tenant's budget. */
@@ -64,10 +72,29 @@ export class TeamsActivityHandler implements ActivityHandler {
         return this.conversationUpdate(context);
       case 'message':
         return this.message(context);
+      case 'event':
+        if (activity.name === READ_RECEIPT_EVENT) return this.readReceipt(context);
+        await this.remember(context);
+        return [];
       default:
         await this.remember(context);
         return [];
     }
+  }
+
+  /**
+   * Teams' read receipt (personal chats only, with the RSC permission ChatMessageReadReceipt.Read.Chat):
+   * the user read up to `lastReadMessageId`, so every message the bot sent them before it is read.
+   * A receipt for messages this service did not send marks nothing.
+   */
+  private async readReceipt(context: ActivityContext): Promise<readonly OutgoingMessage[]> {
+    const value = context.activity.value as { lastReadMessageId?: unknown } | undefined;
+    const lastRead = value?.lastReadMessageId;
+    if (context.kind !== 'personal' || typeof lastRead !== 'string') return [];
+    const at = new Date().toISOString();
+    const read = await this.deps.receipts.takeReadUpTo(context.activity.conversation.id, lastRead);
+    for (const message of read) await this.deps.deliveries.markRead(message.notificationId, message.recipientKey, at);
+    return [];
   }
 
   private async conversationUpdate(context: ActivityContext): Promise<readonly OutgoingMessage[]> {

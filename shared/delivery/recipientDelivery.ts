@@ -168,6 +168,10 @@ export class RecipientDelivery {
         progress.delivered = true;
         // Best effort, before the row is settled: a failure here must not make the delivered message look unsent.
         if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn(`could not mark ${job.recipientKey} introduced: ${String(error)}`));
+        if (landing.kind === 'personal') {
+          const sent = { conversationId: outcome.conversationId, activityId: outcome.activityId, notificationId: job.notificationId, recipientKey: job.recipientKey };
+          await this.deps.receipts.recordSent(sent).catch((error: unknown) => log.warn(`could not index ${job.recipientKey} for read receipts: ${String(error)}`));
+        }
         return this.settlement.settle(row, {
           status: 'delivered',
           activityId: outcome.activityId,

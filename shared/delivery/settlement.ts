@@ -17,6 +17,7 @@ import type { SendBudget } from './sendBudget';
 import type { PacedGraph } from '../graph/pacedGraph';
 import type { ProactiveInstall } from './proactiveInstall';
 import type { Reach } from './resolveTarget';
+import type { ReadReceiptStore } from '../stores/readReceiptStore';
 
 export interface DeliveryOptions {
   /** Send attempts per recipient that may fail transiently before `retries-exhausted`. */
@@ -64,6 +65,8 @@ export interface DeliveryDependencies {
   /** The tenants' shared send timelines: planning reserves on them, 429s lower their rate. */
   readonly pacer: TenantPacer;
   readonly recipientLists: RecipientListStore;
+  /** Personal-chat messages sent, so Teams' read receipts can find them. */
+  readonly receipts: ReadReceiptStore;
   /** Microsoft Graph, paced per tenant: lists the people of group and organization entries. */
   readonly graph: PacedGraph;
   /** Set when proactive install is on (GRAPH_PROACTIVE_INSTALL): reaches people and teams the bot has never seen. */

@@ -63,6 +63,8 @@ export interface DeliveryStore {
   deleteAll(notificationId: string): Promise<void>;
   /** Every row of the notification still pending, read page by page. */
   pending(notificationId: string): AsyncIterable<DeliveryRecord>;
+  /** The recipient read the message (a read receipt): first time only; a row gone since is left alone. */
+  markRead(notificationId: string, recipientKey: string, at: string): Promise<void>;
   /** Every row of the notification delivered (and not recalled), read page by page. */
   delivered(notificationId: string): AsyncIterable<DeliveryRecord>;
   /** Ends every row still pending and not claimed by a worker; returns how many. */
@@ -238,6 +240,15 @@ export class TableDeliveryStore implements DeliveryStore {
     return { counts: tally, anyAttempted, edits: { byVersion, failed: editsFailed } };
   }
 
+  async markRead(notificationId: string, recipientKey: string, at: string): Promise<void> {
+    try {
+      // No ETag: readAt is the only field a receipt writes, and the index hands each message out once.
+      await this.table.updateEntity({ partitionKey: notificationId, rowKey: tableKey(recipientKey), readAt: at }, 'Merge');
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+
   async *delivered(notificationId: string): AsyncIterable<DeliveryRecord> {
     const rows = this.table.listEntities<DeliveryEntity>({
       queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'delivered'` },
@@ -321,8 +332,8 @@ function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
     attempts: e.attempts,
     updatedAt: e.updatedAt,
     etag,
-    ...(e.reason !== undefined && { reason: e.reason }),
-    ...(e.detail !== undefined && { detail: e.detail }),
+    ...(e.reason !== undefined && (e.reason as string) !== '' && { reason: e.reason }),
+    ...(e.detail !== undefined && e.detail !== '' && { detail: e.detail }),
     ...(e.activityId !== undefined && { activityId: e.activityId }),
     ...(e.conversationId !== undefined && { conversationId: e.conversationId }),
     ...(e.leaseUntil !== undefined && e.leaseUntil !== '' && { leaseUntil: e.leaseUntil }),

@@ -13,6 +13,7 @@ export const TABLE_NAMES = {
   welcomes: 'welcomes',
   pacing: 'pacing',
   slices: 'slices',
+  sentMessages: 'sentmessages',
 } as const;
 
 export type TableName = keyof typeof TABLE_NAMES;

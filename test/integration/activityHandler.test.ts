@@ -14,6 +14,8 @@ import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { TableOptOutStore } from '../../shared/stores/optOutStore';
 import { Tables, tableKey } from '../../shared/stores/tables';
 import { TableWelcomeStore } from '../../shared/stores/welcomeStore';
+import { TableReadReceiptStore } from '../../shared/stores/readReceiptStore';
+import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import type { ConversationAddress, OutgoingMessage, TeamsSender } from '../../shared/teams/teamsSender';
 import { Welcomes } from '../../shared/bot/welcomes';
 import { DEFAULT_DELIVERY_OPTIONS } from '../../shared/delivery/deliveryWorker';
@@ -119,7 +121,17 @@ function build(allowedTenants: readonly string[] = []): { bot: Bot; log: Recordi
     settings,
     options: DEFAULT_DELIVERY_OPTIONS,
   });
-  const handler = new TeamsActivityHandler({ conversations, optOuts, welcomes, welcomer, settings, allowedTenants, log });
+  const handler = new TeamsActivityHandler({
+    conversations,
+    optOuts,
+    welcomes,
+    welcomer,
+    settings,
+    allowedTenants,
+    log,
+    receipts: new TableReadReceiptStore(tables),
+    deliveries: new TableDeliveryStore(tables),
+  });
   const bot: Bot = {
     async handle(activity) {
       const replies = await handler.handle(activity);

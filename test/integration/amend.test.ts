@@ -175,6 +175,46 @@ describe('edit and recall what was sent', () => {
     expect(never.recipients[0]).toMatchObject({ status: 'skipped' });
   });
 
+  it('a read receipt marks exactly the messages up to the one it names as read; receipts for other messages mark nothing', async () => {
+    const [reader] = await users(1);
+    const chat = `a:amend-${n}`;
+    const first = await sent([reader as string], 'first');
+    const second = await sent([reader as string], 'second');
+    const idOf = async (id: string): Promise<string> => {
+      const row = (await status(id)).recipients[0] as Row & { activityId: string };
+      return row.activityId;
+    };
+    const receipt = (lastReadMessageId: string, conversationType = 'personal') => ({
+      type: 'event',
+      name: 'application/vnd.microsoft.readReceipt',
+      value: { lastReadMessageId },
+      id: `f:${n}-${lastReadMessageId}`,
+      channelId: 'msteams',
+      serviceUrl: connector.serviceUrl,
+      from: { id: reader },
+      recipient: { id: BOT },
+      conversation: { id: chat, conversationType, tenantId: TENANT },
+      channelData: { tenant: { id: TENANT } },
+    });
+    const post = async (activity: unknown) => (await pipeline.api('/api/messages', { method: 'POST', key: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify(activity) })).status;
+
+    // An id older than both: nothing this service sent is covered.
+    expect(await post(receipt('1000'))).toBeLessThan(300);
+    expect((await status(first)).counts.read).toBe(0);
+
+    expect(await post(receipt(await idOf(first)))).toBeLessThan(300);
+    const a = await status(first);
+    expect(a.counts.read).toBe(1);
+    expect((a.recipients[0] as Row & { readAt?: string }).readAt).toMatch(/^\d{4}-/);
+    expect((await status(second)).counts.read).toBe(0);
+
+    // A later receipt covers the second; the first keeps the time it was read.
+    const readAt = (a.recipients[0] as Row & { readAt?: string }).readAt;
+    expect(await post(receipt(await idOf(second)))).toBeLessThan(300);
+    expect((await status(second)).counts.read).toBe(1);
+    expect(((await status(first)).recipients[0] as Row & { readAt?: string }).readAt).toBe(readAt);
+  });
+
   it('answers 400 naming the field for a bad edit, 404 for an unknown notification, and writes nothing', async () => {
     const [p] = await users(1);
     const id = await sent([p as string], 'ok');
