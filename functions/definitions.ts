@@ -6,6 +6,7 @@ import { botMessages } from './handlers/botMessages';
 import { cancelNotification } from './handlers/cancelNotification';
 import { editNotification } from './handlers/editNotification';
 import { recallNotification } from './handlers/recallNotification';
+import { retryNotification } from './handlers/retryNotification';
 import { deliverJob } from './handlers/deliverJob';
 import { getNotification } from './handlers/getNotification';
 import { health } from './handlers/health';
@@ -57,6 +58,7 @@ export const functionDefinitions: readonly FunctionDefinition[] = [
   { kind: 'http', name: 'getNotification', methods: ['GET'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(getNotification) },
   { kind: 'http', name: 'cancelNotification', methods: ['DELETE'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(cancelNotification) },
   { kind: 'http', name: 'editNotification', methods: ['PATCH'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(editNotification) },
+  { kind: 'http', name: 'retryNotification', methods: ['POST'], route: 'notifications/{id}/retry', authLevel: 'function', handler: withProblemDetails(retryNotification) },
   { kind: 'http', name: 'recallNotification', methods: ['POST'], route: 'notifications/{id}/recall', authLevel: 'function', handler: withProblemDetails(recallNotification) },
   { kind: 'http', name: 'health', methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: withProblemDetails(health) },
   // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.

@@ -7,6 +7,7 @@ import { RequestPlanning } from '../planning/planRequest';
 import { RecipientDelivery } from './recipientDelivery';
 import { AmendPass } from '../amending/amendPass';
 import { AmendSlice } from '../amending/amendSlice';
+import { RetryFailed } from '../planning/retryFailed';
 import { SliceDelivery } from './sliceDelivery';
 import { BudgetClosedError } from './sendBudget';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
@@ -31,6 +32,7 @@ export class DeliveryWorker {
   private readonly settlement: Settlement;
   private readonly amendPasses: AmendPass;
   private readonly amendSlices: AmendSlice;
+  private readonly retries: RetryFailed;
 
   constructor(private readonly deps: DeliveryDependencies) {
     this.recipients = new RecipientDelivery(deps);
@@ -40,6 +42,7 @@ export class DeliveryWorker {
     this.slices = new SliceDelivery(deps, this.settlement);
     this.amendPasses = new AmendPass(deps);
     this.amendSlices = new AmendSlice(deps);
+    this.retries = new RetryFailed(deps);
   }
 
   async handle(body: unknown, log: Logger): Promise<JobResult> {
@@ -78,6 +81,8 @@ export class DeliveryWorker {
           return await this.amendPasses.run(job, notification);
         case 'amendSlice':
           return await this.amendSlices.run(job, log);
+        case 'retry':
+          return await this.retries.run(job, notification);
       }
     } catch (error) {
       // Stopping: the job was not sent; throwing hands the message straight back to the queue.
@@ -114,7 +119,7 @@ export class DeliveryWorker {
       log.error(`planning ${job.notificationId} gave up at entry ${job.offset}: ${reason}`);
       return;
     }
-    if (job.kind === 'amend' || job.kind === 'amendSlice') {
+    if (job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry') {
       // The rows keep their delivered status; what the change could not do is in the dead letters.
       log.error(`${describeJob(job)} gave up: ${reason}`);
       return;

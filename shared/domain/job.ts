@@ -145,7 +145,20 @@ export interface AmendSliceJob {
   readonly faults?: number;
 }
 
-export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob;
+/** `POST .../retry`: the recipients that failed for a reason that can change, reopened and planned again, a page per job. */
+export interface RetryJob {
+  readonly v: 1;
+  readonly kind: 'retry';
+  readonly notificationId: string;
+  /** Which retry request this is (its time): part of the message and slice ids. */
+  readonly round: number;
+  readonly continuationToken?: string;
+  readonly page: number;
+  readonly hop?: number;
+  readonly faults?: number;
+}
+
+export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob | RetryJob;
 
 const counters = {
   v: z.literal(1),
@@ -187,6 +200,7 @@ export const jobSchema = z.discriminatedUnion('kind', [
     pass: z.number().int().min(0),
     inFlight: z.number().int().min(0),
   }),
+  z.object({ ...counters, kind: z.literal('retry'), round: z.number().int().min(0), continuationToken: z.string().optional(), page: z.number().int().min(0) }),
   z.object({
     ...counters,
     kind: z.literal('amendSlice'),
@@ -240,7 +254,7 @@ export function parseJob(body: unknown): JobParseResult {
     return { ok: false, reason: `body is not a job: ${first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid'}` };
   }
   const job = parsed.data;
-  if (job.kind === 'plan' || job.kind === 'amend' || job.kind === 'amendSlice') return { ok: true, job };
+  if (job.kind === 'plan' || job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry') return { ok: true, job };
   if (job.kind === 'slice') {
     const fanOut = job.sends.find((send) => isFanOut(send.recipient as Recipient));
     return fanOut === undefined ? { ok: true, job: job as SliceJob } : { ok: false, reason: `a slice cannot carry a ${fanOut.recipient.type} recipient` };
@@ -269,6 +283,8 @@ export function jobMessageId(job: Job): string {
         return `\na:${job.action}:${job.round}:${job.pass}:${job.page}:${copies}`;
       case 'amendSlice':
         return `\nas:${job.action}:${job.sliceId}:${copies}`;
+      case 'retry':
+        return `\nr:${job.round}:${job.page}:${copies}`;
     }
   })();
   const digest = createHash('sha256').update(`${job.notificationId}\n${step}`).digest('base64url');
@@ -289,5 +305,7 @@ export function describeJob(job: Job): string {
       return `${job.action} ${job.notificationId} pass ${job.pass} page ${job.page}`;
     case 'amendSlice':
       return `${job.action} slice ${job.notificationId} ${job.sliceId} (${job.items.length}, tenant ${job.tenantId})`;
+    case 'retry':
+      return `retry the failed of ${job.notificationId} (round ${job.round}, page ${job.page})`;
   }
 }

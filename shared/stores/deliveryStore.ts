@@ -34,6 +34,8 @@ export interface DeliveryChange {
   readonly editFailure?: { readonly reason: FailureReason; readonly detail: string } | null;
   readonly recallFailure?: { readonly reason: FailureReason; readonly detail: string } | null;
   readonly readAt?: string;
+  /** Clears `reason` and `detail`: a failed row reopened for a resend. */
+  readonly clearReason?: true;
 }
 
 /** Rows a call created, by recipient key, with their ETags. */
@@ -77,7 +79,8 @@ interface DeliveryEntity {
   recipientKey: string;
   recipient: string;
   status: RecipientStatus;
-  reason?: FailureReason;
+  /** '' once cleared (a reopened row). */
+  reason?: FailureReason | '';
   detail?: string;
   attempts: number;
   activityId?: string;
@@ -296,12 +299,14 @@ function escapeOData(value: string): string {
 
 
 function patchOf(row: DeliveryRecord, change: DeliveryChange, now: string): Partial<DeliveryEntity> & { partitionKey: string; rowKey: string } {
-  const { sentVia, editFailure, recallFailure, ...plain } = change;
+  const { sentVia, editFailure, recallFailure, clearReason, ...plain } = change;
   return {
     partitionKey: row.notificationId,
     rowKey: tableKey(row.recipientKey),
     updatedAt: now,
     ...definedFields(plain),
+    // Merge never removes a property: an empty string is the stored form of "none".
+    ...(clearReason === true && { reason: '' as const, detail: '' }),
     ...(change.expandedTo !== undefined && { visible: false }),
     ...(sentVia !== undefined && { sentVia: JSON.stringify({ serviceUrl: sentVia.serviceUrl, tenantId: sentVia.tenantId, botId: sentVia.botId }) }),
     ...(editFailure !== undefined && { editReason: editFailure?.reason ?? '', editDetail: editFailure?.detail.slice(0, 1000) ?? '' }),
@@ -310,8 +315,12 @@ function patchOf(row: DeliveryRecord, change: DeliveryChange, now: string): Part
 }
 
 function merged(row: DeliveryRecord, change: DeliveryChange, now: string, etag: string | undefined): DeliveryRecord {
-  const { editFailure, recallFailure, ...plain } = change;
+  const { editFailure, recallFailure, clearReason, ...plain } = change;
   const next: Record<string, unknown> = { ...row, ...definedFields(plain), updatedAt: now, etag: etag ?? row.etag };
+  if (clearReason === true) {
+    delete next.reason;
+    delete next.detail;
+  }
   if (next.leaseUntil === '') delete next.leaseUntil;
   if (editFailure !== undefined) next.editFailure = editFailure ?? undefined;
   if (recallFailure !== undefined) next.recallFailure = recallFailure ?? undefined;
@@ -332,7 +341,7 @@ function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
     attempts: e.attempts,
     updatedAt: e.updatedAt,
     etag,
-    ...(e.reason !== undefined && (e.reason as string) !== '' && { reason: e.reason }),
+    ...(e.reason !== undefined && e.reason !== '' && { reason: e.reason }),
     ...(e.detail !== undefined && e.detail !== '' && { detail: e.detail }),
     ...(e.activityId !== undefined && { activityId: e.activityId }),
     ...(e.conversationId !== undefined && { conversationId: e.conversationId }),

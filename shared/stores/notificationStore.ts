@@ -26,6 +26,11 @@ export interface NotificationStore {
   changeMessage(id: string, message: Message): Promise<MessageChange>;
   /** Recalled (and so cancelled): what has not been sent is skipped, what has is deleted from Teams. */
   markRecalled(id: string, at: string): Promise<void>;
+  /**
+   * A resend to the failed starts: a new `expiresAt` if given, and the request's Idempotency-Key, so
+   * the same request again is told it was done already (`replayed`) and starts nothing.
+   */
+  startRetry(id: string, change: { readonly expiresAt?: string; readonly key?: string }): Promise<'started' | 'replayed' | 'not-found'>;
   /** The last page of the request's entries is planned: the rows are all there. */
   markPlanned(id: string): Promise<void>;
   /**
@@ -63,6 +68,7 @@ interface NotificationEntity {
   maxAudience?: number;
   messageVersion?: number;
   recalledAt?: string;
+  lastRetryKey?: string;
   etag?: string;
 }
 
@@ -138,6 +144,25 @@ export class TableNotificationStore implements NotificationStore {
       try {
         await this.notifications.updateEntity({ partitionKey: id, rowKey: '', message: JSON.stringify(message), messageVersion: version }, 'Merge', { etag: entity.etag ?? '*' });
         return { kind: 'changed', version };
+      } catch (error) {
+        if (!isStatus(error, 412)) throw error;
+      }
+    }
+  }
+
+  async startRetry(id: string, change: { readonly expiresAt?: string; readonly key?: string }): Promise<'started' | 'replayed' | 'not-found'> {
+    for (;;) {
+      const entity = await getEntityOrUndefined<NotificationEntity>(this.notifications, id, '');
+      if (entity === undefined) return 'not-found';
+      if (change.key !== undefined && entity.lastRetryKey === change.key) return 'replayed';
+      if (change.key === undefined && change.expiresAt === undefined) return 'started';
+      try {
+        await this.notifications.updateEntity(
+          { partitionKey: id, rowKey: '', ...(change.expiresAt !== undefined && { expiresAt: change.expiresAt }), ...(change.key !== undefined && { lastRetryKey: change.key }) },
+          'Merge',
+          { etag: entity.etag ?? '*' },
+        );
+        return 'started';
       } catch (error) {
         if (!isStatus(error, 412)) throw error;
       }

@@ -215,6 +215,39 @@ describe('edit and recall what was sent', () => {
     expect(((await status(first)).recipients[0] as Row & { readAt?: string }).readAt).toBe(readAt);
   });
 
+  it('retry re-sends only to the failed whose reason can change, never to the delivered, and once per request', async () => {
+    const [ok, flaky, blocked] = await users(3);
+    const flakyChat = `a:amend-${n - 1}`;
+    const blockedChat = `a:amend-${n}`;
+    const stopFailing = connector.always({ op: 'send', conversationId: flakyChat }, { status: 503 });
+    connector.always({ op: 'send', conversationId: blockedChat }, { status: 403, code: 'ConversationBlockedByUser' });
+    const id = await sent([ok as string, flaky as string, blocked as string], 'hello');
+    const before = await status(id);
+    expect(before.counts).toMatchObject({ delivered: 1, failed: 2 });
+    expect(before.recipients.map((r) => (r as Row & { reason?: string }).reason).sort()).toEqual(['blocked-by-user', 'retries-exhausted', undefined].sort());
+
+    stopFailing();
+    connector.reset();
+    connector.always({ op: 'send', conversationId: blockedChat }, { status: 403, code: 'ConversationBlockedByUser' });
+    const retry = await pipeline.api(`/api/notifications/${id}/retry`, { method: 'POST', headers: { 'idempotency-key': `retry-${id}` } });
+    expect(retry.status).toBe(202);
+    const after = await eventually(async () => {
+      const now = await status(id);
+      return now.status === 'completed' && now.counts.delivered === 2 ? now : undefined;
+    }, 30_000, 'the resend');
+    expect(after.counts).toMatchObject({ delivered: 2, failed: 1 });
+    // Only the one that had failed for a reason that can change was sent again.
+    expect(connector.calls.filter((c) => c.op === 'sendToConversation').map((c) => c.conversationId)).toEqual([flakyChat]);
+
+    // The same request again starts nothing.
+    const again = await pipeline.api(`/api/notifications/${id}/retry`, { method: 'POST', headers: { 'idempotency-key': `retry-${id}` } });
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(connector.calls.filter((c) => c.op === 'sendToConversation')).toHaveLength(1);
+    expect((await pipeline.api(`/api/notifications/${id}/retry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"expiresAt":"2000-01-01T00:00:00Z"}' })).status).toBe(400);
+  }, 60_000);
+
   it('answers 400 naming the field for a bad edit, 404 for an unknown notification, and writes nothing', async () => {
     const [p] = await users(1);
     const id = await sent([p as string], 'ok');

@@ -90,7 +90,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     app = await loadApp();
   });
 
-  it('sets the v4 programming model once and registers exactly the nine functions', () => {
+  it('sets the v4 programming model once and registers exactly the ten functions', () => {
     expect(app.core.models).toHaveLength(1);
     expect(app.core.registered.map((r) => r.metadata.name).sort()).toEqual([
       'botMessages',
@@ -101,6 +101,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
       'health',
       'postNotification',
       'recallNotification',
+      'retryNotification',
       'sweepStuck',
     ]);
     for (const r of app.core.registered) expect(typeof r.callback).toBe('function');
@@ -112,6 +113,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     ['cancelNotification', ['DELETE'], 'notifications/{id}', 'function'],
     ['editNotification', ['PATCH'], 'notifications/{id}', 'function'],
     ['recallNotification', ['POST'], 'notifications/{id}/recall', 'function'],
+    ['retryNotification', ['POST'], 'notifications/{id}/retry', 'function'],
     ['health', ['GET'], 'health', 'anonymous'],
     ['botMessages', ['POST'], 'messages', 'anonymous'],
   ])('%s is an httpTrigger %p on route %s with authLevel %s and an http output', (name, methods, route, authLevel) => {

@@ -1,0 +1,44 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { z } from 'zod';
+import { fieldErrors, problem } from '../../shared/http/problem';
+import { retryNotification as retry } from '../../shared/requests/retryNotification';
+import { services } from '../../shared/services';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+const retryRequestSchema = z
+  .object({ expiresAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional() })
+  .strict()
+  .refine((r) => r.expiresAt === undefined || Date.parse(r.expiresAt) > Date.now(), { message: 'expiresAt must be in the future', path: ['expiresAt'] });
+
+/** POST /api/notifications/{id}/retry: send again to the recipients that failed for a reason that can change. */
+export async function retryNotification(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const id = request.params.id ?? '';
+  const key = request.headers.get('idempotency-key') ?? undefined;
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+    return problem(400, 'Idempotency-Key must be 1 to 128 visible ASCII characters', { errors: [{ path: 'header:Idempotency-Key', message: 'must be 1 to 128 visible ASCII characters' }] });
+  }
+  // The body is optional: `{}` or none at all.
+  const text = await request.text();
+  let value: unknown = {};
+  if (text.trim() !== '') {
+    if (!(request.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) return problem(415, 'the body must be application/json');
+    try {
+      value = JSON.parse(text) as unknown;
+    } catch {
+      return problem(400, 'the body is not valid JSON', { errors: [{ path: '', message: 'not valid JSON' }] });
+    }
+  }
+  const parsed = retryRequestSchema.safeParse(value);
+  if (!parsed.success) {
+    const errors = fieldErrors(parsed.error);
+    return problem(400, `${errors[0]?.path ?? ''} ${errors[0]?.message ?? ''}`.trim(), { errors });
+  }
+  const svc = services();
+  await svc.ready();
+  const result = await retry(id, { ...(parsed.data.expiresAt !== undefined && { expiresAt: parsed.data.expiresAt }), ...(key !== undefined && { key }) }, svc);
+  if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
+  if (result.kind === 'closed') return problem(409, `the notification was ${result.why}: nothing is sent again`, { title: `The notification was ${result.why}` });
+  context.log(`notification ${id}: resend to the failed ${result.replayed ? 'replayed' : 'started'}`);
+  const statusUrl = `/api/notifications/${id}`;
+  return { status: 202, headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) }, jsonBody: { id, status: 'retrying', statusUrl } };
+}

@@ -1,0 +1,27 @@
+import type { JobQueue } from '../queue/jobQueue';
+import type { NotificationStore } from '../stores/notificationStore';
+
+export type RetryResult = { readonly kind: 'accepted'; readonly replayed: boolean } | { readonly kind: 'not-found' } | { readonly kind: 'closed'; readonly why: 'cancelled' | 'recalled' };
+
+/**
+ * `POST .../retry`: re-queues the recipients that failed for a reason that can change (see
+ * `RETRYABLE_REASONS`), a page per job. With a new `expiresAt`, those that expired are sent too.
+ * The same request again (same Idempotency-Key) starts nothing more; without a key, a repeat finds
+ * the reopened recipients pending and passes them by, so nobody is sent twice either way.
+ */
+export async function retryNotification(
+  id: string,
+  change: { readonly expiresAt?: string; readonly key?: string },
+  deps: { readonly notifications: NotificationStore; readonly queue: JobQueue },
+): Promise<RetryResult> {
+  if (!/^[a-z0-9]{1,64}$/.test(id)) return { kind: 'not-found' };
+  const record = await deps.notifications.get(id);
+  if (record === undefined) return { kind: 'not-found' };
+  if (record.recalledAt !== undefined) return { kind: 'closed', why: 'recalled' };
+  if (record.cancelled === true) return { kind: 'closed', why: 'cancelled' };
+  const started = await deps.notifications.startRetry(id, change);
+  if (started === 'not-found') return { kind: 'not-found' };
+  if (started === 'replayed') return { kind: 'accepted', replayed: true };
+  await deps.queue.enqueue([{ job: { v: 1, kind: 'retry', notificationId: id, round: Date.now(), page: 0 } }]);
+  return { kind: 'accepted', replayed: false };
+}
