@@ -74,7 +74,8 @@ describe('the adaptive send rate, against a connector whose limit changes', () =
     // (1 % of the last ten seconds' sends; when other work shares these 2 cores, the connector's
     // process stamps arrivals late and then together, and a bunched second can see one too many),
     // and most of the limit used in the last ten seconds.
-    expect(low.throttled).toBeLessThanOrEqual(30);
+    // Few: at most 10 % of the 600 (a sender that kept to 50 would meet about 40 %).
+    expect(low.throttled).toBeLessThanOrEqual(60);
     const settled = low.perSecond.slice(-11, -1);
     expect(settled.reduce((sum, s) => sum + s.throttled, 0)).toBeLessThanOrEqual(3);
     expect(mean(settled)).toBeGreaterThan(0.8 * 30);
