@@ -154,6 +154,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
+/** True on Azure Functions (the host sets WEBSITE_INSTANCE_ID): loopback callbacks and open bot endpoints are refused there. */
+export function runsInAzure(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.WEBSITE_INSTANCE_ID !== undefined && env.WEBSITE_INSTANCE_ID !== '';
+}
+
 /**
  * The tenant for a request entry that names none (a group, the organization, a user or team to
  * install for): the only allowed tenant, or else the bot's own (single-tenant and managed-identity

@@ -6,7 +6,8 @@ import { WelcomeDelivery } from './bot/welcomeDelivery';
 import type { WelcomeDependencies } from './bot/welcomeSender';
 import { Welcomes } from './bot/welcomes';
 import { JobRouter } from './jobRouter';
-import { defaultTenantId, loadConfig, type Config } from './config';
+import { defaultTenantId, loadConfig, runsInAzure, type Config } from './config';
+import { HttpCallbackSender } from './callbacks/callbackSender';
 import { HttpGraph } from './graph/httpGraph';
 import { PacedGraph } from './graph/pacedGraph';
 import { isLoopbackUrl } from './http/loopback';
@@ -133,6 +134,9 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     reach !== undefined && config.teamsAppCatalogId !== undefined
       ? { installer: new ProactiveInstall({ graph, conversations, welcomes, catalogAppId: config.teamsAppCatalogId }), reach }
       : undefined;
+  // Callbacks are signed with CALLBACK_SIGNING_KEY; without it, requests with a callbackUrl are refused.
+  const callbacks =
+    config.callbackSigningKey !== undefined ? new HttpCallbackSender({ signingKey: config.callbackSigningKey, allowLoopback: !runsInAzure() }) : undefined;
   const worker = new DeliveryWorker({
     notifications,
     deliveries,
@@ -146,6 +150,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     receipts,
     graph,
     ...(install !== undefined && { install }),
+    ...(callbacks !== undefined && { callbacks }),
     options,
   });
   const settings = {

@@ -40,6 +40,7 @@ export async function getNotification(request: HttpRequest, _context: Invocation
       // After a PATCH: the current version, and which version Teams has, recipient by recipient.
       ...(record.messageVersion !== undefined && record.messageVersion > 1 && { edits: { version: record.messageVersion, delivered: edits.byVersion, failed: edits.failed } }),
       ...(record.recalledAt !== undefined && { recalledAt: record.recalledAt }),
+      ...(record.callbackFailures !== undefined && { callbacks: { failed: record.callbackFailures.count, lastFailure: record.callbackFailures.last } }),
       recipients: page.items.map(toRecipientStatus),
       ...(page.continuationToken !== undefined && { continuationToken: Buffer.from(page.continuationToken, 'utf8').toString('base64url') }),
     },

@@ -5,7 +5,8 @@ import { notificationRequestSchema, type NotificationRequest } from '../../share
 import { fieldErrors, problem } from '../../shared/http/problem';
 import { readJsonBody } from '../../shared/http/readJsonBody';
 import { services } from '../../shared/services';
-import { defaultTenantId } from '../../shared/config';
+import { defaultTenantId, runsInAzure } from '../../shared/config';
+import { checkCallbackUrl, resolveSafeAddress } from '../../shared/callbacks/callbackUrl';
 import type { Recipient } from '../../shared/domain/recipient';
 import { withEntryTenants } from '../../shared/requests/entryTenants';
 import { checkAudience, dryRunVerdict, type GuardRefusal } from '../../shared/requests/audienceGuard';
@@ -46,6 +47,10 @@ export async function postNotification(request: HttpRequest, context: Invocation
   }
 
   const svc = services();
+  if (parsed.data.callbackUrl !== undefined) {
+    const refused = await callbackUrlProblem(parsed.data.callbackUrl, svc.config.callbackSigningKey !== undefined);
+    if (refused !== undefined) return problem(400, `callbackUrl ${refused}`, { errors: [{ path: 'callbackUrl', message: refused }] });
+  }
   const tenants = withEntryTenants(parsed.data.recipients as readonly Recipient[], { allowedTenants: svc.config.allowedTenants, defaultTenantId: defaultTenantId(svc.config) });
   if (!tenants.ok) return problem(400, `${tenants.errors[0]?.path ?? ''} ${tenants.errors[0]?.message ?? ''}`.trim(), { errors: tenants.errors });
   const notification: NotificationRequest = { ...(parsed.data as NotificationRequest), recipients: tenants.recipients };
@@ -84,6 +89,25 @@ export async function postNotification(request: HttpRequest, context: Invocation
     headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) },
     jsonBody: { id: result.id, status: result.status, statusUrl },
   };
+}
+
+/**
+ * Why a callbackUrl cannot be used, if it cannot: callbacks not configured, not https (loopback is
+ * allowed only locally), or (in Azure) a host that resolves to a private, link-local or metadata
+ * address. The address is checked again at every send.
+ */
+async function callbackUrlProblem(url: string, configured: boolean): Promise<string | undefined> {
+  if (!configured) return 'cannot be used: this service has no CALLBACK_SIGNING_KEY to sign callbacks with';
+  const options = { allowLoopback: !runsInAzure() };
+  const checked = checkCallbackUrl(url, options);
+  if (!checked.ok) return checked.reason;
+  if (!runsInAzure()) return undefined;
+  try {
+    const address = await resolveSafeAddress(checked.url, options);
+    return address.ok ? undefined : address.reason;
+  } catch {
+    return 'has a host name that does not resolve';
+  }
 }
 
 /** 422 naming the size: the caller says how many people they mean (`maxAudience`), or sends to fewer. */

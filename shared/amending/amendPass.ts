@@ -69,7 +69,8 @@ export class AmendPass {
       jobs.push({ job: again, notBefore: new Date(now + PASS_INTERVAL_MS) });
     }
     await queue.enqueue(jobs);
-    return { kind: 'planned', recipients: changes, slices: jobs.length - (more || inFlight > 0 ? 1 : 0), more };
+    const again = more || (inFlight > 0 && job.pass + 1 < MAX_PASSES);
+    return { kind: 'planned', recipients: changes, slices: jobs.length - (again ? 1 : 0), more };
   }
 }
 

@@ -8,6 +8,8 @@ import { RecipientDelivery } from './recipientDelivery';
 import { AmendPass } from '../amending/amendPass';
 import { AmendSlice } from '../amending/amendSlice';
 import { RetryFailed } from '../planning/retryFailed';
+import { CallbackDelivery, emitEvent } from '../callbacks/callbackDelivery';
+import { recipientFailedEvent } from '../callbacks/callbackEvent';
 import { SliceDelivery } from './sliceDelivery';
 import { BudgetClosedError } from './sendBudget';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
@@ -33,6 +35,7 @@ export class DeliveryWorker {
   private readonly amendPasses: AmendPass;
   private readonly amendSlices: AmendSlice;
   private readonly retries: RetryFailed;
+  private readonly callbacks: CallbackDelivery;
 
   constructor(private readonly deps: DeliveryDependencies) {
     this.recipients = new RecipientDelivery(deps);
@@ -43,6 +46,7 @@ export class DeliveryWorker {
     this.amendPasses = new AmendPass(deps);
     this.amendSlices = new AmendSlice(deps);
     this.retries = new RetryFailed(deps);
+    this.callbacks = new CallbackDelivery({ ...deps, callbackWindowMs: deps.options.callbackWindowMs });
   }
 
   async handle(body: unknown, log: Logger): Promise<JobResult> {
@@ -63,14 +67,20 @@ export class DeliveryWorker {
     return result;
   }
 
+  /** A recipient ended failed: the caller's callbackUrl hears of it (`recipient.failed`). */
+  private async failedEvent(job: Job, result: JobResult, notification: NotificationRecord): Promise<void> {
+    if (result.kind !== 'failed' || notification.callbackUrl === undefined || (job.kind !== 'deliver' && job.kind !== 'expand')) return;
+    await emitEvent(this.deps.queue, notification, recipientFailedEvent({ notificationId: job.notificationId, recipientKey: job.recipientKey, recipient: { ...job.recipient }, reason: result.reason, detail: result.detail }));
+  }
+
   /** `claimed`: a recipient's row its slice has claimed already. */
   private async step(job: Job, body: unknown, notification: NotificationRecord, log: Logger, claimed?: DeliveryRecord): Promise<JobResult> {
     try {
       switch (job.kind) {
         case 'deliver':
-          return await this.recipients.deliver(job, notification, log, claimed);
+          return await this.withFailedEvent(job, notification, await this.recipients.deliver(job, notification, log, claimed));
         case 'expand':
-          return await this.fanOuts.expand(job, notification, log);
+          return await this.withFailedEvent(job, notification, await this.fanOuts.expand(job, notification, log));
         case 'plan':
           return await this.planning.plan(job, notification);
         case 'slice':
@@ -83,12 +93,21 @@ export class DeliveryWorker {
           return await this.amendSlices.run(job, log);
         case 'retry':
           return await this.retries.run(job, notification);
+        case 'watch':
+          return await this.callbacks.watch(job, notification);
+        case 'callback':
+          return await this.callbacks.send(job, notification);
       }
     } catch (error) {
       // Stopping: the job was not sent; throwing hands the message straight back to the queue.
       if (error instanceof BudgetClosedError) throw error;
       return this.fault(job, body, error, log);
     }
+  }
+
+  private async withFailedEvent(job: Job, notification: NotificationRecord, result: JobResult): Promise<JobResult> {
+    await this.failedEvent(job, result, notification);
+    return result;
   }
 
   /**
@@ -119,7 +138,7 @@ export class DeliveryWorker {
       log.error(`planning ${job.notificationId} gave up at entry ${job.offset}: ${reason}`);
       return;
     }
-    if (job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry') {
+    if (job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry' || job.kind === 'watch' || job.kind === 'callback') {
       // The rows keep their delivered status; what the change could not do is in the dead letters.
       log.error(`${describeJob(job)} gave up: ${reason}`);
       return;

@@ -18,6 +18,8 @@ import type { PacedGraph } from '../graph/pacedGraph';
 import type { ProactiveInstall } from './proactiveInstall';
 import type { Reach } from './resolveTarget';
 import type { ReadReceiptStore } from '../stores/readReceiptStore';
+import { CALLBACK_WINDOW_MS, type CallbackResult } from '../callbacks/callbackDelivery';
+import type { CallbackSender } from '../callbacks/callbackSender';
 
 export interface DeliveryOptions {
   /** Send attempts per recipient that may fail transiently before `retries-exhausted`. */
@@ -38,6 +40,8 @@ export interface DeliveryOptions {
   readonly maxRetryAfterMs: number;
   /** When the tenant is paused for longer than this, a claimed recipient is handed back and re-scheduled instead of waited for. */
   readonly maxInlineWaitMs: number;
+  /** A callback event is retried for this long after its first attempt, then recorded as failed. */
+  readonly callbackWindowMs: number;
   readonly random?: () => number;
 }
 
@@ -52,6 +56,7 @@ export const DEFAULT_DELIVERY_OPTIONS: DeliveryOptions = {
   maxFaults: 10,
   maxRetryAfterMs: 5 * 60_000,
   maxInlineWaitMs: 5_000,
+  callbackWindowMs: CALLBACK_WINDOW_MS,
 };
 
 export interface DeliveryDependencies {
@@ -69,6 +74,8 @@ export interface DeliveryDependencies {
   readonly receipts: ReadReceiptStore;
   /** Microsoft Graph, paced per tenant: lists the people of group and organization entries. */
   readonly graph: PacedGraph;
+  /** Signs and POSTs callback events; set when CALLBACK_SIGNING_KEY is. */
+  readonly callbacks?: CallbackSender;
   /** Set when proactive install is on (GRAPH_PROACTIVE_INSTALL): reaches people and teams the bot has never seen. */
   readonly install?: { readonly installer: ProactiveInstall; readonly reach: Reach };
   readonly options: DeliveryOptions;
@@ -85,7 +92,8 @@ export type JobResult =
   | { readonly kind: 'planned'; readonly recipients: number; readonly slices: number; readonly more: boolean }
   | { readonly kind: 'sliced'; readonly sends: number; readonly results: Readonly<Record<string, number>> }
   | { readonly kind: 'ignored'; readonly why: string }
-  | { readonly kind: 'dead-lettered'; readonly reason: string; readonly detail: string };
+  | { readonly kind: 'dead-lettered'; readonly reason: string; readonly detail: string }
+  | CallbackResult;
 
 /**
  * How a job step ends for its recipient row: a final status, a delayed copy of the job, or both.
@@ -162,5 +170,7 @@ export function describeResult(result: JobResult): string {
       return `nothing to do: ${result.why}`;
     case 'dead-lettered':
       return `dead-lettered (${result.reason}): ${result.detail}`;
+    case 'callback':
+      return `callback ${result.outcome}: ${result.detail}`;
   }
 }

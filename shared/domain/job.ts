@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { routeSchema, type Route } from './route';
+import type { CallbackEvent } from '../callbacks/callbackEvent';
 import { isFanOut, recipientSchema, type FanOutRecipient, type Recipient, type TargetRecipient } from './recipient';
 
 /**
@@ -158,7 +159,39 @@ export interface RetryJob {
   readonly faults?: number;
 }
 
-export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob | RetryJob;
+/** Watches a notification that has a `callbackUrl` until it is done, to say so (`notification.completed`). */
+export interface WatchJob {
+  readonly v: 1;
+  readonly kind: 'watch';
+  readonly notificationId: string;
+  /** Looks so far: the next one comes later each time, up to a minute apart. */
+  readonly hop?: number;
+  readonly faults?: number;
+}
+
+/** One signed event for the notification's `callbackUrl`, retried with backoff for up to a day. */
+export interface CallbackJob {
+  readonly v: 1;
+  readonly kind: 'callback';
+  readonly notificationId: string;
+  readonly event: CallbackEvent;
+  readonly attempt: number;
+  /** When the first attempt was made (epoch ms): the retries end a day after it. */
+  readonly since: number;
+  readonly hop?: number;
+  readonly faults?: number;
+}
+
+export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob | RetryJob | WatchJob | CallbackJob;
+
+const eventBase = { id: z.string().min(1), notificationId: z.string().min(1), occurredAt: z.string().min(1) };
+const countsSchema = z.record(z.string(), z.number());
+/** The events a callback job carries, as `CallbackEvent` types them. */
+const callbackEventSchema = z.discriminatedUnion('type', [
+  z.object({ ...eventBase, type: z.literal('notification.completed'), status: z.enum(['accepted', 'scheduled', 'sending', 'completed', 'cancelled', 'recalled']), counts: countsSchema }),
+  z.object({ ...eventBase, type: z.literal('recipient.failed'), recipient: z.record(z.string(), z.unknown()), reason: z.string(), detail: z.string() }),
+  z.object({ ...eventBase, type: z.literal('notification.recalled'), counts: countsSchema }),
+]);
 
 const counters = {
   v: z.literal(1),
@@ -199,6 +232,14 @@ export const jobSchema = z.discriminatedUnion('kind', [
     page: z.number().int().min(0),
     pass: z.number().int().min(0),
     inFlight: z.number().int().min(0),
+  }),
+  z.object({ ...counters, kind: z.literal('watch') }),
+  z.object({
+    ...counters,
+    kind: z.literal('callback'),
+    event: callbackEventSchema,
+    attempt: z.number().int().min(0),
+    since: z.number(),
   }),
   z.object({ ...counters, kind: z.literal('retry'), round: z.number().int().min(0), continuationToken: z.string().optional(), page: z.number().int().min(0) }),
   z.object({
@@ -254,7 +295,7 @@ export function parseJob(body: unknown): JobParseResult {
     return { ok: false, reason: `body is not a job: ${first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid'}` };
   }
   const job = parsed.data;
-  if (job.kind === 'plan' || job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry') return { ok: true, job };
+  if (job.kind === 'plan' || job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry' || job.kind === 'watch' || job.kind === 'callback') return { ok: true, job };
   if (job.kind === 'slice') {
     const fanOut = job.sends.find((send) => isFanOut(send.recipient as Recipient));
     return fanOut === undefined ? { ok: true, job: job as SliceJob } : { ok: false, reason: `a slice cannot carry a ${fanOut.recipient.type} recipient` };
@@ -285,6 +326,10 @@ export function jobMessageId(job: Job): string {
         return `\nas:${job.action}:${job.sliceId}:${copies}`;
       case 'retry':
         return `\nr:${job.round}:${job.page}:${copies}`;
+      case 'watch':
+        return `\nw:${copies}`;
+      case 'callback':
+        return `\nc:${job.event.id}:${job.attempt}:${copies}`;
     }
   })();
   const digest = createHash('sha256').update(`${job.notificationId}\n${step}`).digest('base64url');
@@ -307,5 +352,9 @@ export function describeJob(job: Job): string {
       return `${job.action} slice ${job.notificationId} ${job.sliceId} (${job.items.length}, tenant ${job.tenantId})`;
     case 'retry':
       return `retry the failed of ${job.notificationId} (round ${job.round}, page ${job.page})`;
+    case 'watch':
+      return `watch ${job.notificationId} for its end`;
+    case 'callback':
+      return `callback ${job.event.type} ${job.event.id} (attempt ${job.attempt + 1})`;
   }
 }

@@ -41,6 +41,10 @@ export interface NotificationRecord {
   readonly messageVersion?: number;
   /** Set by `POST .../recall`: delivered messages are deleted from Teams, the rest skipped. */
   readonly recalledAt?: string;
+  /** Where signed events about this notification go (`notification.completed`, `recipient.failed`, `notification.recalled`). */
+  readonly callbackUrl?: string;
+  /** Events that could not be delivered within a day (or were refused as unsafe): how many, and the last. */
+  readonly callbackFailures?: { readonly count: number; readonly last: { readonly eventId: string; readonly detail: string; readonly at: string } };
 }
 
 export type NotificationStatus = 'accepted' | 'scheduled' | 'sending' | 'completed' | 'cancelled' | 'recalled';

@@ -16,6 +16,7 @@ export const notificationRequestSchema = z
     expiresAt: instant.optional(),
     priority: z.enum(['normal', 'urgent']).optional(),
     maxAudience: z.number().int('maxAudience must be a whole number').min(1, 'maxAudience must be at least 1').optional(),
+    callbackUrl: z.string().min(1).max(2048, 'callbackUrl is too long').optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -36,4 +37,6 @@ export interface NotificationRequest {
   readonly priority?: 'normal' | 'urgent';
   /** The most people the fan-out entries may reach: required above AUDIENCE_GUARD, and a cap while expanding. */
   readonly maxAudience?: number;
+  /** Where signed events about the notification go (checked at the edge: https, or loopback locally; no private addresses). */
+  readonly callbackUrl?: string;
 }

@@ -5,6 +5,7 @@ import type { JobQueue, QueuedJob } from '../queue/jobQueue';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
 import type { RecipientListStore } from '../stores/recipientListStore';
+import { firstWatch } from '../callbacks/callbackDelivery';
 
 export type AcceptResult =
   | { readonly kind: 'accepted'; readonly id: string; readonly status: 'accepted' | 'scheduled'; readonly replayed: boolean }
@@ -69,6 +70,7 @@ export async function acceptNotification(
     ...(request.expiresAt !== undefined && { expiresAt: request.expiresAt }),
     ...(request.priority === 'urgent' && { priority: 'urgent' }),
     ...(request.maxAudience !== undefined && { maxAudience: request.maxAudience }),
+    ...(request.callbackUrl !== undefined && { callbackUrl: request.callbackUrl }),
     ...(idempotencyKey !== undefined && { idempotencyKey }),
   };
   const planAt = request.sendAt !== undefined ? Date.parse(request.sendAt) - PLAN_BEFORE_SEND_MS : 0;
@@ -77,7 +79,8 @@ export async function acceptNotification(
   try {
     // A large list and the record are written side by side; a failure of either undoes both.
     await Promise.all([inline ? undefined : deps.recipientLists.save(id, request.recipients), deps.notifications.create(record)]);
-    await enqueueWithRetry(deps.queue, [job]);
+    // With a callbackUrl, a watch says `notification.completed` once every recipient has an outcome.
+    await enqueueWithRetry(deps.queue, record.callbackUrl !== undefined ? [job, firstWatch(record)] : [job]);
     // Only a repeat with the same key waits for this mark: without a key, nothing reads it.
     if (idempotencyKey !== undefined) await deps.notifications.markEnqueued(id, new Date().toISOString());
   } catch (error) {

@@ -41,7 +41,9 @@ export async function recallNotification(id: string, deps: AmendDependencies): P
   if (cancelled.kind === 'not-found') return cancelled;
   const record = await deps.notifications.get(id);
   if (record?.recalledAt === undefined) await deps.notifications.markRecalled(id, new Date().toISOString());
-  await deps.queue.enqueue([{ job: firstPass(id, 'recall', 0) }]);
+  // With a callbackUrl, a watch says `notification.recalled` once every delete is done (or failed).
+  const watch = record?.callbackUrl !== undefined ? [{ job: { v: 1, kind: 'watch', notificationId: id } as const, notBefore: new Date(Date.now() + 5_000) }] : [];
+  await deps.queue.enqueue([{ job: firstPass(id, 'recall', 0) }, ...watch]);
   return { kind: 'accepted', skipped: cancelled.skipped };
 }
 

@@ -61,7 +61,8 @@ export interface DeliveryStore {
   updateAll(rows: readonly DeliveryRecord[], change: DeliveryChange): Promise<ReadonlyMap<string, DeliveryRecord> | undefined>;
   /** Recipients as the status API shows them (expanded fan-out entries are replaced by their recipients). */
   list(notificationId: string, continuationToken?: string, pageSize?: number): Promise<Page<DeliveryRecord>>;
-  counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean; edits: EditCounts }>;
+  /** Counts by status; how many edits failed and which version Teams has; how many deletes of a recall failed. */
+  counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean; edits: EditCounts; recallsFailed: number }>;
   deleteAll(notificationId: string): Promise<void>;
   /** Every row of the notification still pending, read page by page. */
   pending(notificationId: string): AsyncIterable<DeliveryRecord>;
@@ -214,15 +215,16 @@ export class TableDeliveryStore implements DeliveryStore {
     };
   }
 
-  async counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean; edits: EditCounts }> {
+  async counts(notificationId: string): Promise<{ counts: StatusCounts; anyAttempted: boolean; edits: EditCounts; recallsFailed: number }> {
     const tally = { total: 0, pending: 0, delivered: 0, failed: 0, skipped: 0, recalled: 0, read: 0 };
     const byVersion: Record<string, number> = {};
     let editsFailed = 0;
+    let recallsFailed = 0;
     let anyAttempted = false;
-    const rows = this.table.listEntities<Pick<DeliveryEntity, 'status' | 'visible' | 'attempts' | 'readAt' | 'version' | 'editReason'>>({
+    const rows = this.table.listEntities<Pick<DeliveryEntity, 'status' | 'visible' | 'attempts' | 'readAt' | 'version' | 'editReason' | 'recallReason'>>({
       queryOptions: {
         filter: `PartitionKey eq '${escapeOData(notificationId)}'`,
-        select: ['status', 'visible', 'attempts', 'readAt', 'version', 'editReason'],
+        select: ['status', 'visible', 'attempts', 'readAt', 'version', 'editReason', 'recallReason'],
       },
     });
     for await (const row of rows) {
@@ -238,9 +240,10 @@ export class TableDeliveryStore implements DeliveryStore {
         const version = String(row.version ?? 1);
         byVersion[version] = (byVersion[version] ?? 0) + 1;
         if (row.editReason !== undefined && row.editReason !== null && row.editReason !== '') editsFailed += 1;
+        if (row.recallReason !== undefined && row.recallReason !== null && row.recallReason !== '') recallsFailed += 1;
       }
     }
-    return { counts: tally, anyAttempted, edits: { byVersion, failed: editsFailed } };
+    return { counts: tally, anyAttempted, edits: { byVersion, failed: editsFailed }, recallsFailed };
   }
 
   async markRead(notificationId: string, recipientKey: string, at: string): Promise<void> {

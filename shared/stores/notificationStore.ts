@@ -31,6 +31,8 @@ export interface NotificationStore {
    * the same request again is told it was done already (`replayed`) and starts nothing.
    */
   startRetry(id: string, change: { readonly expiresAt?: string; readonly key?: string }): Promise<'started' | 'replayed' | 'not-found'>;
+  /** A callback event given up on: counted on the record, with the last one's id and why. */
+  recordCallbackFailure(id: string, failure: { readonly eventId: string; readonly detail: string }): Promise<void>;
   /** The last page of the request's entries is planned: the rows are all there. */
   markPlanned(id: string): Promise<void>;
   /**
@@ -69,6 +71,9 @@ interface NotificationEntity {
   messageVersion?: number;
   recalledAt?: string;
   lastRetryKey?: string;
+  callbackUrl?: string;
+  callbackFailureCount?: number;
+  lastCallbackFailure?: string;
   etag?: string;
 }
 
@@ -111,6 +116,7 @@ export class TableNotificationStore implements NotificationStore {
       ...(record.recipients !== undefined && { recipients: JSON.stringify(record.recipients) }),
       ...(record.planning !== undefined && { planning: record.planning }),
       ...(record.maxAudience !== undefined && { maxAudience: record.maxAudience }),
+      ...(record.callbackUrl !== undefined && { callbackUrl: record.callbackUrl }),
     };
     try {
       await this.notifications.createEntity(entity);
@@ -163,6 +169,20 @@ export class TableNotificationStore implements NotificationStore {
           { etag: entity.etag ?? '*' },
         );
         return 'started';
+      } catch (error) {
+        if (!isStatus(error, 412)) throw error;
+      }
+    }
+  }
+
+  async recordCallbackFailure(id: string, failure: { readonly eventId: string; readonly detail: string }): Promise<void> {
+    for (;;) {
+      const entity = await getEntityOrUndefined<NotificationEntity>(this.notifications, id, '');
+      if (entity === undefined) return;
+      const last = JSON.stringify({ eventId: failure.eventId, detail: failure.detail.slice(0, 500), at: new Date().toISOString() });
+      try {
+        await this.notifications.updateEntity({ partitionKey: id, rowKey: '', callbackFailureCount: (entity.callbackFailureCount ?? 0) + 1, lastCallbackFailure: last }, 'Merge', { etag: entity.etag ?? '*' });
+        return;
       } catch (error) {
         if (!isStatus(error, 412)) throw error;
       }
@@ -267,5 +287,7 @@ function toRecord(id: string, e: NotificationEntity): NotificationRecord {
     ...(e.maxAudience !== undefined && { maxAudience: e.maxAudience }),
     ...(e.messageVersion !== undefined && { messageVersion: e.messageVersion }),
     ...(e.recalledAt !== undefined && { recalledAt: e.recalledAt }),
+    ...(e.callbackUrl !== undefined && { callbackUrl: e.callbackUrl }),
+    ...(e.callbackFailureCount !== undefined && e.lastCallbackFailure !== undefined && { callbackFailures: { count: e.callbackFailureCount, last: JSON.parse(e.lastCallbackFailure) as { eventId: string; detail: string; at: string } } }),
   };
 }
