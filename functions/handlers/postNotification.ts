@@ -2,8 +2,8 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { createHash } from 'node:crypto';
 import type { AcceptResult } from '../../shared/requests/acceptNotification';
 import { notificationRequestSchema, type NotificationRequest } from '../../shared/domain/notificationRequest';
-import { fieldErrors, problem } from '../../shared/http/problem';
-import { readJsonBody } from '../../shared/http/readJsonBody';
+import { problem } from '../../shared/http/problem';
+import { readValidatedBody } from '../../shared/http/readJsonBody';
 import { services } from '../../shared/services';
 import { defaultTenantId, runsInAzure } from '../../shared/config';
 import { checkCallbackUrl, resolveSafeAddress } from '../../shared/callbacks/callbackUrl';
@@ -38,22 +38,18 @@ export async function postNotification(request: HttpRequest, context: Invocation
       errors: [{ path: 'header:Idempotency-Key', message: 'must be 1 to 128 visible ASCII characters' }],
     });
   }
-  const body = await readJsonBody(request);
+  const body = await readValidatedBody(request, notificationRequestSchema);
   if (!body.ok) return body.response;
-  const parsed = notificationRequestSchema.safeParse(body.value);
-  if (!parsed.success) {
-    const errors = fieldErrors(parsed.error);
-    return problem(400, `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request: ${errors[0]?.path ?? ''} ${errors[0]?.message ?? ''}`.trim(), { errors });
-  }
+  const input = body.value;
 
   const svc = services();
-  if (parsed.data.callbackUrl !== undefined) {
-    const refused = await callbackUrlProblem(parsed.data.callbackUrl, svc.config.callbackSigningKey !== undefined);
+  if (input.callbackUrl !== undefined) {
+    const refused = await callbackUrlProblem(input.callbackUrl, svc.config.callbackSigningKey !== undefined);
     if (refused !== undefined) return problem(400, `callbackUrl ${refused}`, { errors: [{ path: 'callbackUrl', message: refused }] });
   }
-  const tenants = withEntryTenants(parsed.data.recipients as readonly Recipient[], { allowedTenants: svc.config.allowedTenants, defaultTenantId: defaultTenantId(svc.config) });
+  const tenants = withEntryTenants(input.recipients as readonly Recipient[], { allowedTenants: svc.config.allowedTenants, defaultTenantId: defaultTenantId(svc.config) });
   if (!tenants.ok) return problem(400, `${tenants.errors[0]?.path ?? ''} ${tenants.errors[0]?.message ?? ''}`.trim(), { errors: tenants.errors });
-  const notification: NotificationRequest = { ...(parsed.data as NotificationRequest), recipients: tenants.recipients };
+  const notification: NotificationRequest = { ...(input as NotificationRequest), recipients: tenants.recipients };
   await svc.ready();
   const audienceDeps = { conversations: svc.conversations, graph: svc.graph, reach: svc.reach, allowedTenants: svc.config.allowedTenants };
 
@@ -83,7 +79,7 @@ export async function postNotification(request: HttpRequest, context: Invocation
     return problem(409, `Idempotency-Key "${idempotencyKey ?? ''}" was already used with a different body`);
   }
   const statusUrl = `/api/notifications/${result.id}`;
-  context.log(`notification ${result.id} ${result.replayed ? 'replayed' : result.status} (${parsed.data.recipients.length} recipient entries)`);
+  context.log(`notification ${result.id} ${result.replayed ? 'replayed' : result.status} (${input.recipients.length} recipient entries)`);
   return {
     status: 202,
     headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) },

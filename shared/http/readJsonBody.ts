@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { problem } from './problem';
+import type { z } from 'zod';
+import { fieldErrors, problem } from './problem';
 
 /** The contract's 1 MiB: room for 10,000 recipient entries and a 28 KB message, small enough to refuse floods. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -26,4 +27,17 @@ export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYT
     const message = error instanceof Error ? error.message : 'invalid JSON';
     return { ok: false, response: problem(400, `the body is not valid JSON: ${message}`, { errors: [{ path: '', message }] }) };
   }
+}
+
+export type ValidatedBody<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: HttpResponseInit };
+
+/** A JSON body checked against a schema: 400 naming every offending field, as every endpoint answers. */
+export async function readValidatedBody<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<ValidatedBody<z.infer<S>>> {
+  const body = await readJsonBody(request);
+  if (!body.ok) return body;
+  const parsed = schema.safeParse(body.value);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const errors = fieldErrors(parsed.error);
+  const detail = `${errors.length} problem${errors.length === 1 ? '' : 's'} in the request: ${errors[0]?.path ?? ''} ${errors[0]?.message ?? ''}`.trim();
+  return { ok: false, response: problem(400, detail, { errors }) };
 }
