@@ -45,7 +45,7 @@ export async function postNotification(request: HttpRequest, context: Invocation
   const svc = services();
   if (input.callbackUrl !== undefined) {
     const refused = await callbackUrlProblem(input.callbackUrl, svc.config.callbackSigningKey !== undefined);
-    if (refused !== undefined) return problem(400, `callbackUrl ${refused}`, { errors: [{ path: 'callbackUrl', message: refused }] });
+    if (refused !== undefined) return problem(400, refused, { errors: [{ path: 'callbackUrl', message: refused }] });
   }
   const tenants = withEntryTenants(input.recipients as readonly Recipient[], { allowedTenants: svc.config.allowedTenants, defaultTenantId: defaultTenantId(svc.config) });
   if (!tenants.ok) return problem(400, `${tenants.errors[0]?.path ?? ''} ${tenants.errors[0]?.message ?? ''}`.trim(), { errors: tenants.errors });
@@ -93,7 +93,7 @@ export async function postNotification(request: HttpRequest, context: Invocation
  * address. The address is checked again at every send.
  */
 async function callbackUrlProblem(url: string, configured: boolean): Promise<string | undefined> {
-  if (!configured) return 'cannot be used: this service has no CALLBACK_SIGNING_KEY to sign callbacks with';
+  if (!configured) return 'callbackUrl cannot be used: this service has no CALLBACK_SIGNING_KEY to sign callbacks with';
   const options = { allowLoopback: !runsInAzure() };
   const checked = checkCallbackUrl(url, options);
   if (!checked.ok) return checked.reason;
@@ -102,7 +102,7 @@ async function callbackUrlProblem(url: string, configured: boolean): Promise<str
     const address = await resolveSafeAddress(checked.url, options);
     return address.ok ? undefined : address.reason;
   } catch {
-    return 'has a host name that does not resolve';
+    return 'callbackUrl has a host name that does not resolve';
   }
 }
 

@@ -28,7 +28,11 @@ export class AmendPass {
     const { deliveries, conversations, pacer, queue } = this.deps;
     const page = await deliveries.list(job.notificationId, job.continuationToken, AMEND_PAGE_SIZE);
     const now = Date.now();
-    const inFlight = job.inFlight + page.items.filter((row) => row.status === 'pending' && row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now).length;
+    // In flight: sends that may land after this pass. For an edit, those claimed now; for a recall,
+    // any still pending (a worker whose cached record did not say cancelled yet may send them).
+    const inFlight =
+      job.inFlight +
+      page.items.filter((row) => row.status === 'pending' && (job.action === 'recall' || (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now))).length;
 
     const byTenant = new Map<string, DeliveryRecord[]>();
     for (const row of page.items.filter((r) => needsChange(r, job, notification))) {

@@ -6,7 +6,7 @@ import type { Logger } from '../logger';
 import { renderMessage } from '../messages/renderMessage';
 import { throttleDelayMs, transientDelayMs } from '../delivery/backoff';
 import type { DeliveryDependencies, JobResult } from '../delivery/settlement';
-import { SLICE_LEAD_MS } from '../planning/planTargets';
+import { EARLY_LIMIT_MS, SLICE_LEAD_MS } from '../planning/planTargets';
 import type { ChangeOutcome } from '../teams/teamsSender';
 import { needsChange } from './amendPass';
 import { sentMessageOf, type SentMessage } from './sentMessage';
@@ -53,13 +53,25 @@ export class AmendSlice {
       await this.again(job, { ...item, at: Date.now() + 1_000 }, 'held');
       return 'held';
     }
-    const row = claim.row;
+    let row = claim.row;
     const sent = await sentMessageOf(row, conversations);
     if (sent === undefined) return this.failed(job, row, 'not-installed', 'the references no longer say where this message is', log);
     try {
+      const paused = this.deps.budget.pausedFor(job.tenantId);
       const due = await this.deps.pacer.dueAt(job.tenantId, item.at);
+      if (paused > options.maxInlineWaitMs || due - Date.now() > EARLY_LIMIT_MS) {
+        // Teams asked the tenant to wait, or its timeline slowed: hand the row back rather than hold
+        // it (and the worker) through the wait; the claim would run out before the change went out.
+        await this.again(job, { ...item, at: Math.max(due, Date.now() + paused) }, 'paused');
+        await deliveries.update(row, { leaseUntil: '' });
+        return 'retry';
+      }
       await this.deps.budget.wait(due - Date.now());
       await this.deps.budget.take(job.tenantId);
+      // Still ours right before the change goes out (a newer edit's item may have taken it): else stop.
+      const renewed = await deliveries.update(row, { leaseUntil: new Date(Date.now() + options.leaseMs).toISOString() });
+      if (renewed.kind === 'stale') return 'held';
+      row = renewed.row;
       const outcome = await this.change(job, sent, notification);
       return await this.settle(job, item, row, outcome, notification, log);
     } catch (error) {

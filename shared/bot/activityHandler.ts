@@ -19,12 +19,13 @@ import type { WelcomeStore } from '../stores/welcomeStore';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { ReadReceiptStore } from '../stores/readReceiptStore';
 
-/** The event Teams sends a bot when the user reads its messages in their personal chat. */
-export const READ_RECEIPT_EVENT = 'application/vnd.microsoft.readReceipt';
 import type { OutgoingMessage } from '../teams/teamsSender';
 import type { ActivityHandler } from './botEndpoint';
 import { tenantOf, type ChannelAccount, type IncomingActivity } from './incomingActivity';
 import type { Welcomer } from './welcomes';
+
+/** The event Teams sends a bot when the user reads its messages in their personal chat. */
+export const READ_RECEIPT_EVENT = 'application/vnd.microsoft.readReceipt';
 
 export interface ActivityHandlerDependencies {
   readonly conversations: ConversationStore;
@@ -93,7 +94,10 @@ export class TeamsActivityHandler implements ActivityHandler {
     if (context.kind !== 'personal' || typeof lastRead !== 'string') return [];
     const at = new Date().toISOString();
     const read = await this.deps.receipts.takeReadUpTo(context.activity.conversation.id, lastRead);
-    for (const message of read) await this.deps.deliveries.markRead(message.notificationId, message.recipientKey, at);
+    for (const message of read) {
+      // A message being edited or recalled right now is kept for the next receipt.
+      if ((await this.deps.deliveries.markRead(message.notificationId, message.recipientKey, at)) === 'busy') await this.deps.receipts.recordSent(message);
+    }
     return [];
   }
 

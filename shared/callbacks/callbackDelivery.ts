@@ -13,6 +13,8 @@ const MAX_BACKOFF_MS = 60 * 60_000;
 /** The first look for the end comes this soon; each next one later, up to a minute apart. */
 const WATCH_FIRST_MS = 5_000;
 const WATCH_MAX_MS = 60_000;
+/** A watch ends after this long, done or not (the queue keeps jobs a week). */
+const WATCH_LIMIT_MS = 7 * 24 * 60 * 60_000;
 
 export interface CallbackDependencies {
   readonly notifications: NotificationStore;
@@ -32,10 +34,10 @@ export async function emitEvent(queue: JobQueue, notification: Pick<Notification
   await queue.enqueue([{ job: { v: 1, kind: 'callback', notificationId: notification.id, event, attempt: 0, since: Date.now() } }]);
 }
 
-/** The first watch of a notification with a callbackUrl: from its send time, or soon. */
-export function firstWatch(notification: Pick<NotificationRecord, 'id' | 'sendAt'>): { job: WatchJob; notBefore: Date } {
-  const start = Math.max(Date.now(), notification.sendAt !== undefined ? Date.parse(notification.sendAt) : 0) + WATCH_FIRST_MS;
-  return { job: { v: 1, kind: 'watch', notificationId: notification.id }, notBefore: new Date(start) };
+/** A watch of a notification with a callbackUrl, from its send time (or now) on: accepted, retried or recalled. */
+export function firstWatch(notification: Pick<NotificationRecord, 'id' | 'sendAt'>, from = Date.now()): { job: WatchJob; notBefore: Date } {
+  const start = Math.max(from, notification.sendAt !== undefined ? Date.parse(notification.sendAt) : 0) + WATCH_FIRST_MS;
+  return { job: { v: 1, kind: 'watch', notificationId: notification.id, since: Date.now() }, notBefore: new Date(start) };
 }
 
 /**
@@ -74,9 +76,11 @@ export class CallbackDelivery {
       return { kind: 'callback', outcome: 'delivered', detail: 'recalled: queued notification.recalled' };
     }
     if (status === 'completed' || status === 'cancelled') {
-      await emitEvent(this.deps.queue, notification, completedEvent({ notificationId: notification.id, status, counts: { ...counts } }));
+      // Each watch's completion is its own fact: a resend to the failed completes the notification again.
+      await emitEvent(this.deps.queue, notification, completedEvent({ notificationId: notification.id, status, counts: { ...counts }, occasion: job.since }));
       return { kind: 'callback', outcome: 'delivered', detail: `${status}: queued notification.completed` };
     }
+    if (Date.now() - job.since > WATCH_LIMIT_MS) return { kind: 'callback', outcome: 'gave-up', detail: `still ${status} after a week: no longer watched` };
     const hop = (job.hop ?? 0) + 1;
     const until = status === 'scheduled' && notification.sendAt !== undefined ? Math.max(0, Date.parse(notification.sendAt) - Date.now()) : 0;
     const delayMs = Math.max(until, Math.min(WATCH_MAX_MS, WATCH_FIRST_MS * 2 ** Math.min(hop, 4)));

@@ -39,20 +39,29 @@ export interface NotificationRecalledEvent extends EventBase {
   readonly counts: CallbackCounts;
 }
 
-type Fields<E extends CallbackEvent> = Omit<E, 'id' | 'type' | 'occurredAt'> & { readonly occurredAt?: string };
+/**
+ * `occasion` tells apart the same kind of fact happening again for a notification (a resend to the
+ * failed completes it a second time, a recipient can fail again after it, a recall can be asked
+ * again): each occasion is a fact of its own, with an id of its own.
+ */
+type Fields<E extends CallbackEvent> = Omit<E, 'id' | 'type' | 'occurredAt'> & { readonly occurredAt?: string; readonly occasion?: string | number };
+
+const suffix = (occasion: string | number | undefined): string => (occasion === undefined ? '' : `:${occasion}`);
 
 export function completedEvent(fields: Fields<NotificationCompletedEvent>): NotificationCompletedEvent {
-  return { ...fields, id: `${fields.notificationId}:completed`, type: 'notification.completed', occurredAt: fields.occurredAt ?? new Date().toISOString() };
+  const { occasion, ...rest } = fields;
+  return { ...rest, id: `${fields.notificationId}:completed${suffix(occasion)}`, type: 'notification.completed', occurredAt: fields.occurredAt ?? new Date().toISOString() };
 }
 
-/** `recipientKey` is the delivery row's key: one recipient fails once per notification. */
+/** `recipientKey` is the delivery row's key. */
 export function recipientFailedEvent(fields: Fields<RecipientFailedEvent> & { readonly recipientKey: string }): RecipientFailedEvent {
-  const { recipientKey, ...rest } = fields;
-  return { ...rest, id: `${fields.notificationId}:failed:${recipientKey}`, type: 'recipient.failed', occurredAt: fields.occurredAt ?? new Date().toISOString() };
+  const { recipientKey, occasion, ...rest } = fields;
+  return { ...rest, id: `${fields.notificationId}:failed:${recipientKey}${suffix(occasion)}`, type: 'recipient.failed', occurredAt: fields.occurredAt ?? new Date().toISOString() };
 }
 
 export function recalledEvent(fields: Fields<NotificationRecalledEvent>): NotificationRecalledEvent {
-  return { ...fields, id: `${fields.notificationId}:recalled`, type: 'notification.recalled', occurredAt: fields.occurredAt ?? new Date().toISOString() };
+  const { occasion, ...rest } = fields;
+  return { ...rest, id: `${fields.notificationId}:recalled${suffix(occasion)}`, type: 'notification.recalled', occurredAt: fields.occurredAt ?? new Date().toISOString() };
 }
 
 /**

@@ -70,7 +70,8 @@ export class DeliveryWorker {
   /** A recipient ended failed: the caller's callbackUrl hears of it (`recipient.failed`). */
   private async failedEvent(job: Job, result: JobResult, notification: NotificationRecord): Promise<void> {
     if (result.kind !== 'failed' || notification.callbackUrl === undefined || (job.kind !== 'deliver' && job.kind !== 'expand')) return;
-    await emitEvent(this.deps.queue, notification, recipientFailedEvent({ notificationId: job.notificationId, recipientKey: job.recipientKey, recipient: { ...job.recipient }, reason: result.reason, detail: result.detail }));
+    // Its time is the occasion: after a resend to the failed, the same recipient can fail again.
+    await emitEvent(this.deps.queue, notification, recipientFailedEvent({ notificationId: job.notificationId, recipientKey: job.recipientKey, recipient: { ...job.recipient }, reason: result.reason, detail: result.detail, occasion: Date.now() }));
   }
 
   /** `claimed`: a recipient's row its slice has claimed already. */
@@ -138,8 +139,22 @@ export class DeliveryWorker {
       log.error(`planning ${job.notificationId} gave up at entry ${job.offset}: ${reason}`);
       return;
     }
-    if (job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry' || job.kind === 'watch' || job.kind === 'callback') {
-      // The rows keep their delivered status; what the change could not do is in the dead letters.
+    if (job.kind === 'amendSlice') {
+      // The rows keep their delivered status, and say why the change did not reach them.
+      for (const item of job.items) {
+        const row = await this.deps.deliveries.get(job.notificationId, item.recipientKey);
+        if (row?.status !== 'delivered') continue;
+        const failure = { reason: 'retries-exhausted' as const, detail: reason };
+        await this.deps.deliveries.update(row, job.action === 'edit' ? { editFailure: failure, leaseUntil: '' } : { recallFailure: failure, leaseUntil: '' });
+      }
+      return;
+    }
+    if (job.kind === 'callback') {
+      await this.deps.notifications.recordCallbackFailure(job.notificationId, { eventId: job.event.id, detail: reason });
+      return;
+    }
+    if (job.kind === 'amend' || job.kind === 'retry' || job.kind === 'watch') {
+      // Nothing of a recipient's to record: the operator finds the job in the dead letters.
       log.error(`${describeJob(job)} gave up: ${reason}`);
       return;
     }

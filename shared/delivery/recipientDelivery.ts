@@ -164,15 +164,11 @@ export class RecipientDelivery {
     const outcome = await this.sendTo(target, message, attempts);
 
     switch (outcome.kind) {
-      case 'delivered':
+      case 'delivered': {
         progress.delivered = true;
         // Best effort, before the row is settled: a failure here must not make the delivered message look unsent.
         if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn(`could not mark ${job.recipientKey} introduced: ${String(error)}`));
-        if (landing.kind === 'personal') {
-          const sent = { conversationId: outcome.conversationId, activityId: outcome.activityId, notificationId: job.notificationId, recipientKey: job.recipientKey };
-          await this.deps.receipts.recordSent(sent).catch((error: unknown) => log.warn(`could not index ${job.recipientKey} for read receipts: ${String(error)}`));
-        }
-        return this.settlement.settle(row, {
+        const settled = await this.settlement.settle(row, {
           status: 'delivered',
           activityId: outcome.activityId,
           conversationId: outcome.conversationId,
@@ -182,6 +178,13 @@ export class RecipientDelivery {
           landsIn: landing.kind,
           version: notification.messageVersion ?? 1,
         }, { kind: 'delivered', activityId: outcome.activityId, conversationId: outcome.conversationId }, log);
+        // Indexed once the row says delivered, so a read receipt never finds a row still being sent.
+        if (landing.kind === 'personal') {
+          const sent = { conversationId: outcome.conversationId, activityId: outcome.activityId, notificationId: job.notificationId, recipientKey: job.recipientKey };
+          await this.deps.receipts.recordSent(sent).catch((error: unknown) => log.warn(`could not index ${job.recipientKey} for read receipts: ${String(error)}`));
+        }
+        return settled;
+      }
       case 'throttled':
         return this.retry(job, row, attempts.count, target, outcome, log, async (waitMs) => {
           this.deps.budget.pause(target.at.tenantId, waitMs);

@@ -139,7 +139,8 @@ export class Settlement {
       const fresh = await this.deps.deliveries.get(row.notificationId, row.recipientKey);
       log.warn(`delivery row ${row.recipientKey} changed while we held it (now ${fresh?.status ?? 'gone'})`);
       // Our lease ran out and another worker claimed the row: it is sending now and will settle it.
-      const heldByAnother = fresh?.leaseUntil !== undefined && Date.parse(fresh.leaseUntil) > Date.now();
+      // (A claim still ours means someone else wrote another field: the final status is still ours to write.)
+      const heldByAnother = fresh?.leaseUntil !== undefined && fresh.leaseUntil !== row.leaseUntil && Date.parse(fresh.leaseUntil) > Date.now();
       if (fresh !== undefined && fresh.status === 'pending' && !heldByAnother) await this.deps.deliveries.update(fresh, final);
     }
     return result;

@@ -164,6 +164,8 @@ export interface WatchJob {
   readonly v: 1;
   readonly kind: 'watch';
   readonly notificationId: string;
+  /** When the watch began (epoch ms): the occasion its event names, and how old the watch is. */
+  readonly since: number;
   /** Looks so far: the next one comes later each time, up to a minute apart. */
   readonly hop?: number;
   readonly faults?: number;
@@ -233,7 +235,7 @@ export const jobSchema = z.discriminatedUnion('kind', [
     pass: z.number().int().min(0),
     inFlight: z.number().int().min(0),
   }),
-  z.object({ ...counters, kind: z.literal('watch') }),
+  z.object({ ...counters, kind: z.literal('watch'), since: z.number() }),
   z.object({
     ...counters,
     kind: z.literal('callback'),
@@ -313,7 +315,8 @@ export function jobMessageId(job: Job): string {
   const step = ((): string => {
     switch (job.kind) {
       case 'deliver':
-        return `${job.recipientKey}\nd:${job.attempt}:${job.throttled}:${copies}`;
+        // The planned time too: a recipient reopened by a resend counts its attempts from 0 again.
+        return `${job.recipientKey}\nd:${job.attempt}:${job.throttled}:${copies}:${job.at ?? ''}`;
       case 'expand':
         return `${job.recipientKey}\ne:${job.page}:${job.attempt}:${job.throttled}:${copies}`;
       case 'plan':
@@ -327,7 +330,7 @@ export function jobMessageId(job: Job): string {
       case 'retry':
         return `\nr:${job.round}:${job.page}:${copies}`;
       case 'watch':
-        return `\nw:${copies}`;
+        return `\nw:${job.since}:${copies}`;
       case 'callback':
         return `\nc:${job.event.id}:${job.attempt}:${copies}`;
     }

@@ -26,16 +26,24 @@ export const RETRYABLE_REASONS: ReadonlySet<FailureReason> = new Set(['retries-e
 export class RetryFailed {
   constructor(private readonly deps: DeliveryDependencies) {}
 
-  async run(job: RetryJob, notification: NotificationRecord): Promise<JobResult> {
+  async run(job: RetryJob, cached: NotificationRecord): Promise<JobResult> {
     const { deliveries, queue } = this.deps;
+    // Fresh: the request may have just given the notification a new expiresAt.
+    const notification = (await this.deps.notifications.get(job.notificationId)) ?? cached;
     if (notification.cancelled === true) return { kind: 'ignored', why: 'the notification was cancelled' };
     const page = await deliveries.list(job.notificationId, job.continuationToken, RETRY_PAGE_SIZE);
     const expired = notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= Date.now();
     const targets: PlanTarget[] = [];
     for (const row of page.items) {
+      // A copy of a page that failed part-way: rows it reopened are pending now, and planned again
+      // (a row lets one send through, whichever of its slices comes first).
+      if ((job.faults ?? 0) > 0 && row.status === 'pending' && (row.leaseUntil === undefined || Date.parse(row.leaseUntil) <= Date.now()) && !isFanOut(row.recipient)) {
+        targets.push({ recipientKey: row.recipientKey, recipient: row.recipient, ...(row.fromKey !== undefined && { fromKey: row.fromKey }) });
+        continue;
+      }
       if (row.status !== 'failed' || row.reason === undefined || !RETRYABLE_REASONS.has(row.reason) || isFanOut(row.recipient)) continue;
       if (row.reason === 'expired' && expired) continue;
-      const reopened = await deliveries.update(row, { status: 'pending', clearReason: true, attempts: 0, leaseUntil: '' });
+      const reopened = await deliveries.update(row, { status: 'pending', clearReason: true, attempts: 0, sweeps: 0, leaseUntil: '' });
       if (reopened.kind === 'stale') continue;
       targets.push({ recipientKey: row.recipientKey, recipient: row.recipient, ...(row.fromKey !== undefined && { fromKey: row.fromKey }) });
     }

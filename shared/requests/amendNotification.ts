@@ -6,6 +6,7 @@ import type { NotificationStore } from '../stores/notificationStore';
 import type { RecipientListStore } from '../stores/recipientListStore';
 import { RECORD_CACHE_MS } from '../delivery/deliveryWorker';
 import { cancelNotification } from './cancelNotification';
+import { firstWatch } from '../callbacks/callbackDelivery';
 
 export interface AmendDependencies {
   readonly notifications: NotificationStore;
@@ -42,8 +43,10 @@ export async function recallNotification(id: string, deps: AmendDependencies): P
   const record = await deps.notifications.get(id);
   if (record?.recalledAt === undefined) await deps.notifications.markRecalled(id, new Date().toISOString());
   // With a callbackUrl, a watch says `notification.recalled` once every delete is done (or failed).
-  const watch = record?.callbackUrl !== undefined ? [{ job: { v: 1, kind: 'watch', notificationId: id } as const, notBefore: new Date(Date.now() + 5_000) }] : [];
-  await deps.queue.enqueue([{ job: firstPass(id, 'recall', 0) }, ...watch]);
+  const watch = record?.callbackUrl !== undefined ? [firstWatch({ id })] : [];
+  // Each recall is a round of its own (its message ids too), so asking again tries failed deletes again.
+  // It starts once no worker can still hold a record that does not say cancelled.
+  await deps.queue.enqueue([{ job: firstPass(id, 'recall', Date.now()), notBefore: new Date(Date.now() + RECORD_CACHE_MS + 1_000) }, ...watch]);
   return { kind: 'accepted', skipped: cancelled.skipped };
 }
 

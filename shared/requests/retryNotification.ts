@@ -1,5 +1,6 @@
 import type { JobQueue } from '../queue/jobQueue';
 import type { NotificationStore } from '../stores/notificationStore';
+import { firstWatch } from '../callbacks/callbackDelivery';
 
 export type RetryResult = { readonly kind: 'accepted'; readonly replayed: boolean } | { readonly kind: 'not-found' } | { readonly kind: 'closed'; readonly why: 'cancelled' | 'recalled' };
 
@@ -22,6 +23,8 @@ export async function retryNotification(
   const started = await deps.notifications.startRetry(id, change);
   if (started === 'not-found') return { kind: 'not-found' };
   if (started === 'replayed') return { kind: 'accepted', replayed: true };
-  await deps.queue.enqueue([{ job: { v: 1, kind: 'retry', notificationId: id, round: Date.now(), page: 0 } }]);
+  // With a callbackUrl, a watch says `notification.completed` again once the resend has an outcome.
+  const watch = record.callbackUrl !== undefined ? [firstWatch(record)] : [];
+  await deps.queue.enqueue([{ job: { v: 1, kind: 'retry', notificationId: id, round: Date.now(), page: 0 } }, ...watch]);
   return { kind: 'accepted', replayed: false };
 }

@@ -66,10 +66,12 @@ export interface DeliveryStore {
   deleteAll(notificationId: string): Promise<void>;
   /** Every row of the notification still pending, read page by page. */
   pending(notificationId: string): AsyncIterable<DeliveryRecord>;
-  /** The recipient read the message (a read receipt): first time only; a row gone since is left alone. */
-  markRead(notificationId: string, recipientKey: string, at: string): Promise<void>;
-  /** Every row of the notification delivered (and not recalled), read page by page. */
-  delivered(notificationId: string): AsyncIterable<DeliveryRecord>;
+  /**
+   * The recipient read the message (a read receipt). Only a settled row that nobody holds is
+   * written, under its ETag, so a receipt never gets in the way of an edit or a recall: `busy` then,
+   * and the caller keeps the message for the next receipt. `done` also for a row gone or read already.
+   */
+  markRead(notificationId: string, recipientKey: string, at: string): Promise<'done' | 'busy'>;
   /** Ends every row still pending and not claimed by a worker; returns how many. */
   endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number>;
 }
@@ -246,20 +248,12 @@ export class TableDeliveryStore implements DeliveryStore {
     return { counts: tally, anyAttempted, edits: { byVersion, failed: editsFailed }, recallsFailed };
   }
 
-  async markRead(notificationId: string, recipientKey: string, at: string): Promise<void> {
-    try {
-      // No ETag: readAt is the only field a receipt writes, and the index hands each message out once.
-      await this.table.updateEntity({ partitionKey: notificationId, rowKey: tableKey(recipientKey), readAt: at }, 'Merge');
-    } catch (error) {
-      if (!isStatus(error, 404)) throw error;
-    }
-  }
-
-  async *delivered(notificationId: string): AsyncIterable<DeliveryRecord> {
-    const rows = this.table.listEntities<DeliveryEntity>({
-      queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'delivered'` },
-    });
-    for await (const entity of rows) yield toRecord(entity, entity.etag);
+  async markRead(notificationId: string, recipientKey: string, at: string): Promise<'done' | 'busy'> {
+    const row = await this.get(notificationId, recipientKey);
+    if (row === undefined || row.readAt !== undefined) return 'done';
+    if (row.status === 'pending' || (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > Date.now())) return 'busy';
+    const updated = await this.update(row, { readAt: at });
+    return updated.kind === 'updated' ? 'done' : 'busy';
   }
 
   async *pending(notificationId: string): AsyncIterable<DeliveryRecord> {
