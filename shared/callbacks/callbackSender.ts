@@ -1,7 +1,7 @@
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { request as httpRequest, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { parseRetryAfter } from '../graph/httpGraph';
+import { parseRetryAfter } from '../http/retryAfter';
 import { serializeEvent, type CallbackEvent } from './callbackEvent';
 import { checkCallbackUrl, resolveSafeAddress, type LookupAll } from './callbackUrl';
 import { SIGNATURE_HEADER, signBody } from './signature';

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import type { Channel, DirectoryPage, DirectoryUser, Graph, GraphFailure, GraphResult, InstallOutcome } from './graph';
 import { isLoopbackUrl } from '../http/loopback';
+import { parseRetryAfter } from '../http/retryAfter';
 
 export interface HttpGraphOptions {
   /** Graph's origin (`https://graph.microsoft.com`), or a loopback test peer's (`http://127.0.0.1:1234`). */
@@ -245,14 +246,6 @@ function graphError(text: string): { code?: string; message?: string } {
   } catch {
     return {};
   }
-}
-
-/** Retry-After is seconds or an HTTP date; anything else is ignored. */
-export function parseRetryAfter(value: string, now = Date.now()): number | undefined {
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const date = Date.parse(v);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 function directoryPage(body: unknown): DirectoryPage | undefined {

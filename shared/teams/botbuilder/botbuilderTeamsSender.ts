@@ -9,6 +9,7 @@ import {
 import { classifySendFailure, type SendFailure, type SendOutcome } from '../../domain/outcome';
 import type { ConnectorClient } from 'botframework-connector';
 import { toActivity } from './toActivity';
+import { parseRetryAfter as parseHeader } from '../../http/retryAfter';
 import type {
   BotEndpointAddress,
   ChangeOutcome,
@@ -225,10 +226,7 @@ function parseBody(body: unknown): ConnectorErrorBody | undefined {
   return typeof body === 'object' && body !== null ? (body as ConnectorErrorBody) : undefined;
 }
 
-/** Retry-After is seconds or an HTTP date. */
+/** Retry-After is seconds or an HTTP date; a header that is neither still means "wait": a second. */
 export function parseRetryAfter(value: string, now = Date.now()): number {
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - now) : 1000;
+  return parseHeader(value, now) ?? 1000;
 }
