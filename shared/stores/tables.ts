@@ -18,6 +18,9 @@ export const TABLE_NAMES = {
 
 export type TableName = keyof typeof TABLE_NAMES;
 
+/** A partition no row is ever written to: the health probe reads it (and finds nothing). */
+const HEALTH_PROBE_PARTITION = '~health-probe';
+
 export type TableAccess =
   | { readonly kind: 'connectionString'; readonly connectionString: string; readonly prefix?: string }
   | { readonly kind: 'identity'; readonly endpoint: string; readonly credential: TokenCredential; readonly prefix?: string };
@@ -58,9 +61,17 @@ export class Tables {
     return this.ensured;
   }
 
-  /** One cheap round trip, for the health endpoint. */
+  /**
+   * One cheap round trip, for the health endpoint: a query for a partition that never exists, which
+   * answers an empty page. It is Query Entities, which the app's role (Storage Table Data
+   * Contributor, or even Reader) allows; Get Table ACL, used before, needs the account key. A missing
+   * table, a refused identity or an unreachable account still throw.
+   */
   async ping(signal?: AbortSignal): Promise<void> {
-    await this.client('notifications').getAccessPolicy(signal !== undefined ? { abortSignal: signal } : {});
+    const pages = this.client('notifications')
+      .listEntities({ queryOptions: { filter: `PartitionKey eq '${HEALTH_PROBE_PARTITION}'`, select: ['PartitionKey'] }, ...(signal !== undefined && { abortSignal: signal }) })
+      .byPage({ maxPageSize: 1 });
+    await pages.next();
   }
 }
 
