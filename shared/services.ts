@@ -28,6 +28,7 @@ import { TableOptOutStore, type OptOutStore } from './stores/optOutStore';
 import { Tables } from './stores/tables';
 import { TableWelcomeStore, type WelcomeStore } from './stores/welcomeStore';
 import { TableReadReceiptStore } from './stores/readReceiptStore';
+import { SentMessageIndex } from './delivery/sentMessageIndex';
 import { BlobRecipientListStore, type RecipientListStore } from './stores/recipientListStore';
 import { TableTimelineStore } from './stores/timelineStore';
 import { TenantPacer } from './pacing/tenantPacer';
@@ -147,7 +148,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     budget,
     pacer,
     recipientLists,
-    receipts,
+    sentMessages: new SentMessageIndex(receipts),
     graph,
     ...(install !== undefined && { install }),
     ...(callbacks !== undefined && { callbacks }),

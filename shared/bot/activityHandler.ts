@@ -93,10 +93,12 @@ export class TeamsActivityHandler implements ActivityHandler {
     const lastRead = value?.lastReadMessageId;
     if (context.kind !== 'personal' || typeof lastRead !== 'string') return [];
     const at = new Date().toISOString();
-    const read = await this.deps.receipts.takeReadUpTo(context.activity.conversation.id, lastRead);
+    const tenantId = tenantOf(context.activity);
+    if (tenantId === undefined) return [];
+    const read = await this.deps.receipts.takeReadUpTo(tenantId, context.activity.conversation.id, lastRead);
     for (const message of read) {
       // A message being edited or recalled right now is kept for the next receipt.
-      if ((await this.deps.deliveries.markRead(message.notificationId, message.recipientKey, at)) === 'busy') await this.deps.receipts.recordSent(message);
+      if ((await this.deps.deliveries.markRead(message.notificationId, message.recipientKey, at)) === 'busy') await this.deps.receipts.recordSent([message]);
     }
     return [];
   }

@@ -8,6 +8,7 @@ import { RecipientDelivery } from './recipientDelivery';
 import { AmendPass } from '../amending/amendPass';
 import { AmendSlice } from '../amending/amendSlice';
 import { RetryFailed } from '../planning/retryFailed';
+import { CancelPass } from '../cancelling/cancelPass';
 import { CallbackDelivery, emitEvent } from '../callbacks/callbackDelivery';
 import { recipientFailedEvent } from '../callbacks/callbackEvent';
 import { SliceDelivery } from './sliceDelivery';
@@ -35,6 +36,7 @@ export class DeliveryWorker {
   private readonly amendPasses: AmendPass;
   private readonly amendSlices: AmendSlice;
   private readonly retries: RetryFailed;
+  private readonly cancels: CancelPass;
   private readonly callbacks: CallbackDelivery;
 
   constructor(private readonly deps: DeliveryDependencies) {
@@ -46,6 +48,7 @@ export class DeliveryWorker {
     this.amendPasses = new AmendPass(deps);
     this.amendSlices = new AmendSlice(deps);
     this.retries = new RetryFailed(deps);
+    this.cancels = new CancelPass(deps);
     this.callbacks = new CallbackDelivery({ ...deps, callbackWindowMs: deps.options.callbackWindowMs });
   }
 
@@ -62,9 +65,14 @@ export class DeliveryWorker {
       log.warn(`job for unknown notification ${job.notificationId} dropped`);
       return { kind: 'ignored', why: 'the notification does not exist' };
     }
-    const result = await this.step(job, body, notification, log);
-    log.log(`${describeJob(job)}: ${describeResult(result)}`);
-    return result;
+    try {
+      const result = await this.step(job, body, notification, log);
+      log.log(`${describeJob(job)}: ${describeResult(result)}`);
+      return result;
+    } finally {
+      // The personal-chat messages this job sent, indexed for read receipts in one batch per tenant.
+      await this.deps.sentMessages.flush(log);
+    }
   }
 
   /** A recipient ended failed: the caller's callbackUrl hears of it (`recipient.failed`). */
@@ -98,6 +106,8 @@ export class DeliveryWorker {
           return await this.callbacks.watch(job, notification);
         case 'callback':
           return await this.callbacks.send(job, notification);
+        case 'cancel':
+          return await this.cancels.run(job, notification);
       }
     } catch (error) {
       // Stopping: the job was not sent; throwing hands the message straight back to the queue.
@@ -153,7 +163,7 @@ export class DeliveryWorker {
       await this.deps.notifications.recordCallbackFailure(job.notificationId, { eventId: job.event.id, detail: reason });
       return;
     }
-    if (job.kind === 'amend' || job.kind === 'retry' || job.kind === 'watch') {
+    if (job.kind === 'amend' || job.kind === 'retry' || job.kind === 'watch' || job.kind === 'cancel') {
       // Nothing of a recipient's to record: the operator finds the job in the dead letters.
       log.error(`${describeJob(job)} gave up: ${reason}`);
       return;

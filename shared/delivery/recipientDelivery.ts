@@ -13,6 +13,7 @@ import type { Route } from '../domain/route';
 import type { ConversationStore } from '../stores/conversationStore';
 import { EARLY_LIMIT_MS } from '../planning/planTargets';
 import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
+import { LOCAL_SERVICE_URL_TRUST } from '../teams/trustedServiceUrl';
 
 /** A planned send later than this is planned anew (once): at 50 a second a sliding second has about 25 ms to spare. */
 const LATE_TOLERANCE_MS = 25;
@@ -119,11 +120,16 @@ export class RecipientDelivery {
       log.warn(`refused delivery to tenant ${resolved.at.tenantId}: not in the allow-list`);
       return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.at.tenantId} is not allowed`, log);
     }
+    const untrusted = this.untrustedServiceUrl(resolved.at, log);
+    if (untrusted !== undefined) return this.settlement.finish(row, 'failed', 'untrusted-service-url', untrusted, log);
     let target: SendableTarget;
     if (resolved.kind === 'install-personal' || resolved.kind === 'install-team') {
       const installed = await this.installFirst(job, row, resolved, log);
       if (installed.kind === 'result') return installed.result;
       target = installed.route;
+      // The route may come from a reference Teams stored meanwhile: checked like any other.
+      const refused = this.untrustedServiceUrl(target.at, log);
+      if (refused !== undefined) return this.settlement.finish(row, 'failed', 'untrusted-service-url', refused, log);
     } else {
       target = resolved;
     }
@@ -178,10 +184,9 @@ export class RecipientDelivery {
           landsIn: landing.kind,
           version: notification.messageVersion ?? 1,
         }, { kind: 'delivered', activityId: outcome.activityId, conversationId: outcome.conversationId }, log);
-        // Indexed once the row says delivered, so a read receipt never finds a row still being sent.
+        // Indexed once the row says delivered, so a read receipt never finds a row still being sent (written when the job ends).
         if (landing.kind === 'personal') {
-          const sent = { conversationId: outcome.conversationId, activityId: outcome.activityId, notificationId: job.notificationId, recipientKey: job.recipientKey };
-          await this.deps.receipts.recordSent(sent).catch((error: unknown) => log.warn(`could not index ${job.recipientKey} for read receipts: ${String(error)}`));
+          this.deps.sentMessages.add({ tenantId: target.at.tenantId, conversationId: outcome.conversationId, activityId: outcome.activityId, notificationId: job.notificationId, recipientKey: job.recipientKey });
         }
         return settled;
       }
@@ -264,6 +269,18 @@ export class RecipientDelivery {
     return this.settlement.retryLater(again.job, row, attempts, again.dueInMs, `transient: ${failure.detail}`);
   }
 
+  /**
+   * Why a stored reference's serviceUrl must not be called, if it must not: every message to it
+   * would go, with the bot's token, to whoever the URL names. Checked before any connector call,
+   * for routes planned earlier too.
+   */
+  private untrustedServiceUrl(at: BotEndpointAddress, log: Logger): string | undefined {
+    const refusal = (this.deps.serviceUrls ?? LOCAL_SERVICE_URL_TRUST).refusal(at.serviceUrl);
+    if (refusal === undefined) return undefined;
+    log.warn(`refused to send to a stored reference in tenant ${at.tenantId}: ${refusal}`);
+    return `not sent: ${refusal}. An activity from Teams refreshes the reference.`;
+  }
+
   /** The first message after a proactive install went out: later ones need not say why they come. */
   private async introduced(recipient: TargetRecipient, target: SendableTarget): Promise<void> {
     const { conversations } = this.deps;
@@ -326,7 +343,7 @@ export class RecipientDelivery {
         if (outcome.kind !== 'conversation-not-found' || target.userId === undefined) return outcome;
         const user = await this.deps.conversations.findUser({ type: 'user', userId: target.userId });
         if (user === undefined) return outcome;
-        await this.deps.conversations.clearPersonalConversation(user);
+        await this.deps.conversations.clearPersonalConversation(user, { conversationId: target.conversationId });
         return this.createAndSend(target.at, withoutConversation({ ...user, userId: target.userId }), message, call);
       }
       case 'create-personal':
@@ -342,11 +359,18 @@ export class RecipientDelivery {
   ): Promise<SendOutcome> {
     const created = await call(() => this.deps.sender.createPersonalConversation(at, user.userId));
     if (created.kind !== 'created') return created;
-    await this.deps.conversations.saveUser({ ...user, personalConversationId: created.conversationId, updatedAt: new Date().toISOString() });
+    // Only the chat id is news: the rest of the user as stored now (an uninstall that landed
+    // since `user` was read stays), and a user written by nobody yet as read.
+    await this.deps.conversations.updateUser(user, (current) => ({ ...(current ?? user), personalConversationId: created.conversationId, updatedAt: new Date().toISOString() }));
     return call(() => this.deps.sender.send({ ...at, conversationId: created.conversationId, conversationType: 'personal' }, message));
   }
 
-  /** Teams said the target is gone or closed to us: stop sending there until a new install says otherwise. */
+  /**
+   * Teams said the target is gone or closed to us: stop sending there until Teams says otherwise.
+   * A 403 in a channel closes that channel only (a private or shared channel the app is not in);
+   * in the General channel (its id is the team's) or for the whole app, the app left the team.
+   * Only the fields that change are written, never a whole reference read earlier.
+   */
   private async forgetReference(recipient: TargetRecipient, target: ResolvedTarget, failure: SendFailure): Promise<void> {
     if (failure.kind !== 'not-installed' && failure.kind !== 'blocked-by-user' && failure.kind !== 'conversation-not-found') return;
     const now = new Date().toISOString();
@@ -354,14 +378,22 @@ export class RecipientDelivery {
     if (recipient.type === 'user') {
       const user = await conversations.findUser(recipient);
       if (user === undefined) return;
-      // A block drops the chat (TEAMS-FACTS); a 404 after re-creating it means the same.
-      await conversations.clearPersonalConversation(user, { installed: failure.kind === 'conversation-not-found' });
+      // A block drops the chat (TEAMS-FACTS); a 404 after re-creating it drops the chat only.
+      const failedChat = target.kind === 'conversation' ? target.conversationId : undefined;
+      await conversations.clearPersonalConversation(user, {
+        ...(failure.kind !== 'conversation-not-found' && { installed: false }),
+        ...(failedChat !== undefined && { conversationId: failedChat }),
+      });
     } else if (recipient.type === 'conversation') {
       const conversation = await conversations.findConversation(recipient.conversationId);
       if (conversation !== undefined) await conversations.saveConversation({ ...conversation, active: false, updatedAt: now });
     } else if (failure.kind === 'not-installed' && target.kind !== 'unreachable') {
       const team = await findTeamOf(recipient, conversations);
-      if (team !== undefined) await conversations.saveTeam({ ...team, installed: false, updatedAt: now });
+      if (team === undefined) return;
+      const channelId = recipient.type === 'channel' ? recipient.channelId : team.generalChannelId;
+      const teamWide = channelId === team.teamId || channelId === team.generalChannelId || failure.code === TEAM_WIDE_403;
+      if (teamWide) await conversations.patchTeam(team.teamId, { installed: false });
+      else await conversations.setChannelReachable({ serviceUrl: team.serviceUrl, tenantId: team.tenantId, botId: team.botId, channelId, teamId: team.teamId }, false);
     }
   }
 
@@ -376,6 +408,9 @@ export function rowAsCreated(notificationId: string, send: Pick<DeliverJob, 'rec
   if (send.etag === undefined) return undefined;
   return { notificationId, recipientKey: send.recipientKey, recipient: send.recipient, status: 'pending', attempts: 0, updatedAt: '', etag: send.etag };
 }
+
+/** A 403 that closes every conversation of the app (an admin disabled it), not one channel. */
+const TEAM_WIDE_403 = 'BotDisabledByAdmin';
 
 /** Only a job's first attempt can find its row as created. */
 function asCreated(job: DeliverJob): DeliveryRecord | undefined {

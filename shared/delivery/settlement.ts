@@ -15,9 +15,10 @@ import type { TenantPacer } from '../pacing/tenantPacer';
 import type { RecipientListStore } from '../stores/recipientListStore';
 import type { SendBudget } from './sendBudget';
 import type { PacedGraph } from '../graph/pacedGraph';
+import type { SentMessageIndex } from './sentMessageIndex';
 import type { ProactiveInstall } from './proactiveInstall';
+import type { ServiceUrlTrust } from '../teams/trustedServiceUrl';
 import type { Reach } from './resolveTarget';
-import type { ReadReceiptStore } from '../stores/readReceiptStore';
 import { CALLBACK_WINDOW_MS, type CallbackResult } from '../callbacks/callbackDelivery';
 import type { CallbackSender } from '../callbacks/callbackSender';
 
@@ -70,12 +71,14 @@ export interface DeliveryDependencies {
   /** The tenants' shared send timelines: planning reserves on them, 429s lower their rate. */
   readonly pacer: TenantPacer;
   readonly recipientLists: RecipientListStore;
-  /** Personal-chat messages sent, so Teams' read receipts can find them. */
-  readonly receipts: ReadReceiptStore;
+  /** Personal-chat messages sent, indexed when their job ends so Teams' read receipts can find them. */
+  readonly sentMessages: SentMessageIndex;
   /** Microsoft Graph, paced per tenant: lists the people of group and organization entries. */
   readonly graph: PacedGraph;
   /** Signs and POSTs callback events; set when CALLBACK_SIGNING_KEY is. */
   readonly callbacks?: CallbackSender;
+  /** Which serviceUrls a stored reference may send to (TEAMS_SERVICE_URL_HOSTS); without it, Teams' hosts and loopback. */
+  readonly serviceUrls?: ServiceUrlTrust;
   /** Set when proactive install is on (GRAPH_PROACTIVE_INSTALL): reaches people and teams the bot has never seen. */
   readonly install?: { readonly installer: ProactiveInstall; readonly reach: Reach };
   readonly options: DeliveryOptions;

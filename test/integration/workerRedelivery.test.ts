@@ -1,6 +1,7 @@
 import { HttpGraph } from '../../shared/graph/httpGraph';
 import { PacedGraph } from '../../shared/graph/pacedGraph';
 import { TableReadReceiptStore } from '../../shared/stores/readReceiptStore';
+import { SentMessageIndex } from '../../shared/delivery/sentMessageIndex';
 import { DEFAULT_DELIVERY_OPTIONS, DeliveryWorker } from '../../shared/delivery/deliveryWorker';
 import { SendBudget } from '../../shared/delivery/sendBudget';
 import { jobMessageId, type DeliverJob } from '../../shared/domain/job';
@@ -65,8 +66,8 @@ describe('the worker under Service Bus semantics (duplicate detection by message
       budget,
       pacer: new TenantPacer(new TableTimelineStore(tables), { ...DEFAULT_PACING_POLICY, maxRate: 1000 }),
       recipientLists: new BlobRecipientListStore({ kind: 'connectionString', connectionString: storageConnectionString() }),
+      sentMessages: new SentMessageIndex(new TableReadReceiptStore(tables)),
       // No recipient here needs Graph: nothing listens on the discard port.
-      receipts: new TableReadReceiptStore(tables),
       graph: new PacedGraph(new HttpGraph({ endpoint: 'http://127.0.0.1:9' }), new SendBudget(10)),
       options: { ...DEFAULT_DELIVERY_OPTIONS, leaseMs: 60_000 },
     });
