@@ -1,5 +1,6 @@
 import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { problem } from '../shared/http/problem';
+import { isConnectionFailure } from '../shared/http/connectionFailure';
 import { describeError } from '../shared/logger';
 import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
 import { botMessages } from './handlers/botMessages';
@@ -78,9 +79,4 @@ export function withProblemDetails(handler: HttpHandler): HttpHandler {
       return problem(unavailable ? 503 : 500, unavailable ? 'a dependency did not answer; retry later (with the same Idempotency-Key)' : `internal error; invocation ${context.invocationId}`);
     }
   };
-}
-
-function isConnectionFailure(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|ServiceUnavailable|ServiceCommunicationProblem)$/.test(code);
 }

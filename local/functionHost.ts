@@ -42,7 +42,8 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
   });
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    // Our own address as the base: a Host header is the client's to write, and may not parse.
+    const url = new URL(req.url ?? '/', baseUrl);
     const path = url.pathname.replace(/\/+$/, '');
     const matches = routes
       .map((r) => {
@@ -61,7 +62,8 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
     const body = await readBody(req, MAX_BODY_BYTES + 1);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    const params = Object.fromEntries(Object.entries(match.params).map(([k, v]) => [k, decodeURIComponent(v)]));
+    const params = decodeParams(match.params);
+    if (params === undefined) return send(res, problem(400, 'the path is not valid percent-encoded UTF-8'));
     const request = new HttpRequest({
       method: req.method ?? 'GET',
       url: url.toString(),
@@ -74,11 +76,13 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
     send(res, await definition.handler(request, context));
   }
 
+  let baseUrl = 'http://127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   const address = server.address() as AddressInfo;
+  baseUrl = `http://${options.host ?? '127.0.0.1'}:${address.port}`;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
     server,
@@ -115,6 +119,20 @@ function routePattern(route: string): RegExp {
     })
     .join('/');
   return new RegExp(`^/api/${source}$`);
+}
+
+/** Route parameters as the handlers get them in Azure: decoded; undefined when one is not valid UTF-8 (a lone surrogate, a cut sequence). */
+function decodeParams(raw: Record<string, string | undefined>): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    try {
+      params[name] = decodeURIComponent(value);
+    } catch {
+      return undefined;
+    }
+  }
+  return params;
 }
 
 function hasKey(req: IncomingMessage, url: URL, expected: string): boolean {

@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { fieldErrors, problem } from '../../shared/http/problem';
+import { readOptionalJsonBody } from '../../shared/http/readJsonBody';
 import { retryNotification as retry } from '../../shared/requests/retryNotification';
 import { services } from '../../shared/services';
 
@@ -18,17 +19,9 @@ export async function retryNotification(request: HttpRequest, context: Invocatio
     return problem(400, 'Idempotency-Key must be 1 to 128 visible ASCII characters', { errors: [{ path: 'header:Idempotency-Key', message: 'must be 1 to 128 visible ASCII characters' }] });
   }
   // The body is optional: `{}` or none at all.
-  const text = await request.text();
-  let value: unknown = {};
-  if (text.trim() !== '') {
-    if (!(request.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) return problem(415, 'the body must be application/json');
-    try {
-      value = JSON.parse(text) as unknown;
-    } catch {
-      return problem(400, 'the body is not valid JSON', { errors: [{ path: '', message: 'not valid JSON' }] });
-    }
-  }
-  const parsed = retryRequestSchema.safeParse(value);
+  const body = await readOptionalJsonBody(request);
+  if (!body.ok) return body.response;
+  const parsed = retryRequestSchema.safeParse(body.value);
   if (!parsed.success) {
     const errors = fieldErrors(parsed.error);
     return problem(400, `${errors[0]?.path ?? ''} ${errors[0]?.message ?? ''}`.trim(), { errors });

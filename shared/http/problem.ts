@@ -22,6 +22,7 @@ const TYPE_BASE = 'https://github.com/teams-notify/teams-notify/blob/main/README
 const TITLES: Record<number, { slug: string; title: string }> = {
   400: { slug: 'invalid-request', title: 'The request is not valid' },
   401: { slug: 'unauthorized', title: 'A valid function key is required' },
+  403: { slug: 'forbidden', title: 'Forbidden' },
   404: { slug: 'not-found', title: 'Not found' },
   405: { slug: 'method-not-allowed', title: 'Method not allowed' },
   409: { slug: 'idempotency-conflict', title: 'The Idempotency-Key was used with a different request' },

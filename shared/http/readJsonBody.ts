@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { z } from 'zod';
+import { jsonShapeProblem } from './jsonShape';
 import { fieldErrors, problem } from './problem';
 
 /** The contract's 1 MiB: room for 10,000 recipient entries and a 28 KB message, small enough to refuse floods. */
@@ -11,7 +12,7 @@ export type BodyResult = { readonly ok: true; readonly value: unknown } | { read
 export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<BodyResult> {
   const contentType = request.headers.get('content-type') ?? '';
   if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType.trim())) {
-    return { ok: false, response: problem(415, `send the body as application/json (got ${contentType === '' ? 'no content-type' : contentType})`) };
+    return { ok: false, response: problem(415, `send the body as application/json (got ${contentType === '' ? 'no content-type' : JSON.stringify(contentType.slice(0, 100))})`) };
   }
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
@@ -21,12 +22,25 @@ export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYT
   const size = Buffer.byteLength(text, 'utf8');
   if (size > maxBytes) return { ok: false, response: problem(413, `the body is ${size} bytes; the limit is ${maxBytes}`) };
   if (text.trim() === '') return { ok: false, response: problem(400, 'the body is empty', { errors: [{ path: '', message: 'expected a JSON object' }] }) };
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch (error) {
-    const message = error instanceof Error ? error.message : 'invalid JSON';
-    return { ok: false, response: problem(400, `the body is not valid JSON: ${message}`, { errors: [{ path: '', message }] }) };
+    // Where, not the parser's own words (they quote the body and change between Node versions).
+    const position = error instanceof Error ? /at position (\d+)/.exec(error.message)?.[1] : undefined;
+    const message = position === undefined ? 'not valid JSON' : `not valid JSON at position ${position}`;
+    return { ok: false, response: problem(400, `the body is ${message}`, { errors: [{ path: '', message }] }) };
   }
+  const shape = jsonShapeProblem(value);
+  if (shape !== undefined) return { ok: false, response: problem(400, `the body is refused: ${shape.path === '' ? '' : `${shape.path} `}${shape.message}`, { errors: [shape] }) };
+  return { ok: true, value };
+}
+
+/** For a body that may be left out: none at all (or only white space) reads as `{}`; anything else as `readJsonBody`. */
+export async function readOptionalJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<BodyResult> {
+  const text = await request.clone().text();
+  if (text.trim() === '') return { ok: true, value: {} };
+  return readJsonBody(request, maxBytes);
 }
 
 export type ValidatedBody<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: HttpResponseInit };

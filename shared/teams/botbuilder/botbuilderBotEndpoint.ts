@@ -1,7 +1,10 @@
 import type { Activity, TurnContext } from 'botbuilder';
 import { AuthenticationError } from 'botframework-connector';
+import { checkActivity } from '../../bot/activitySchema';
 import type { ActivityHandler, BotEndpoint, BotRequest, BotResponse, ReplyPacing } from '../../bot/botEndpoint';
 import { tenantOf, type IncomingActivity } from '../../bot/incomingActivity';
+import { ReplyNotSentError } from '../../bot/replyPacing';
+import { isConnectionFailure } from '../../http/connectionFailure';
 import { describeError, type Logger } from '../../logger';
 import type { OutgoingMessage } from '../teamsSender';
 import { readConnectorError } from './botbuilderTeamsSender';
@@ -22,8 +25,11 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
 
   async process(request: BotRequest): Promise<BotResponse> {
     if (request.method !== 'POST') return { status: 405 };
-    const activity = asActivity(request.body);
-    if (activity === undefined) return { status: 400, body: 'the body must be a Bot Framework activity with a type' };
+    // Checked before botbuilder sees it: its token check reads serviceUrl and channelId, and its
+    // reply serializer and our handler call string methods on ids, so a wrong type must stop here.
+    const checked = checkActivity(request.body);
+    if (!checked.ok) return { status: 400, body: { errors: checked.errors } };
+    const activity = asActivity(checked.activity);
     const authHeader = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1] ?? '';
     try {
       const invokeResponse = await this.adapter.runTurn(authHeader, activity, async (context: TurnContext) => {
@@ -37,8 +43,14 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
         this.log.warn(`bot endpoint refused an activity: ${describeError(error)}`);
         return { status: 401 };
       }
+      if (error instanceof ReplyFailedError) {
+        // The activity was valid and its effects are stored; the connector did not take the answer.
+        // The turn fails (502, or 503 while Teams throttles the tenant) so the user sees it, rather than the answer vanishing.
+        this.log.warn(`bot endpoint: the reply to a ${activity.type} activity was not sent: ${describeError(error.cause)}`);
+        return { status: error.cause instanceof ReplyNotSentError ? 503 : 502 };
+      }
       this.log.error(`bot endpoint failed on a ${activity.type} activity: ${describeError(error)}`);
-      return { status: 500 };
+      return { status: isConnectionFailure(error) ? 503 : 500 };
     }
   }
 
@@ -48,6 +60,14 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
    * with the tenant and why), rather than the answer vanishing.
    */
   private async reply(context: TurnContext, activity: IncomingActivity, reply: OutgoingMessage): Promise<void> {
+    try {
+      await this.sendReply(context, activity, reply);
+    } catch (error) {
+      throw new ReplyFailedError(error);
+    }
+  }
+
+  private async sendReply(context: TurnContext, activity: IncomingActivity, reply: OutgoingMessage): Promise<void> {
     const tenantId = tenantOf(activity) ?? 'unknown';
     await this.pacing.beforeReply(tenantId);
     try {
@@ -63,11 +83,17 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
   }
 }
 
-/** The body as an activity, with its times as Dates, as `CloudAdapter.process` would hand it on. */
-function asActivity(body: unknown): Activity | undefined {
-  if (typeof body !== 'object' || body === null) return undefined;
-  const activity = body as Record<string, unknown>;
-  if (typeof activity.type !== 'string' || activity.type === '') return undefined;
+/** A reply the connector did not take (or the tenant's pause did not allow): a dependency's failure, not the activity's. */
+class ReplyFailedError extends Error {
+  override name = 'ReplyFailedError';
+  constructor(override readonly cause: unknown) {
+    super('the reply was not sent');
+  }
+}
+
+/** The checked body as an activity, with its times as Dates, as `CloudAdapter.process` would hand it on. */
+function asActivity(body: Record<string, unknown>): Activity {
+  const activity = body;
   for (const [field, raw] of [['timestamp', 'rawTimestamp'], ['localTimestamp', 'rawLocalTimestamp'], ['expiration', 'rawExpiration']] as const) {
     const value = activity[field];
     if (typeof value === 'string') {
