@@ -5,6 +5,7 @@ import { describeError } from '../shared/logger';
 import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
 import { botMessages } from './handlers/botMessages';
 import { cancelNotification } from './handlers/cancelNotification';
+import { listDeadLetters, redriveDeadLetter, redriveNotificationDeadLetters } from './handlers/deadLetters';
 import { editNotification } from './handlers/editNotification';
 import { recallNotification } from './handlers/recallNotification';
 import { retryNotification } from './handlers/retryNotification';
@@ -13,6 +14,7 @@ import { getNotification } from './handlers/getNotification';
 import { health } from './handlers/health';
 import { postNotification } from './handlers/postNotification';
 import { sweepStuck } from './handlers/sweepStuck';
+import { purgeExpired } from './handlers/purgeExpired';
 
 /** The app setting prefix of the Service Bus connection (identity-based: `...__fullyQualifiedNamespace`). */
 export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
@@ -26,7 +28,8 @@ export interface HttpFunctionDefinition {
   readonly methods: readonly HttpMethod[];
   /** Relative to the `api` route prefix. */
   readonly route: string;
-  readonly authLevel: 'anonymous' | 'function';
+  /** `admin`: the host's master key (locally LOCAL_ADMIN_KEY); the function key does not open it. */
+  readonly authLevel: 'anonymous' | 'function' | 'admin';
   readonly handler: HttpHandler;
 }
 
@@ -61,11 +64,17 @@ export const functionDefinitions: readonly FunctionDefinition[] = [
   { kind: 'http', name: 'editNotification', methods: ['PATCH'], route: 'notifications/{id}', authLevel: 'function', handler: withProblemDetails(editNotification) },
   { kind: 'http', name: 'retryNotification', methods: ['POST'], route: 'notifications/{id}/retry', authLevel: 'function', handler: withProblemDetails(retryNotification) },
   { kind: 'http', name: 'recallNotification', methods: ['POST'], route: 'notifications/{id}/recall', authLevel: 'function', handler: withProblemDetails(recallNotification) },
+  // Operators only: parked jobs, and sending them again.
+  { kind: 'http', name: 'listDeadLetters', methods: ['GET'], route: 'deadletters', authLevel: 'admin', handler: withProblemDetails(listDeadLetters) },
+  { kind: 'http', name: 'redriveDeadLetter', methods: ['POST'], route: 'deadletters/{id}/redrive', authLevel: 'admin', handler: withProblemDetails(redriveDeadLetter) },
+  { kind: 'http', name: 'redriveNotificationDeadLetters', methods: ['POST'], route: 'deadletters/redrive', authLevel: 'admin', handler: withProblemDetails(redriveNotificationDeadLetters) },
   { kind: 'http', name: 'health', methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: withProblemDetails(health) },
   // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.
   { kind: 'http', name: 'botMessages', methods: ['POST'], route: 'messages', authLevel: 'anonymous', handler: withProblemDetails(botMessages) },
   { kind: 'queue', name: 'deliverJob', queueName: DELIVERY_QUEUE_NAME, connection: SERVICE_BUS_CONNECTION, handler: deliverJob },
   { kind: 'timer', name: 'sweepStuck', schedule: '0 */15 * * * *', everyMs: 15 * 60_000, handler: sweepStuck },
+  // Hourly, at minute 7 (clear of the sweeper's quarter hours): a bounded slice of RETENTION_DAYS' purge.
+  { kind: 'timer', name: 'purgeExpired', schedule: '0 7 * * * *', everyMs: 60 * 60_000, handler: purgeExpired },
 ];
 
 /** An unexpected error becomes a problem+json 500 (or 503 for an unreachable dependency), logged, never leaked. */

@@ -12,6 +12,8 @@ export interface LocalFunctionHostOptions {
   readonly host?: string;
   /** The key `authLevel: function` endpoints require, as `x-functions-key` or `?code=`. */
   readonly functionKey: string;
+  /** The key `authLevel: admin` endpoints require (Azure's master key; LOCAL_ADMIN_KEY). Without it they answer 401 to everyone. */
+  readonly adminKey?: string;
   readonly definitions?: readonly FunctionDefinition[];
   readonly log?: Logger;
 }
@@ -56,7 +58,12 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
     if (match === undefined) return send(res, problem(405, `${req.method ?? ''} is not allowed on ${path}`));
     const { definition } = match;
 
-    if (definition.authLevel === 'function' && !hasKey(req, url, options.functionKey)) {
+    // As in Azure: the admin key opens every level, the function key never opens `admin`.
+    const isAdmin = options.adminKey !== undefined && options.adminKey !== '' && hasKey(req, url, options.adminKey);
+    if (definition.authLevel === 'admin' && !isAdmin) {
+      return send(res, problem(401, 'send the admin key as the x-functions-key header or the code query parameter', { title: 'A valid admin key is required' }));
+    }
+    if (definition.authLevel === 'function' && !isAdmin && !hasKey(req, url, options.functionKey)) {
       return send(res, problem(401, 'send the function key as the x-functions-key header or the code query parameter'));
     }
     const body = await readBody(req, MAX_BODY_BYTES + 1);

@@ -41,6 +41,10 @@ async function main(): Promise<void> {
   const stateDir = resolve(env.LOCAL_STATE_DIR ?? root);
   const generatedKey = env.LOCAL_FUNCTION_KEY === undefined || env.LOCAL_FUNCTION_KEY === '';
   const functionKey = generatedKey ? randomBytes(18).toString('base64url') : (env.LOCAL_FUNCTION_KEY as string);
+  // The admin endpoints (dead letters) take a key of their own, as Azure's master key: never the function key.
+  const generatedAdminKey = env.LOCAL_ADMIN_KEY === undefined || env.LOCAL_ADMIN_KEY === '';
+  const adminKey = generatedAdminKey ? randomBytes(18).toString('base64url') : (env.LOCAL_ADMIN_KEY as string);
+  if (adminKey === functionKey) throw new Error('LOCAL_ADMIN_KEY must differ from LOCAL_FUNCTION_KEY: the function key must not open the admin endpoints');
   const started: Started[] = [];
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
     await services.ready();
 
     say('Starting the Microsoft 365 Agents Playground (local Teams)...');
-    const host = await startFunctionHost({ port, functionKey, log });
+    const host = await startFunctionHost({ port, functionKey, adminKey, log });
     const teams = { ...DEFAULT_PLAYGROUND_CONFIG, bot: { ...DEFAULT_PLAYGROUND_CONFIG.bot, name: config.appName } };
     const playground = await startPlayground({
       port: playgroundPort,
@@ -132,6 +136,7 @@ teams-notify is running.
   Bot endpoint    ${host.url}/api/messages
   Azurite         tables 127.0.0.1:${ports.table}  queues 127.0.0.1:${ports.queue}  blobs 127.0.0.1:${ports.blob}
   Function key    ${functionKey}${generatedKey ? '   (generated; set LOCAL_FUNCTION_KEY to choose one)' : ''}
+  Admin key       ${adminKey}${generatedAdminKey ? '   (generated; set LOCAL_ADMIN_KEY to choose one)' : ''}  <- for /api/deadletters
 
 Send a notification to ${teams.currentUser.name} (then look at the Playground):
 

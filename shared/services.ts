@@ -19,6 +19,7 @@ import { SendBudget } from './delivery/sendBudget';
 import type { NotificationRequest } from './domain/notificationRequest';
 import type { Logger } from './logger';
 import type { JobQueue } from './queue/jobQueue';
+import { hasDeadLetters, type DeadLetters } from './queue/deadLetters';
 import { ServiceBusJobQueue } from './queue/serviceBusJobQueue';
 import { StorageQueueJobQueue } from './queue/storageQueueJobQueue';
 import { TableConversationStore, type ConversationStore } from './stores/conversationStore';
@@ -43,6 +44,8 @@ export interface Services {
   readonly config: Config;
   readonly tables: Tables;
   readonly queue: JobQueue;
+  /** The queue's dead letters, for `GET /api/deadletters` and their redrive. */
+  readonly deadLetters: DeadLetters;
   readonly notifications: NotificationStore;
   readonly deliveries: DeliveryStore;
   readonly conversations: ConversationStore;
@@ -68,6 +71,7 @@ export interface Services {
 export interface ServiceOverrides {
   readonly sender?: TeamsSender;
   readonly queue?: JobQueue;
+  readonly deadLetters?: DeadLetters;
   readonly delivery?: Partial<DeliveryOptions>;
   readonly log?: Logger;
 }
@@ -88,6 +92,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
       : { kind: 'identity', endpoint: config.tableEndpoint as string, credential: credential as DefaultAzureCredential, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) },
   );
   const queue = overrides.queue ?? createQueue(config, credential);
+  const deadLetters = overrides.deadLetters ?? (hasDeadLetters(queue) ? queue.deadLetterStore() : noDeadLetters);
   const notifications = new TableNotificationStore(tables);
   const deliveries = new TableDeliveryStore(tables);
   const conversations = new TableConversationStore(tables);
@@ -179,6 +184,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     config,
     tables,
     queue,
+    deadLetters,
     notifications,
     deliveries,
     conversations,
@@ -215,6 +221,13 @@ function createQueue(config: Config, credential: DefaultAzureCredential | undefi
     ...(credential !== undefined && { credential }),
   });
 }
+
+/** A queue given without dead letters of its own (a test's wrapper): nothing is listed. */
+const noDeadLetters: DeadLetters = {
+  list: () => Promise.resolve({ items: [] }),
+  get: () => Promise.resolve(undefined),
+  remove: () => Promise.resolve(false),
+};
 
 let shared: Services | undefined;
 

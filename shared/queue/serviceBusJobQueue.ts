@@ -8,6 +8,8 @@ import {
 } from '@azure/service-bus';
 import { jobMessageId } from '../domain/job';
 import { welcomeMessageId } from '../domain/welcomeJob';
+import type { DeadLetters, HasDeadLetters } from './deadLetters';
+import { ServiceBusDeadLetters } from './serviceBusDeadLetters';
 import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME, type DeadLetter, type JobQueue, type QueuedJob, type QueueJob } from './jobQueue';
 
 /** How to reach the namespace: a connection string (local, emulator, test peer) or a managed identity. */
@@ -38,12 +40,13 @@ const DEFAULT_PING_TIMEOUT_MS = 5_000;
  * The job queue on Azure Service Bus. One client (one AMQP connection) per instance, and one
  * cached sender per queue, because opening a link costs a round trip plus a CBS token exchange.
  */
-export class ServiceBusJobQueue implements JobQueue {
+export class ServiceBusJobQueue implements JobQueue, HasDeadLetters {
   private readonly client: ServiceBusClient;
   private readonly senders = new Map<string, ServiceBusSender>();
   private readonly queueName: string;
   private readonly deadLetterQueueName: string;
   private readonly pingTimeoutMs: number;
+  private parked: ServiceBusDeadLetters | undefined;
 
   constructor(connection: ServiceBusConnection, options: ServiceBusJobQueueOptions = {}) {
     this.client =
@@ -69,6 +72,12 @@ export class ServiceBusJobQueue implements JobQueue {
       return new ServiceBusJobQueue({ fullyQualifiedNamespace: settings.fullyQualifiedNamespace, credential: settings.credential }, options);
     }
     throw new Error('Service Bus needs a connection string, or a fully qualified namespace and a credential');
+  }
+
+  /** The dead letters of both queues, on this instance's connection. */
+  deadLetterStore(): DeadLetters {
+    this.parked ??= new ServiceBusDeadLetters(this.client, { queueName: this.queueName, deadLetterQueueName: this.deadLetterQueueName });
+    return this.parked;
   }
 
   /** The queues come from infra/: duplicate detection can only be set when a queue is created. */
@@ -134,7 +143,7 @@ export class ServiceBusJobQueue implements JobQueue {
     this.senders.clear();
     // Closing the client alone would close the links too, but closing the senders first lets
     // their detach complete before the connection goes away.
-    await Promise.allSettled(senders.map((sender) => sender.close()));
+    await Promise.allSettled([...senders.map((sender) => sender.close()), this.parked?.close()]);
     await this.client.close();
   }
 

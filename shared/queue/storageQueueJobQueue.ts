@@ -1,5 +1,8 @@
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
+import type { TableClient } from '@azure/data-tables';
+import type { DeadLetters, HasDeadLetters } from './deadLetters';
 import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME, type DeadLetter, type JobQueue, type QueuedJob, type QueueJob } from './jobQueue';
+import { StorageQueueDeadLetters } from './storageQueueDeadLetters';
 
 /** Azure Storage queues cap visibility delays at 7 days; a later job re-schedules itself on arrival. */
 export const MAX_VISIBILITY_DELAY_SECONDS = 7 * 24 * 3600 - 60;
@@ -17,20 +20,29 @@ export function decodeQueueBody(text: string): string {
  * The local adapter of the job queue: Azure Storage queues, served by Azurite. Scheduling is a
  * visibility delay; there is no duplicate detection, so delivery rows carry idempotency instead.
  */
-export class StorageQueueJobQueue implements JobQueue {
+export class StorageQueueJobQueue implements JobQueue, HasDeadLetters {
   private readonly service: QueueServiceClient;
   readonly deliveries: QueueClient;
   readonly deadLetters: QueueClient;
+  /** The dead letters' index (see `StorageQueueDeadLetters`), a table named after the dead-letter queue. */
+  private readonly deadLetterIndex: TableClient;
+  private readonly parked: StorageQueueDeadLetters;
   private ensured: Promise<void> | undefined;
 
   constructor(connectionString: string, names = { deliveries: DELIVERY_QUEUE_NAME, deadLetters: DEAD_LETTER_QUEUE_NAME }) {
     this.service = QueueServiceClient.fromConnectionString(connectionString);
     this.deliveries = this.service.getQueueClient(names.deliveries);
     this.deadLetters = this.service.getQueueClient(names.deadLetters);
+    this.deadLetterIndex = StorageQueueDeadLetters.indexClient(connectionString, names.deadLetters);
+    this.parked = new StorageQueueDeadLetters(this.deadLetters, this.deadLetterIndex);
+  }
+
+  deadLetterStore(): DeadLetters {
+    return this.parked;
   }
 
   ensureCreated(): Promise<void> {
-    this.ensured ??= Promise.all([this.deliveries.createIfNotExists(), this.deadLetters.createIfNotExists()]).then(
+    this.ensured ??= Promise.all([this.deliveries.createIfNotExists(), this.deadLetters.createIfNotExists(), this.deadLetterIndex.createTable()]).then(
       () => undefined,
       (error: unknown) => {
         this.ensured = undefined;
@@ -59,9 +71,9 @@ export class StorageQueueJobQueue implements JobQueue {
 
   async deadLetter(letter: DeadLetter): Promise<void> {
     await this.ensureCreated();
-    await this.deadLetters.sendMessage(
+    await this.parked.park(
+      letter,
       encodeQueueBody({ reason: letter.reason, description: letter.description, body: letter.body, deadLetteredAt: new Date().toISOString() }),
-      { messageTimeToLive: -1 },
     );
   }
 

@@ -1,12 +1,14 @@
 import type { Server, Socket } from 'node:net';
 import { create_container, message as amqpMessage, types, type Connection, type EventContext, type Message, type Sender } from 'rhea';
+import { PeerQueues } from './amqpTestPeerQueues';
 
 /**
  * A small AMQP 1.0 peer that plays the parts of a Service Bus namespace that the producer side
  * of @azure/service-bus uses: the `$cbs` token exchange, sender links to a queue (single and
  * batched transfers) and the `<queue>/$management` schedule-message request. It records what
  * arrived so a test can assert on the wire result of the real SDK, without Azure and without
- * mocking the SDK. It does not deliver anything back to receivers: it is a sink.
+ * mocking the SDK. What is sent to a queue is also kept in `queues` (see amqpTestPeerQueues.ts),
+ * which serves receivers, peeks and dead-letter subqueues as Service Bus does.
  */
 
 /** Message format Service Bus uses for a batch: one transfer whose data sections are encoded messages. */
@@ -45,12 +47,16 @@ export interface AmqpTestPeer {
   readonly tokenAudiences: string[];
   /** Transfers the peer rejected, and why (a test should expect none). */
   readonly errors: string[];
+  /** The queues as receivers see them: sequence numbers, locks, dead-letter subqueues. */
+  readonly queues: PeerQueues;
   close(): Promise<void>;
 }
 
 export interface AmqpTestPeerOptions {
   /** Advertised on every link the peer receives on; createMessageBatch sizes batches by it. */
   readonly maxMessageSize?: number;
+  /** Service Bus' `maxDeliveryCount` of every queue (default 10). */
+  readonly maxDeliveryCount?: number;
 }
 
 /** A rhea data section as decoded (rhea's typings leave bodies as `any`). */
@@ -109,12 +115,15 @@ export async function startAmqpTestPeer(options: AmqpTestPeerOptions = {}): Prom
   const errors: string[] = [];
   let nextSequenceNumber = 1;
   let transfers = 0;
+  const queues = new PeerQueues({ ...(options.maxDeliveryCount !== undefined && { maxDeliveryCount: options.maxDeliveryCount }) });
 
   const container = create_container({
     id: 'amqp-test-peer',
     // Applies to links the client opens towards us; without max_message_size the SDK's batch
     // believes nothing fits (it reads the remote attach's max_message_size as the limit).
     receiver_options: { max_message_size: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE, autoaccept: false },
+    // Senders towards the SDK's receivers: an abandon (modified) is told apart from a release.
+    sender_options: { treat_modified_as_released: false },
   });
   // The SDK's emulator mode offers SASL ANONYMOUS only.
   container.sasl_server_mechanisms.enable_anonymous();
@@ -145,6 +154,17 @@ export async function startAmqpTestPeer(options: AmqpTestPeerOptions = {}): Prom
     links?.set(sender.name, sender);
     const target = sender.target as { address?: string } | undefined;
     if (target?.address) links?.set(target.address, sender);
+    if (queues.isConsumerAddress((sender.source as { address?: string } | undefined)?.address)) queues.attach(sender);
+  });
+  container.on('sendable', () => queues.pump());
+  container.on('sender_draining', (context: EventContext) => {
+    if (context.sender) queues.drain(context.sender);
+  });
+  container.on('accepted', (context: EventContext) => queues.settle(context, 'accepted'));
+  container.on('modified', (context: EventContext) => queues.settle(context, 'modified'));
+  container.on('rejected', (context: EventContext) => queues.settle(context, 'rejected'));
+  container.on('sender_close', (context: EventContext) => {
+    if (context.sender) queues.detach(context.sender);
   });
 
   container.on('receiver_open', (context: EventContext) => {
@@ -163,6 +183,11 @@ export async function startAmqpTestPeer(options: AmqpTestPeerOptions = {}): Prom
 
   function onManagement(context: EventContext, queue: string, request: Message): void {
     const operation: unknown = request.application_properties?.operation;
+    if (operation === 'com.microsoft:peek-message') {
+      const { statusCode, body } = queues.peek(queue, request);
+      reply(context, request, { statusCode }, body);
+      return;
+    }
     if (operation !== 'com.microsoft:schedule-message') {
       reply(context, request, { statusCode: 501, statusDescription: `test peer does not implement ${String(operation)}` });
       return;
@@ -188,7 +213,11 @@ export async function startAmqpTestPeer(options: AmqpTestPeerOptions = {}): Prom
     const payload: unknown = context.message;
     if (context.delivery?.format === BATCH_MESSAGE_FORMAT) {
       if (!Buffer.isBuffer(payload)) throw new Error('batch transfer without a payload');
-      for (const part of batchParts(decode(payload))) received.push(toRecord(address, decode(part), true, transfers));
+      for (const part of batchParts(decode(payload))) {
+        const inner = decode(part);
+        received.push(toRecord(address, inner, true, transfers));
+        queues.append(address, inner);
+      }
       return;
     }
     const msg = context.message;
@@ -200,6 +229,7 @@ export async function startAmqpTestPeer(options: AmqpTestPeerOptions = {}): Prom
       onManagement(context, address.slice(0, -'/$management'.length), msg);
     } else {
       received.push(toRecord(address, msg, false, transfers));
+      queues.append(address, msg);
     }
   }
 
@@ -237,6 +267,7 @@ export async function startAmqpTestPeer(options: AmqpTestPeerOptions = {}): Prom
     scheduled,
     tokenAudiences,
     errors,
+    queues,
     async close(): Promise<void> {
       // Say goodbye politely, then cut whatever is left so jest has no open handles.
       for (const connection of connections) connection.close();

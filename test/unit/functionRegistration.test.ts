@@ -90,7 +90,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     app = await loadApp();
   });
 
-  it('sets the v4 programming model once and registers exactly the ten functions', () => {
+  it('sets the v4 programming model once and registers exactly the thirteen functions', () => {
     expect(app.core.models).toHaveLength(1);
     expect(app.core.registered.map((r) => r.metadata.name).sort()).toEqual([
       'botMessages',
@@ -99,8 +99,12 @@ describe('Azure Functions registration (functions/index.ts)', () => {
       'editNotification',
       'getNotification',
       'health',
+      'listDeadLetters',
       'postNotification',
+      'purgeExpired',
       'recallNotification',
+      'redriveDeadLetter',
+      'redriveNotificationDeadLetters',
       'retryNotification',
       'sweepStuck',
     ]);
@@ -114,6 +118,9 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     ['editNotification', ['PATCH'], 'notifications/{id}', 'function'],
     ['recallNotification', ['POST'], 'notifications/{id}/recall', 'function'],
     ['retryNotification', ['POST'], 'notifications/{id}/retry', 'function'],
+    ['listDeadLetters', ['GET'], 'deadletters', 'admin'],
+    ['redriveDeadLetter', ['POST'], 'deadletters/{id}/redrive', 'admin'],
+    ['redriveNotificationDeadLetters', ['POST'], 'deadletters/redrive', 'admin'],
     ['health', ['GET'], 'health', 'anonymous'],
     ['botMessages', ['POST'], 'messages', 'anonymous'],
   ])('%s is an httpTrigger %p on route %s with authLevel %s and an http output', (name, methods, route, authLevel) => {
@@ -148,12 +155,31 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     expect(definition?.kind === 'timer' ? definition.everyMs : undefined).toBe(Number(minutes) * 60_000);
   });
 
+  it('purgeExpired is an hourly timerTrigger whose NCRONTAB schedule and local period agree', () => {
+    const registration = app.byName.get('purgeExpired');
+    if (registration === undefined) throw new Error('purgeExpired not registered');
+    const t = trigger(registration.metadata);
+    expect(t).toMatchObject({ type: 'timerTrigger', direction: 'in' });
+    // Second 0 of one fixed minute, every hour: once an hour.
+    expect(String(t.schedule)).toMatch(/^0 \d{1,2} \* \* \* \*$/);
+    const definition = functionDefinitions.find((d) => d.kind === 'timer' && d.name === 'purgeExpired');
+    expect(definition?.kind === 'timer' ? definition.everyMs : undefined).toBe(60 * 60_000);
+  });
+
   it('no function is anonymous except health and the bot endpoint', () => {
     const anonymous = app.core.registered
       .filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger' && b.authLevel === 'anonymous'))
       .map((r) => r.metadata.name)
       .sort();
     expect(anonymous).toEqual(['botMessages', 'health']);
+  });
+
+  it('the dead-letter endpoints, and only they, need the admin (master) key', () => {
+    const admin = app.core.registered
+      .filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger' && b.authLevel === 'admin'))
+      .map((r) => r.metadata.name)
+      .sort();
+    expect(admin).toEqual(['listDeadLetters', 'redriveDeadLetter', 'redriveNotificationDeadLetters']);
   });
 
   it('the callback the host would invoke is the real, problem-wrapped handler', async () => {
