@@ -27,6 +27,13 @@ export const SETTINGS = {
   botAppType: 'MicrosoftAppType',
   botAppTenantId: 'MicrosoftAppTenantId',
   botAppPassword: 'MicrosoftAppPassword',
+  /**
+   * botbuilder's own setting: the OpenID metadata document that channel tokens are checked against
+   * (default: login.botframework.com's). Loopback only: it exists for a test stand-in.
+   */
+  botOpenIdMetadata: 'BotOpenIdMetadata',
+  /** Comma-separated host patterns (`*.` prefix for subdomains) a conversation's serviceUrl must be on; replaces Teams' defaults. */
+  teamsServiceUrlHosts: 'TEAMS_SERVICE_URL_HOSTS',
   /** Comma-separated tenant ids; when set, other tenants are refused. */
   allowedTenants: 'ALLOWED_TENANT_IDS',
   /** Bot Connector requests per second per tenant, for this process. */
@@ -90,6 +97,15 @@ const configSchema = z.object({
     .string()
     .optional()
     .transform((v) => (v ?? '').split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0)),
+  botOpenIdMetadata: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .refine((v) => v === undefined || isLoopbackUrl(v), 'must be a loopback URL (a test stand-in for login.botframework.com)'),
+  teamsServiceUrlHosts: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0)))
+    .refine((v) => v === undefined || (v.length > 0 && v.every((h) => /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(h))), 'host names or *.domain patterns, comma-separated'),
   sendRatePerSecond: intFrom(50, 1, 1000),
   maxAttempts: intFrom(6, 1, 50),
   maxDeliveryCount: intFrom(10, 1, 2000),
