@@ -37,6 +37,7 @@ import { DEFAULT_PACING_POLICY } from './pacing/tenantTimeline';
 import { BotbuilderBotEndpoint } from './teams/botbuilder/botbuilderBotEndpoint';
 import { BotbuilderTeamsSender } from './teams/botbuilder/botbuilderTeamsSender';
 import { createCloudAdapter } from './teams/botbuilder/cloudAdapter';
+import { serviceUrlTrustFrom } from './teams/trustedServiceUrl';
 import type { TeamsSender } from './teams/teamsSender';
 
 /** Everything the function handlers use, wired once per process from the settings. */
@@ -143,6 +144,8 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   // Callbacks are signed with CALLBACK_SIGNING_KEY; without it, requests with a callbackUrl are refused.
   const callbacks =
     config.callbackSigningKey !== undefined ? new HttpCallbackSender({ signingKey: config.callbackSigningKey, allowLoopback: !runsInAzure() }) : undefined;
+  // Conversation references are stored and called only on Teams' hosts (loopback too without an app id).
+  const serviceUrls = serviceUrlTrustFrom(config);
   const worker = new DeliveryWorker({
     notifications,
     deliveries,
@@ -157,6 +160,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     graph,
     ...(install !== undefined && { install }),
     ...(callbacks !== undefined && { callbacks }),
+    serviceUrls,
     options,
   });
   const settings = {
@@ -173,6 +177,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     welcomes,
     welcomer: new Welcomes(welcoming),
     allowedTenants: config.allowedTenants,
+    serviceUrls,
     settings,
     log,
   });

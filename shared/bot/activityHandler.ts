@@ -20,6 +20,8 @@ import type { DeliveryStore } from '../stores/deliveryStore';
 import type { ReadReceiptStore } from '../stores/readReceiptStore';
 
 import type { OutgoingMessage } from '../teams/teamsSender';
+import { LOCAL_SERVICE_URL_TRUST, type ServiceUrlTrust } from '../teams/trustedServiceUrl';
+import { RefusedActivity } from './refusedActivity';
 import type { ActivityHandler } from './botEndpoint';
 import { tenantOf, type ChannelAccount, type IncomingActivity } from './incomingActivity';
 import type { Welcomer } from './welcomes';
@@ -40,6 +42,8 @@ export interface ActivityHandlerDependencies {
   readonly settings: BotMessageSettings;
   /** Lower-case tenant ids; empty allows every tenant. */
   readonly allowedTenants: readonly string[];
+  /** Which serviceUrls an activity may name (TEAMS_SERVICE_URL_HOSTS); without it, Teams' hosts and loopback. */
+  readonly serviceUrls?: ServiceUrlTrust;
   readonly log: Logger;
 }
 
@@ -55,6 +59,13 @@ export class TeamsActivityHandler implements ActivityHandler {
   constructor(private readonly deps: ActivityHandlerDependencies) {}
 
   async handle(activity: IncomingActivity): Promise<readonly OutgoingMessage[]> {
+    // Before anything is stored or answered: a reply, and every later notification to what this
+    // activity introduces, would go to its serviceUrl with the bot's token.
+    const refusal = (this.deps.serviceUrls ?? LOCAL_SERVICE_URL_TRUST).refusal(activity.serviceUrl);
+    if (refusal !== undefined) {
+      this.deps.log.warn(`activity ${activity.type} refused: ${refusal}`);
+      throw new RefusedActivity(refusal);
+    }
     const tenantId = tenantOf(activity);
     if (tenantId === undefined) {
       this.deps.log.warn(`activity ${activity.type} without a tenant id ignored`);
@@ -131,6 +142,8 @@ export class TeamsActivityHandler implements ActivityHandler {
       kind: 'channel',
       teamId: context.teamId,
       active: eventType !== 'channelDeleted',
+      // Teams tells the bot of a channel it can post in; a deleted one is closed by `active`.
+      ...(eventType !== 'channelDeleted' && { reachable: true }),
       updatedAt: new Date().toISOString(),
       ...(channel.name !== undefined && { name: channel.name }),
     });
@@ -165,14 +178,9 @@ export class TeamsActivityHandler implements ActivityHandler {
     const { conversations } = this.deps;
     await conversations.saveConversation({ ...context.address, conversationId: activity.conversation.id, kind: context.kind, active: false, updatedAt: now });
     if (context.kind === 'personal') {
-      const user = await conversations.findUser({ type: 'user', userId: activity.from.id });
-      await conversations.saveUser({ ...(user ?? this.userFrom(context, activity.from)), installed: false, hasPersonalApp: false, updatedAt: now });
+      await conversations.updateUser({ userId: activity.from.id }, (user) => ({ ...(user ?? this.userFrom(context, activity.from)), installed: false, hasPersonalApp: false, updatedAt: now }));
     }
-    const teamId = context.teamId;
-    if (teamId !== undefined) {
-      const team = await conversations.findTeam(teamId);
-      if (team !== undefined) await conversations.saveTeam({ ...team, installed: false, updatedAt: now });
-    }
+    if (context.teamId !== undefined) await conversations.patchTeam(context.teamId, { installed: false });
     await this.deps.welcomes.release(context.welcomeKey);
     this.deps.log.log(`app removed from ${context.kind} ${activity.conversation.id} (tenant ${tenantId})`);
     return [];
@@ -251,8 +259,14 @@ export class TeamsActivityHandler implements ActivityHandler {
       ...(activity.conversation.name !== undefined && { name: activity.conversation.name }),
       ...(context.teamId !== undefined && { teamId: context.teamId }),
       ...(context.kind === 'personal' && { userId: activity.from.id }),
+      // An activity from a channel proves the bot is in it: a 403 there earlier no longer holds.
+      ...(context.channelId === activity.conversation.id && { reachable: true }),
     });
     const teamId = context.teamId;
+    if (teamId !== undefined && context.channelId !== undefined && context.channelId !== activity.conversation.id) {
+      // A post in a thread: the channel is the conversation id before ";messageid=".
+      await conversations.setChannelReachable({ ...context.address, channelId: context.channelId, teamId }, true);
+    }
     if (teamId !== undefined) {
       const team = await conversations.findTeam(teamId);
       if (installing || team !== undefined) {
@@ -260,7 +274,9 @@ export class TeamsActivityHandler implements ActivityHandler {
           ...context.address,
           teamId,
           generalChannelId: team?.generalChannelId ?? teamId,
-          installed: installing || (team?.installed ?? true),
+          // Teams sends nothing from a team the app left: any activity with the team's context
+          // proves the app is there, and revives a team a 403 (or a missed reinstall) closed.
+          installed: true,
           updatedAt: now,
           ...((activity.channelData?.team?.name ?? team?.name) !== undefined && { name: activity.channelData?.team?.name ?? team?.name }),
           ...(installing && activity.from.name !== undefined && { installedBy: activity.from.name }),
@@ -280,16 +296,15 @@ export class TeamsActivityHandler implements ActivityHandler {
    * that sets the chat id and revives a user who had removed the app.
    */
   private async rememberUser(context: ActivityContext, account: ChannelAccount, personalChat: boolean): Promise<void> {
-    const { conversations } = this.deps;
-    const known = await conversations.findUser({ type: 'user', userId: account.id });
     const fresh = this.userFrom(context, account);
-    await conversations.saveUser({
+    // Read and written under the user's ETags: an uninstall landing in between is seen, not undone.
+    await this.deps.conversations.updateUser({ userId: account.id }, (known) => ({
       ...known,
       ...fresh,
       installed: personalChat ? true : (known?.installed ?? true),
       ...(personalChat && { personalConversationId: context.activity.conversation.id, hasPersonalApp: true }),
       ...(!personalChat && known?.personalConversationId !== undefined && { personalConversationId: known.personalConversationId }),
-    });
+    }));
   }
 
   /** Install activities often carry no display name; the name seen on an earlier activity will do. */
@@ -314,6 +329,8 @@ export class TeamsActivityHandler implements ActivityHandler {
 class ActivityContext {
   readonly kind: ConversationKind;
   readonly teamId: string | undefined;
+  /** The team channel the activity came from (a thread's conversation id less its ";messageid=" part), if it came from one. */
+  readonly channelId: string | undefined;
   readonly address: { serviceUrl: string; tenantId: string; botId: string };
 
   constructor(
@@ -323,6 +340,7 @@ class ActivityContext {
     const type = activity.conversation.conversationType;
     this.kind = type === 'channel' || type === 'groupChat' ? type : activity.channelData?.team?.id !== undefined ? 'channel' : 'personal';
     this.teamId = activity.channelData?.team?.id;
+    this.channelId = this.kind === 'channel' && this.teamId !== undefined ? activity.conversation.id.split(';messageid=')[0] : undefined;
     this.address = { serviceUrl: activity.serviceUrl, tenantId, botId: activity.recipient.id };
   }
 

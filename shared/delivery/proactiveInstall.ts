@@ -53,21 +53,26 @@ export class ProactiveInstall {
     if (chat.kind !== 'ok') return installResultOf(chat, 'user-not-found');
 
     // Teams may have told the bot of the install already: its reference has the real address.
-    const known = await conversations.findUser({ type: 'user', aadObjectId });
-    const user: UserReference =
-      known !== undefined && known.installed && known.personalConversationId !== undefined
-        ? { ...known, firstMessagePending: true, installedVia: 'graph' }
-        : {
-            ...at,
-            aadObjectId,
-            personalConversationId: chat.value,
-            installed: true,
-            hasPersonalApp: true,
-            installedVia: 'graph',
-            firstMessagePending: true,
-            updatedAt: new Date().toISOString(),
-          };
-    await conversations.saveUser(user);
+    // Written under the user's ETags, so what Teams stores meanwhile is kept, not overwritten.
+    let user: UserReference | undefined;
+    await conversations.updateUser({ aadObjectId }, (known) => {
+      user =
+        known !== undefined && known.installed && known.personalConversationId !== undefined
+          ? { ...known, firstMessagePending: true, installedVia: 'graph' }
+          : {
+              ...known,
+              ...at,
+              aadObjectId,
+              personalConversationId: chat.value,
+              installed: true,
+              hasPersonalApp: true,
+              installedVia: 'graph',
+              firstMessagePending: true,
+              updatedAt: new Date().toISOString(),
+            };
+      return user;
+    });
+    if (user === undefined) throw new Error('the user update wrote nothing');
     const conversationId = user.personalConversationId ?? chat.value;
     const route: Route = {
       kind: 'conversation',
@@ -106,7 +111,7 @@ export class ProactiveInstall {
       // them): remember the group id, so both spellings meet, and post as for any team. A team
       // that removed the app (the bot saw it go) is not installed again.
       if (!known.installed) return { kind: 'failed', reason: 'not-installed', detail: 'the app was removed from this team' };
-      await conversations.saveTeam({ ...known, aadGroupId, updatedAt: new Date().toISOString() });
+      await conversations.patchTeam(teamId, { aadGroupId });
       return { kind: 'installed', route: { kind: 'new-thread', at: { serviceUrl: known.serviceUrl, tenantId: known.tenantId, botId: known.botId }, channelId: known.generalChannelId } };
     }
     const installed = await this.installCovered(welcomeKeys.team(teamId), () => graph.installInTeam(at.tenantId, aadGroupId, catalogAppId));

@@ -106,6 +106,13 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       const at = address(team);
       const channel = await store.findConversation(recipient.channelId);
       if (channel?.active === false) return unreachable('conversation-not-found', 'the channel was deleted', team.tenantId);
+      if (channel?.reachable === false) {
+        return unreachable(
+          'not-installed',
+          'the bot cannot post in this channel: Teams answered 403 there (a private or shared channel the app was not added to). Add the app to the channel; its next activity there reopens it',
+          team.tenantId,
+        );
+      }
       return recipient.replyToId !== undefined
         ? { kind: 'conversation', at, conversationId: `${recipient.channelId};messageid=${recipient.replyToId}`, conversationKind: 'channel' }
         : { kind: 'new-thread', at, channelId: recipient.channelId };

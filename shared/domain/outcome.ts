@@ -9,7 +9,7 @@ export type SendOutcome =
   /** 412, 502, 503, 504, timeouts, network errors: retry with exponential backoff. */
   | { readonly kind: 'transient'; readonly detail: string }
   /** 403 BotNotInConversationRoster, ForbiddenOperationException, BotDisabledByAdmin: app not there. */
-  | { readonly kind: 'not-installed'; readonly detail: string }
+  | { readonly kind: 'not-installed'; readonly detail: string; readonly code?: string }
   /** 403 ConversationBlockedByUser / MessageWritesBlocked. */
   | { readonly kind: 'blocked-by-user'; readonly detail: string }
   /** 404 ConversationNotFound. */
@@ -43,7 +43,15 @@ export type FailureReason =
   /** Graph knows no such group (404). */
   | 'group-not-found'
   /** The request's `maxAudience` was reached before this recipient: not sent. */
-  | 'audience-exceeded';
+  | 'audience-exceeded'
+  /** The stored reference's serviceUrl is not on Teams' hosts (`TEAMS_SERVICE_URL_HOSTS`): nothing was sent there. */
+  | 'untrusted-service-url';
+
+/**
+ * The code a connector call fails with when its serviceUrl is not Teams' (the adapter's guard
+ * refuses it before any request): permanent, like a 400, and nothing reached anyone.
+ */
+export const UNTRUSTED_SERVICE_URL_CODE = 'UntrustedServiceUrl';
 
 /**
  * Where a recipient's delivery ends up; `pending` is the only state a send may still change.
@@ -60,13 +68,14 @@ export function classifySendFailure(failure: {
 }): SendFailure {
   const { statusCode, code } = failure;
   const detail = [statusCode, code, failure.message].filter((x) => x !== undefined && x !== '').join(' ');
+  if (code === UNTRUSTED_SERVICE_URL_CODE) return { kind: 'rejected', detail };
   if (statusCode === undefined) return { kind: 'transient', detail };
   if (statusCode === 429) {
     return failure.retryAfterMs !== undefined ? { kind: 'throttled', retryAfterMs: failure.retryAfterMs, detail } : { kind: 'throttled', detail };
   }
   if (statusCode === 403) {
     if (code === 'ConversationBlockedByUser' || code === 'MessageWritesBlocked') return { kind: 'blocked-by-user', detail };
-    return { kind: 'not-installed', detail };
+    return { kind: 'not-installed', detail, ...(code !== undefined && { code }) };
   }
   if (statusCode === 404) return { kind: 'conversation-not-found', detail };
   if (statusCode === 408 || statusCode === 412 || statusCode === 502 || statusCode === 503 || statusCode === 504) {

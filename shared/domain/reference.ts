@@ -60,5 +60,11 @@ export interface ConversationReference extends BotEndpointAddress {
   /** For a personal chat: the user's Teams id. */
   readonly userId?: string;
   readonly active: boolean;
+  /**
+   * For a channel: false after Teams answered 403 to a post there (a private or shared channel the
+   * app was not added to), so sends there stop; the team is not affected. An activity from the
+   * channel sets it true again. Absent means reachable.
+   */
+  readonly reachable?: boolean;
   readonly updatedAt: string;
 }

@@ -2,7 +2,7 @@ import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { BotEndpointAddress, ConversationReference, TeamReference, TeamsUserReference, UserReference } from '../domain/reference';
 import type { UserRecipient } from '../domain/recipient';
 import type { Page } from './page';
-import { definedFields, getEntityOrUndefined, tableKey, type Tables } from './tables';
+import { definedFields, getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
 
 export type { Page } from './page';
 
@@ -11,18 +11,38 @@ export type { Page } from './page';
  * The Table Storage adapter below is the only one: Azurite serves it locally.
  */
 export interface ConversationStore {
-  /** Creates or merges a user; fields left undefined keep their stored value. */
+  /**
+   * Creates or merges a user; fields left undefined keep their stored value. Unconditional: only
+   * for facts that do not depend on what is stored (a user seen for the first time). A change
+   * worked out from a read goes through `updateUser`.
+   */
   saveUser(user: UserReference): Promise<void>;
   /**
-   * Forgets the stored 1:1 chat id (Teams dropped it), so the next send creates it again; with
-   * `installed: false` the user is also marked unreachable. Touches no other field.
+   * Reads the user and writes what `change` makes of it, only if nobody wrote the user in between
+   * (ETags on both of its rows). On a conflict it reads again and asks `change` again, so a write
+   * never rests on a stale read: a concurrent uninstall is seen, not undone. `change` gets
+   * undefined for an unknown user and returns undefined to write nothing.
    */
-  clearPersonalConversation(user: Pick<UserReference, 'userId' | 'aadObjectId'>, change?: { installed?: boolean }): Promise<void>;
+  updateUser(who: Pick<UserReference, 'userId' | 'aadObjectId'>, change: (current: UserReference | undefined) => UserReference | undefined): Promise<void>;
+  /**
+   * Forgets the stored 1:1 chat id (Teams dropped it), so the next send creates it again; with
+   * `installed: false` the user is also marked unreachable. Touches no other field. With
+   * `conversationId`, only if that is still the stored chat: a chat the user opened since stays.
+   */
+  clearPersonalConversation(user: Pick<UserReference, 'userId' | 'aadObjectId'>, change?: { installed?: false; conversationId?: string }): Promise<void>;
   findUser(recipient: UserRecipient): Promise<UserReference | undefined>;
   /** The first message after a proactive install reached them: later ones need not say why. Touches no other field. */
   markIntroduced(target: { readonly user: Pick<UserReference, 'userId' | 'aadObjectId'> } | { readonly teamId: string }): Promise<void>;
   /** Creates or merges a team; one with an `aadGroupId` can be found by it too. */
   saveTeam(team: TeamReference): Promise<void>;
+  /** Merges just these fields into a stored team (none of them read first); nothing when the team is unknown. */
+  patchTeam(teamId: string, patch: Partial<Pick<TeamReference, 'installed' | 'aadGroupId'>>): Promise<void>;
+  /**
+   * Whether the bot can post in a channel: false after Teams answered 403 there (a private or shared
+   * channel the app was not added to), true again once an activity comes from it. Writes only on a
+   * change; a channel not stored yet is stored (active) with the team's address.
+   */
+  setChannelReachable(channel: BotEndpointAddress & { readonly channelId: string; readonly teamId: string }, reachable: boolean): Promise<void>;
   findTeam(teamId: string): Promise<TeamReference | undefined>;
   /** The team whose Entra group this is, once the bot has seen the team say so (or installed it there). */
   findTeamByGroup(aadGroupId: string): Promise<TeamReference | undefined>;
@@ -55,10 +75,20 @@ const CONVERSATION = 'conversation';
 const REWRITE_AFTER_MS = 60 * 60_000;
 /** How long a tenant's address read is reused. */
 const TENANT_CACHE_MS = 60_000;
+/** How many times `updateUser` reads again after another writer got there first. */
+const MAX_UPDATE_ROUNDS = 6;
 const byAad = (aadObjectId: string) => `aad:${tableKey(aadObjectId.toLowerCase())}`;
 const byUserId = (userId: string) => `id:${tableKey(userId)}`;
 
 type Stored<T> = { partitionKey: string; rowKey: string } & { [K in keyof T]: T[K] };
+type UserRow = Record<string, unknown> & { etag: string };
+
+const stringField = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+/** 412: the row changed since it was read; 409: a row to create exists now. Either way, read again. */
+function isConflict(error: unknown): boolean {
+  return isStatus(error, 412) || isStatus(error, 409);
+}
 
 export class TableConversationStore implements ConversationStore {
   private readonly table: TableClient;
@@ -79,18 +109,83 @@ export class TableConversationStore implements ConversationStore {
     await this.table.submitTransaction(transaction.actions);
   }
 
-  async clearPersonalConversation(user: Pick<UserReference, 'userId' | 'aadObjectId'>, change: { installed?: boolean } = {}): Promise<void> {
-    // Merge never removes a property: an empty string is the stored form of "none".
-    const patch = {
-      partitionKey: USER,
-      personalConversationId: '',
-      updatedAt: new Date().toISOString(),
-      ...(change.installed !== undefined && { installed: change.installed }),
+  async updateUser(who: Pick<UserReference, 'userId' | 'aadObjectId'>, change: (current: UserReference | undefined) => UserReference | undefined): Promise<void> {
+    if (who.userId === undefined && who.aadObjectId === undefined) throw new Error('a user needs a Teams user id or an Entra object id');
+    let keys = who;
+    for (let round = 0; round < MAX_UPDATE_ROUNDS; round++) {
+      const read = await this.readUserRows(keys);
+      const current = read.idRow ?? read.aadRow;
+      const next = change(current === undefined ? undefined : toUser(current));
+      if (next === undefined) return;
+      const unread = (next.userId !== undefined && read.idKey !== byUserId(next.userId)) || (next.aadObjectId !== undefined && read.aadKey !== byAad(next.aadObjectId));
+      if (unread) {
+        // The change names a row not read yet (a Teams id for a user known by object id, or the
+        // reverse): read that one too, and ask again with both.
+        keys = { ...(next.userId !== undefined ? { userId: next.userId } : {}), ...(next.aadObjectId !== undefined ? { aadObjectId: next.aadObjectId } : {}) };
+        continue;
+      }
+      const entity = {
+        ...definedFields(next),
+        partitionKey: USER,
+        // Merge never removes a property: an empty string is the stored form of "no chat".
+        ...(next.personalConversationId === undefined && current?.personalConversationId !== undefined && { personalConversationId: '' }),
+      };
+      const transaction = new TableTransaction();
+      const rows: [string | undefined, string | undefined][] = [
+        [next.userId, read.idRow?.etag],
+        [next.aadObjectId, read.aadRow?.etag],
+      ];
+      for (const [index, [key, etag]] of rows.entries()) {
+        if (key === undefined) continue;
+        const rowKey = index === 0 ? byUserId(key) : byAad(key);
+        const readKey = index === 0 ? read.idKey : read.aadKey;
+        // A row read under this key is written only if unchanged since; one not there is created,
+        // which fails if someone created it meanwhile. Either conflict reads everything again.
+        if (etag !== undefined && readKey === rowKey) transaction.updateEntity({ ...entity, rowKey }, 'Merge', { etag });
+        else transaction.createEntity({ ...entity, rowKey });
+      }
+      if (transaction.actions.length === 0) throw new Error('a user needs a Teams user id or an Entra object id');
+      try {
+        await this.table.submitTransaction(transaction.actions);
+        return;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
+    throw new Error(`user ${who.userId ?? who.aadObjectId ?? ''} kept changing: not updated after ${MAX_UPDATE_ROUNDS} rounds`);
+  }
+
+  /** Both rows of a user, with their ETags: the one asked for, and the other one its fields name. */
+  private async readUserRows(who: Pick<UserReference, 'userId' | 'aadObjectId'>): Promise<{
+    idRow?: UserRow;
+    aadRow?: UserRow;
+    idKey?: string;
+    aadKey?: string;
+  }> {
+    const first = who.userId !== undefined ? await this.userRow(byUserId(who.userId)) : await this.userRow(byAad(who.aadObjectId as string));
+    const userId = who.userId ?? stringField(first?.userId);
+    const aadObjectId = who.aadObjectId ?? stringField(first?.aadObjectId);
+    const idRow = who.userId !== undefined ? first : userId !== undefined ? await this.userRow(byUserId(userId)) : undefined;
+    const aadRow = who.userId === undefined ? first : aadObjectId !== undefined ? await this.userRow(byAad(aadObjectId)) : undefined;
+    return {
+      ...(idRow !== undefined && { idRow }),
+      ...(aadRow !== undefined && { aadRow }),
+      ...(userId !== undefined && { idKey: byUserId(userId) }),
+      ...(aadObjectId !== undefined && { aadKey: byAad(aadObjectId) }),
     };
-    const transaction = new TableTransaction();
-    if (user.userId !== undefined) transaction.updateEntity({ ...patch, rowKey: byUserId(user.userId) }, 'Merge');
-    if (user.aadObjectId !== undefined) transaction.updateEntity({ ...patch, rowKey: byAad(user.aadObjectId) }, 'Merge');
-    if (transaction.actions.length > 0) await this.table.submitTransaction(transaction.actions);
+  }
+
+  private userRow(rowKey: string): Promise<UserRow | undefined> {
+    return getEntityOrUndefined<Record<string, unknown>>(this.table, USER, rowKey) as Promise<UserRow | undefined>;
+  }
+
+  async clearPersonalConversation(user: Pick<UserReference, 'userId' | 'aadObjectId'>, change: { installed?: false; conversationId?: string } = {}): Promise<void> {
+    await this.updateUser(user, (current) => {
+      if (current === undefined) return undefined;
+      if (change.conversationId !== undefined && current.personalConversationId !== undefined && current.personalConversationId !== change.conversationId) return undefined;
+      const { personalConversationId: _dropped, ...rest } = current;
+      return { ...rest, updatedAt: new Date().toISOString(), ...(change.installed !== undefined && { installed: change.installed }) };
+    });
   }
 
   async markIntroduced(target: { readonly user: Pick<UserReference, 'userId' | 'aadObjectId'> } | { readonly teamId: string }): Promise<void> {
@@ -119,6 +214,47 @@ export class TableConversationStore implements ConversationStore {
         this.table.upsertEntity({ partitionKey: TEAM_BY_GROUP, rowKey: tableKey(group), teamId: team.teamId }, 'Replace'),
       );
     }
+  }
+
+  async patchTeam(teamId: string, patch: Partial<Pick<TeamReference, 'installed' | 'aadGroupId'>>): Promise<void> {
+    try {
+      await this.table.updateEntity({ ...definedFields(patch), updatedAt: new Date().toISOString(), partitionKey: TEAM, rowKey: tableKey(teamId) }, 'Merge');
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+      return;
+    }
+    const group = patch.aadGroupId?.toLowerCase();
+    if (group !== undefined) {
+      await this.writeOnce(`group\n${group}\n${teamId}`, () => this.table.upsertEntity({ partitionKey: TEAM_BY_GROUP, rowKey: tableKey(group), teamId }, 'Replace'));
+    }
+  }
+
+  async setChannelReachable(channel: BotEndpointAddress & { readonly channelId: string; readonly teamId: string }, reachable: boolean): Promise<void> {
+    const rowKey = tableKey(channel.channelId);
+    const stored = await getEntityOrUndefined<Record<string, unknown>>(this.table, CONVERSATION, rowKey);
+    const updatedAt = new Date().toISOString();
+    if (stored === undefined) {
+      const row: ConversationReference = {
+        serviceUrl: channel.serviceUrl,
+        tenantId: channel.tenantId,
+        botId: channel.botId,
+        conversationId: channel.channelId,
+        kind: 'channel',
+        teamId: channel.teamId,
+        active: true,
+        reachable,
+        updatedAt,
+      };
+      try {
+        await this.table.createEntity({ ...row, partitionKey: CONVERSATION, rowKey });
+        return;
+      } catch (error) {
+        if (!isStatus(error, 409)) throw error;
+      }
+    } else if ((stored.reachable !== false) === reachable) {
+      return;
+    }
+    await this.table.updateEntity({ partitionKey: CONVERSATION, rowKey, reachable, updatedAt }, 'Merge');
   }
 
   async findTeam(teamId: string): Promise<TeamReference | undefined> {
@@ -222,4 +358,4 @@ const toUser = (e: Record<string, unknown>) =>
 const toTeam = (e: Record<string, unknown>) =>
   pick<TeamReference>(e, [...ADDRESS, 'teamId', 'aadGroupId', 'name', 'generalChannelId', 'installed', 'installedBy', 'firstMessagePending', 'updatedAt']);
 const toConversation = (e: Record<string, unknown>) =>
-  pick<ConversationReference>(e, [...ADDRESS, 'conversationId', 'kind', 'teamId', 'name', 'userId', 'active', 'updatedAt']);
+  pick<ConversationReference>(e, [...ADDRESS, 'conversationId', 'kind', 'teamId', 'name', 'userId', 'active', 'reachable', 'updatedAt']);

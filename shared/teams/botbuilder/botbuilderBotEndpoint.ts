@@ -3,6 +3,7 @@ import { AuthenticationError } from 'botframework-connector';
 import { checkActivity } from '../../bot/activitySchema';
 import type { ActivityHandler, BotEndpoint, BotRequest, BotResponse, ReplyPacing } from '../../bot/botEndpoint';
 import { tenantOf, type IncomingActivity } from '../../bot/incomingActivity';
+import { RefusedActivity } from '../../bot/refusedActivity';
 import { ReplyNotSentError } from '../../bot/replyPacing';
 import { isConnectionFailure } from '../../http/connectionFailure';
 import { describeError, type Logger } from '../../logger';
@@ -43,6 +44,8 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
         this.log.warn(`bot endpoint refused an activity: ${describeError(error)}`);
         return { status: 401 };
       }
+      // The handler refused it (a serviceUrl outside Teams' hosts) and stored nothing: logged there.
+      if (error instanceof RefusedActivity) return { status: error.status };
       if (error instanceof ReplyFailedError) {
         // The activity was valid and its effects are stored; the connector did not take the answer.
         // The turn fails (502, or 503 while Teams throttles the tenant) so the user sees it, rather than the answer vanishing.
