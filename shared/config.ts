@@ -58,6 +58,10 @@ export const SETTINGS = {
   audienceGuard: 'AUDIENCE_GUARD',
   /** The HMAC-SHA256 key callbacks are signed with (`X-Signature-256`); without it, `callbackUrl` is refused. Key Vault in Azure. */
   callbackSigningKey: 'CALLBACK_SIGNING_KEY',
+  /** Days a finished notification is kept (from its creation, or its sendAt when later); then the hourly purge deletes it with all its rows. */
+  retentionDays: 'RETENTION_DAYS',
+  /** The furthest ahead a request's `sendAt` may be, in days; further is a 400. */
+  sendAtHorizonDays: 'SEND_AT_HORIZON_DAYS',
 } as const;
 
 /**
@@ -123,6 +127,8 @@ const configSchema = z.object({
   audienceGuard: intFrom(10_000, 1, 10_000_000),
   // At least 32 characters: an HMAC key shorter than its hash's output weakens it.
   callbackSigningKey: z.string().min(32, 'must be at least 32 characters').optional(),
+  retentionDays: intFrom(30, 1, 3650),
+  sendAtHorizonDays: intFrom(30, 1, 3650),
 });
 
 export type Config = z.infer<typeof configSchema>;
