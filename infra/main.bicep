@@ -125,6 +125,16 @@ param graphRatePerSecond int = 10
 @maxValue(10000000)
 param audienceGuard int = 10000
 
+@description('RETENTION_DAYS: a finished notification (completed, cancelled or recalled) is kept this many days after its creation (or its sendAt, when later); then the hourly purge deletes it, its rows and its Idempotency-Key.')
+@minValue(1)
+@maxValue(3650)
+param retentionDays int = 30
+
+@description('SEND_AT_HORIZON_DAYS: the furthest ahead a request\'s sendAt may be, in days; a sendAt beyond it is refused with 400.')
+@minValue(1)
+@maxValue(3650)
+param sendAtHorizonDays int = 30
+
 @description('Tags added to every resource (azd-env-name is always added).')
 param tags object = {}
 
@@ -293,6 +303,8 @@ module functionApp 'modules/functionApp.bicep' = {
       TEAMS_APP_CATALOG_ID: teamsAppCatalogId
       GRAPH_RATE_PER_SECOND: string(graphRatePerSecond)
       AUDIENCE_GUARD: string(audienceGuard)
+      RETENTION_DAYS: string(retentionDays)
+      SEND_AT_HORIZON_DAYS: string(sendAtHorizonDays)
       // Callback signatures: a Key Vault reference when a key was given; empty, the API refuses callbackUrl.
       CALLBACK_SIGNING_KEY: hasCallbackSigningKey ? '@Microsoft.KeyVault(SecretUri=${keyVault!.outputs.callbackSigningKeySecretUri})' : ''
     }

@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { createHash } from 'node:crypto';
 import type { AcceptResult } from '../../shared/requests/acceptNotification';
-import { notificationRequestSchema, type NotificationRequest } from '../../shared/domain/notificationRequest';
+import { notificationRequestSchema, sendAtBeyondHorizon, type NotificationRequest } from '../../shared/domain/notificationRequest';
 import { problem } from '../../shared/http/problem';
 import { readValidatedBody } from '../../shared/http/readJsonBody';
 import { services } from '../../shared/services';
@@ -43,6 +43,8 @@ export async function postNotification(request: HttpRequest, context: Invocation
   const input = body.value;
 
   const svc = services();
+  const tooFar = sendAtBeyondHorizon(input.sendAt, svc.config.sendAtHorizonDays);
+  if (tooFar !== undefined) return problem(400, tooFar, { errors: [{ path: 'sendAt', message: tooFar }] });
   if (input.callbackUrl !== undefined) {
     const refused = await callbackUrlProblem(input.callbackUrl, svc.config.callbackSigningKey !== undefined);
     if (refused !== undefined) return problem(400, refused, { errors: [{ path: 'callbackUrl', message: refused }] });

@@ -10,7 +10,7 @@ export async function recallNotification(request: HttpRequest, context: Invocati
   await svc.ready();
   const result = await recall(id, svc);
   if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
-  context.log(`notification ${id} recalled: ${result.skipped} recipients will not be sent`);
+  context.log(`notification ${id} recalled: the recipients not sent are being skipped`);
   const statusUrl = `/api/notifications/${id}`;
-  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'recalled', skipped: result.skipped, statusUrl } };
+  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'recalled', statusUrl } };
 }

@@ -1,16 +1,17 @@
+import { firstCancelPass } from '../cancelling/cancelPass';
 import { firstJob } from '../domain/job';
 import type { Logger } from '../logger';
 import type { JobQueue } from '../queue/jobQueue';
 import type { DeliveryStore } from '../stores/deliveryStore';
-import type { NotificationStore } from '../stores/notificationStore';
+import type { NotificationStore, UnfinishedEntry } from '../stores/notificationStore';
 
 export interface SweepOptions {
   /** A pending recipient nobody has touched for this long, past its send time, is stuck. */
   readonly staleMs: number;
-  /** How far back to look for notifications with stuck recipients. */
-  readonly lookbackMs: number;
   /** Re-queues without progress before the recipient is failed instead. */
   readonly maxSweeps: number;
+  /** Entries of the unfinished index read per page. */
+  readonly pageSize: number;
 }
 
 /**
@@ -18,13 +19,17 @@ export interface SweepOptions {
  * an hour per tenant at most) is rarely re-queued, and a re-queue is harmless anyway (the job finds
  * the row settled). Twelve re-queues without progress, a day, before a recipient is failed.
  */
-export const DEFAULT_SWEEP_OPTIONS: SweepOptions = { staleMs: 2 * 3600_000, lookbackMs: 14 * 24 * 3600_000, maxSweeps: 12 };
+export const DEFAULT_SWEEP_OPTIONS: SweepOptions = { staleMs: 2 * 3600_000, maxSweeps: 12, pageSize: 100 };
 
 export interface SweepResult {
   readonly notifications: number;
   readonly requeued: number;
   readonly failed: number;
+  /** Notifications found finished (or gone) and taken out of the unfinished index. */
+  readonly finished: number;
 }
+
+type SweepDependencies = { readonly notifications: NotificationStore; readonly deliveries: DeliveryStore; readonly queue: JobQueue };
 
 /**
  * The safety net behind "no recipient ends in silence". A recipient can be left pending with no
@@ -34,44 +39,72 @@ export interface SweepResult {
  * `staleMs`, gets its job re-queued; after `maxSweeps` re-queues without progress it ends
  * `failed` / `retries-exhausted`. Delivery rows keep this idempotent: a recipient that was in
  * fact delivered meanwhile is not sent again.
+ *
+ * It reads the index of unfinished notifications, page by page, never a range of dates: a send
+ * scheduled any distance ahead stays covered, and the work follows what is open, not the history.
+ * A notification found finished (completed, or cancelled with nothing pending) leaves the index;
+ * so does an index row older than `staleMs` whose record is gone (a crash while accepting). A
+ * cancelled one with stuck rows gets a cancel pass again.
  */
-export async function sweepStuckDeliveries(
-  deps: { readonly notifications: NotificationStore; readonly deliveries: DeliveryStore; readonly queue: JobQueue },
-  log: Logger,
-  options: SweepOptions = DEFAULT_SWEEP_OPTIONS,
-  now = Date.now(),
-): Promise<SweepResult> {
-  let notifications = 0;
-  let requeued = 0;
-  let failed = 0;
+export async function sweepStuckDeliveries(deps: SweepDependencies, log: Logger, options: SweepOptions = DEFAULT_SWEEP_OPTIONS, now = Date.now()): Promise<SweepResult> {
+  const tally = { notifications: 0, requeued: 0, failed: 0, finished: 0 };
+  let token: string | undefined;
+  do {
+    const page = await deps.notifications.unfinished(token, options.pageSize);
+    for (const entry of page.items) await sweepOne(entry, deps, options, now, tally);
+    token = page.continuationToken;
+  } while (token !== undefined);
+  if (tally.requeued + tally.failed > 0) log.warn(`sweeper: re-queued ${tally.requeued} and failed ${tally.failed} stuck recipients in ${tally.notifications} notifications`);
+  return tally;
+}
+
+async function sweepOne(entry: UnfinishedEntry, deps: SweepDependencies, options: SweepOptions, now: number, tally: { notifications: number; requeued: number; failed: number; finished: number }): Promise<void> {
   const stale = now - options.staleMs;
-  for await (const record of deps.notifications.createdSince(new Date(now - options.lookbackMs).toISOString())) {
-    if (record.cancelled === true) continue;
-    if (Date.parse(record.sendAt ?? record.createdAt) > stale) continue;
-    let touched = false;
-    for await (const row of deps.deliveries.pending(record.id)) {
-      if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) continue;
-      if (Date.parse(row.updatedAt) > stale) continue;
-      const sweeps = row.sweeps ?? 0;
-      if (sweeps >= options.maxSweeps) {
-        const ended = await deps.deliveries.update(row, {
-          status: 'failed',
-          reason: 'retries-exhausted',
-          detail: `no progress after ${sweeps} re-queues by the sweeper`,
-          leaseUntil: '',
-        });
-        if (ended.kind === 'updated') failed += 1;
-      } else {
-        // A hop of its own, so Service Bus duplicate detection does not drop the re-queued job.
-        const job = { ...firstJob(record.id, row.recipientKey, row.recipient), hop: 1_000_000 + sweeps };
-        await deps.queue.enqueue([{ job }]);
-        const marked = await deps.deliveries.update(row, { sweeps: sweeps + 1, detail: 're-queued: no progress for a while' });
-        if (marked.kind === 'updated') requeued += 1;
-      }
-      touched = true;
-    }
-    if (touched) notifications += 1;
+  // Not due yet (or just accepted): nothing can be stuck, and nothing is read.
+  if (Date.parse(entry.sendAt ?? entry.createdAt) > stale) return;
+  const record = await deps.notifications.get(entry.id);
+  if (record === undefined) {
+    // Written ahead of a record that never came (the accept died, or was undone), or being purged.
+    if (await deps.notifications.markFinished(entry.id, entry.etag)) tally.finished += 1;
+    return;
   }
-  if (requeued + failed > 0) log.warn(`sweeper: re-queued ${requeued} and failed ${failed} stuck recipients in ${notifications} notifications`);
-  return { notifications, requeued, failed };
+  let touched = false;
+  let pending = false;
+  let cancelPassNeeded = false;
+  for await (const row of deps.deliveries.pending(record.id)) {
+    pending = true;
+    if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) continue;
+    if (Date.parse(row.updatedAt) > stale) continue;
+    if (record.cancelled === true) {
+      // Its cancel pass died or was never queued: one pass ends them all.
+      cancelPassNeeded = true;
+      continue;
+    }
+    const sweeps = row.sweeps ?? 0;
+    if (sweeps >= options.maxSweeps) {
+      const ended = await deps.deliveries.update(row, {
+        status: 'failed',
+        reason: 'retries-exhausted',
+        detail: `no progress after ${sweeps} re-queues by the sweeper`,
+        leaseUntil: '',
+      });
+      if (ended.kind === 'updated') tally.failed += 1;
+    } else {
+      // A hop of its own, so Service Bus duplicate detection does not drop the re-queued job.
+      const job = { ...firstJob(record.id, row.recipientKey, row.recipient), hop: 1_000_000 + sweeps };
+      await deps.queue.enqueue([{ job }]);
+      const marked = await deps.deliveries.update(row, { sweeps: sweeps + 1, detail: 're-queued: no progress for a while' });
+      if (marked.kind === 'updated') tally.requeued += 1;
+    }
+    touched = true;
+  }
+  if (cancelPassNeeded) {
+    // The sweep's time is the round: one such pass per sweep, not a duplicate of the DELETE's.
+    await deps.queue.enqueue([{ job: firstCancelPass(record.id, now, false) }]);
+    touched = true;
+  }
+  if (touched) tally.notifications += 1;
+  // Finished: nothing pending and nothing more to plan. Under the entry's ETag, so a resend that
+  // re-added the notification meanwhile keeps it.
+  if (!pending && record.planning !== true && (await deps.notifications.markFinished(entry.id, entry.etag))) tally.finished += 1;
 }

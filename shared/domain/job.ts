@@ -184,7 +184,32 @@ export interface CallbackJob {
   readonly faults?: number;
 }
 
-export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob | RetryJob | WatchJob | CallbackJob;
+/**
+ * `DELETE /api/notifications/{id}` finishing in the background: the entries not planned yet get
+ * rows born skipped (`offset` through the request's entries), then the pending rows nobody holds
+ * end skipped, a page per job. A pass that met rows held by a worker is followed by another once
+ * their claims have run out, so every row ends.
+ */
+export interface CancelJob {
+  readonly v: 1;
+  readonly kind: 'cancel';
+  readonly notificationId: string;
+  /** Which DELETE started it (its time): part of the message ids, so a second DELETE is not a duplicate. */
+  readonly round: number;
+  /** The next of the request's entries to give a born-skipped row, while the notification was still planning. */
+  readonly offset?: number;
+  /** The pending rows page where this job starts. */
+  readonly continuationToken?: string;
+  readonly page: number;
+  /** Which pass over the pending rows this is (0 first). */
+  readonly pass: number;
+  /** Rows held by a worker seen by the pages of this pass so far. */
+  readonly held: number;
+  readonly hop?: number;
+  readonly faults?: number;
+}
+
+export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob | RetryJob | WatchJob | CallbackJob | CancelJob;
 
 const eventBase = { id: z.string().min(1), notificationId: z.string().min(1), occurredAt: z.string().min(1) };
 const countsSchema = z.record(z.string(), z.number());
@@ -246,6 +271,16 @@ export const jobSchema = z.discriminatedUnion('kind', [
   z.object({ ...counters, kind: z.literal('retry'), round: z.number().int().min(0), continuationToken: z.string().optional(), page: z.number().int().min(0) }),
   z.object({
     ...counters,
+    kind: z.literal('cancel'),
+    round: z.number().int().min(0),
+    offset: z.number().int().min(0).optional(),
+    continuationToken: z.string().optional(),
+    page: z.number().int().min(0),
+    pass: z.number().int().min(0),
+    held: z.number().int().min(0),
+  }),
+  z.object({
+    ...counters,
     kind: z.literal('amendSlice'),
     tenantId: z.string().min(1),
     action: z.enum(['edit', 'recall']),
@@ -297,7 +332,7 @@ export function parseJob(body: unknown): JobParseResult {
     return { ok: false, reason: `body is not a job: ${first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid'}` };
   }
   const job = parsed.data;
-  if (job.kind === 'plan' || job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry' || job.kind === 'watch' || job.kind === 'callback') return { ok: true, job };
+  if (job.kind === 'plan' || job.kind === 'amend' || job.kind === 'amendSlice' || job.kind === 'retry' || job.kind === 'watch' || job.kind === 'callback' || job.kind === 'cancel') return { ok: true, job };
   if (job.kind === 'slice') {
     const fanOut = job.sends.find((send) => isFanOut(send.recipient as Recipient));
     return fanOut === undefined ? { ok: true, job: job as SliceJob } : { ok: false, reason: `a slice cannot carry a ${fanOut.recipient.type} recipient` };
@@ -333,6 +368,8 @@ export function jobMessageId(job: Job): string {
         return `\nw:${job.since}:${copies}`;
       case 'callback':
         return `\nc:${job.event.id}:${job.attempt}:${copies}`;
+      case 'cancel':
+        return `\nx:${job.round}:${job.pass}:${job.offset ?? ''}:${job.page}:${copies}`;
     }
   })();
   const digest = createHash('sha256').update(`${job.notificationId}\n${step}`).digest('base64url');
@@ -359,5 +396,7 @@ export function describeJob(job: Job): string {
       return `watch ${job.notificationId} for its end`;
     case 'callback':
       return `callback ${job.event.type} ${job.event.id} (attempt ${job.attempt + 1})`;
+    case 'cancel':
+      return job.offset !== undefined ? `cancel ${job.notificationId}: entries from ${job.offset}` : `cancel ${job.notificationId} pass ${job.pass} page ${job.page}`;
   }
 }

@@ -28,6 +28,15 @@ export const notificationRequestSchema = z
     }
   });
 
+/**
+ * Why `sendAt` is further ahead than `horizonDays` (SEND_AT_HORIZON_DAYS), or undefined. A bound,
+ * so a scheduled send stays inside what the sweeper and the retention purge are tuned for.
+ */
+export function sendAtBeyondHorizon(sendAt: string | undefined, horizonDays: number, now = Date.now()): string | undefined {
+  if (sendAt === undefined || Date.parse(sendAt) <= now + horizonDays * 24 * 3600_000) return undefined;
+  return `sendAt may be at most ${horizonDays} days ahead (SEND_AT_HORIZON_DAYS)`;
+}
+
 export interface NotificationRequest {
   readonly recipients: readonly Recipient[];
   readonly message: Message;

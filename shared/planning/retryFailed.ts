@@ -31,6 +31,9 @@ export class RetryFailed {
     // Fresh: the request may have just given the notification a new expiresAt.
     const notification = (await this.deps.notifications.get(job.notificationId)) ?? cached;
     if (notification.cancelled === true) return { kind: 'ignored', why: 'the notification was cancelled' };
+    // Each page puts the notification back in the sweeper's index before it reopens rows: a sweep
+    // that found it finished between two pages took it out (the rewrite defeats one in progress).
+    await this.deps.notifications.markUnfinished(notification);
     const page = await deliveries.list(job.notificationId, job.continuationToken, RETRY_PAGE_SIZE);
     const expired = notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= Date.now();
     const targets: PlanTarget[] = [];

@@ -16,7 +16,7 @@ export interface AmendDependencies {
 }
 
 export type EditResult = { readonly kind: 'accepted'; readonly version: number } | { readonly kind: 'not-found' } | { readonly kind: 'recalled' };
-export type RecallResult = { readonly kind: 'accepted'; readonly skipped: number } | { readonly kind: 'not-found' };
+export type RecallResult = { readonly kind: 'accepted' } | { readonly kind: 'not-found' };
 
 /**
  * `PATCH`: the new message becomes the notification's next version at once (recipients not sent
@@ -33,7 +33,7 @@ export async function editNotification(id: string, message: Message, deps: Amend
 }
 
 /**
- * `POST .../recall`: what has not been sent ends `skipped` / `cancelled` at once (as a cancel), and
+ * `POST .../recall`: what has not been sent ends `skipped` / `cancelled` (as a cancel, in the background), and
  * a pass deletes what has from Teams. Asking again changes nothing more: the record says recalled,
  * and the pass finds nothing left to delete.
  */
@@ -47,7 +47,7 @@ export async function recallNotification(id: string, deps: AmendDependencies): P
   // Each recall is a round of its own (its message ids too), so asking again tries failed deletes again.
   // It starts once no worker can still hold a record that does not say cancelled.
   await deps.queue.enqueue([{ job: firstPass(id, 'recall', Date.now()), notBefore: new Date(Date.now() + RECORD_CACHE_MS + 1_000) }, ...watch]);
-  return { kind: 'accepted', skipped: cancelled.skipped };
+  return { kind: 'accepted' };
 }
 
 function firstPass(notificationId: string, action: AmendAction, round: number): AmendJob {

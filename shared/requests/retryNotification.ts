@@ -23,6 +23,8 @@ export async function retryNotification(
   const started = await deps.notifications.startRetry(id, change);
   if (started === 'not-found') return { kind: 'not-found' };
   if (started === 'replayed') return { kind: 'accepted', replayed: true };
+  // Back in the sweeper's index before any row is reopened: a resend lost on the way is found too.
+  await deps.notifications.markUnfinished(record);
   // With a callbackUrl, a watch says `notification.completed` again once the resend has an outcome.
   const watch = record.callbackUrl !== undefined ? [firstWatch(record)] : [];
   await deps.queue.enqueue([{ job: { v: 1, kind: 'retry', notificationId: id, round: Date.now(), page: 0 } }, ...watch]);

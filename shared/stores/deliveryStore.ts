@@ -38,6 +38,13 @@ export interface DeliveryChange {
   readonly clearReason?: true;
 }
 
+/** A message a row sent to a personal chat, as the read-receipt index keys it. */
+export interface SentMessage {
+  readonly tenantId: string;
+  readonly conversationId: string;
+  readonly activityId: string;
+}
+
 /** Rows a call created, by recipient key, with their ETags. */
 export type CreatedRows = ReadonlyMap<string, string>;
 
@@ -74,6 +81,25 @@ export interface DeliveryStore {
   markRead(notificationId: string, recipientKey: string, at: string): Promise<'done' | 'busy'>;
   /** Ends every row still pending and not claimed by a worker; returns how many. */
   endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number>;
+  /**
+   * One page of the pending rows: those nobody holds end with this status (a transaction per page
+   * when no row changed meanwhile, else row by row under each row's ETag, so a worker's claim wins).
+   * How many it ended, how many a worker held, and where the next page starts.
+   */
+  endUnclaimedPage(
+    notificationId: string,
+    end: { readonly status: 'failed' | 'skipped'; readonly reason: FailureReason; readonly detail: string },
+    continuationToken?: string,
+    pageSize?: number,
+  ): Promise<{ readonly ended: number; readonly held: number; readonly continuationToken?: string }>;
+  /** Whether any row of the notification is still pending (one row read at most). */
+  hasPending(notificationId: string): Promise<boolean>;
+  /**
+   * Deletes up to `limit` of the notification's rows (the retention purge); how many. First it hands
+   * `beforeDelete` the personal-chat messages those rows sent and nobody read yet, so their
+   * read-receipt index rows go before the rows that point to them.
+   */
+  deleteSome(notificationId: string, limit: number, beforeDelete: (sentToChats: readonly SentMessage[]) => Promise<void>): Promise<number>;
 }
 
 interface DeliveryEntity {
@@ -273,6 +299,66 @@ export class TableDeliveryStore implements DeliveryStore {
       if (result.kind === 'updated') ended += 1;
     }
     return ended;
+  }
+
+  async endUnclaimedPage(
+    notificationId: string,
+    end: { readonly status: 'failed' | 'skipped'; readonly reason: FailureReason; readonly detail: string },
+    continuationToken?: string,
+    pageSize = TRANSACTION_LIMIT,
+  ): Promise<{ readonly ended: number; readonly held: number; readonly continuationToken?: string }> {
+    const pages = this.table
+      .listEntities<DeliveryEntity>({ queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'pending'` } })
+      .byPage({ maxPageSize: Math.min(pageSize, TRANSACTION_LIMIT), ...(continuationToken !== undefined && { continuationToken }) });
+    const next = await pages.next();
+    if (next.done === true) return { ended: 0, held: 0 };
+    const now = Date.now();
+    const rows = next.value.map((e) => toRecord(e, e.etag));
+    const free = rows.filter((row) => row.leaseUntil === undefined || Date.parse(row.leaseUntil) <= now);
+    const change = { status: end.status, reason: end.reason, detail: end.detail };
+    let ended = 0;
+    const all = await this.updateAll(free, change);
+    if (all !== undefined) ended = all.size;
+    else {
+      // A worker claimed one of them meanwhile: its ETag check makes ours stale for that row only.
+      for (const row of free) if ((await this.update(row, change)).kind === 'updated') ended += 1;
+    }
+    return { ended, held: rows.length - ended, ...(next.value.continuationToken !== undefined && { continuationToken: next.value.continuationToken }) };
+  }
+
+  async hasPending(notificationId: string): Promise<boolean> {
+    const pages = this.table
+      .listEntities<{ rowKey: string }>({ queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}' and status eq 'pending'`, select: ['RowKey'] } })
+      .byPage({ maxPageSize: 1 });
+    // An empty page may still carry a continuation (the service stopped scanning): follow it.
+    for await (const page of pages) if (page.length > 0) return true;
+    return false;
+  }
+
+  async deleteSome(notificationId: string, limit: number, beforeDelete: (sentToChats: readonly SentMessage[]) => Promise<void>): Promise<number> {
+    type Purged = Pick<DeliveryEntity, 'rowKey' | 'conversationId' | 'activityId' | 'landsIn' | 'readAt' | 'sentVia'>;
+    const rows: Purged[] = [];
+    for await (const e of this.table.listEntities<Purged>({
+      queryOptions: { filter: `PartitionKey eq '${escapeOData(notificationId)}'`, select: ['RowKey', 'conversationId', 'activityId', 'landsIn', 'readAt', 'sentVia'] },
+    })) {
+      rows.push(e);
+      if (rows.length >= limit) break;
+    }
+    // A message read already has no receipt row left; one sent elsewhere never had one.
+    await beforeDelete(
+      rows.flatMap((row) => {
+        if (row.landsIn !== 'personal' || (typeof row.readAt === 'string' && row.readAt !== '')) return [];
+        if (typeof row.conversationId !== 'string' || typeof row.activityId !== 'string' || typeof row.sentVia !== 'string' || row.sentVia === '') return [];
+        const { tenantId } = JSON.parse(row.sentVia) as BotEndpointAddress;
+        return [{ tenantId, conversationId: row.conversationId, activityId: row.activityId }];
+      }),
+    );
+    for (let i = 0; i < rows.length; i += TRANSACTION_LIMIT) {
+      const transaction = new TableTransaction();
+      for (const row of rows.slice(i, i + TRANSACTION_LIMIT)) transaction.deleteEntity(notificationId, row.rowKey);
+      await this.table.submitTransaction(transaction.actions);
+    }
+    return rows.length;
   }
 
   async deleteAll(notificationId: string): Promise<void> {

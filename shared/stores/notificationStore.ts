@@ -2,6 +2,7 @@ import { TableTransaction, type TableClient } from '@azure/data-tables';
 import type { Message } from '../domain/message';
 import type { NotificationRecord } from '../domain/notification';
 import type { Recipient } from '../domain/recipient';
+import type { Page } from './page';
 import { getEntityOrUndefined, isStatus, tableKey, type Tables } from './tables';
 
 export type IdempotencyClaim =
@@ -9,13 +10,56 @@ export type IdempotencyClaim =
   | { readonly kind: 'existing'; readonly notificationId: string }
   | { readonly kind: 'conflict'; readonly notificationId: string };
 
-/** Notification records and the Idempotency-Key index that maps a key to the notification it made. */
+/** A notification in the index of unfinished ones: what the sweeper needs without reading the record. */
+export interface UnfinishedEntry {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly sendAt?: string;
+  /** The index row's ETag: `markFinished` with it fails once a resend has re-added the row meanwhile. */
+  readonly etag: string;
+}
+
+/** A notification old enough for the retention purge; `purging` once the purge has begun on it. */
+export interface RetentionCandidate {
+  readonly record: NotificationRecord;
+  readonly purging: boolean;
+}
+
+/**
+ * Notification records and the Idempotency-Key index that maps a key to the notification it made.
+ * Beside the records, an index of unfinished notifications (one row each) is what the sweeper
+ * reads, whatever their age or `sendAt`.
+ */
 export interface NotificationStore {
-  /** Writes the record unless one with this id exists (then leaves it as it is). */
+  /**
+   * Writes the record unless one with this id exists (then leaves it as it is). Its row in the
+   * unfinished index is written first (two partitions cannot share a transaction): a crash in
+   * between leaves an index row pointing to nothing, which the sweeper deletes.
+   */
   create(record: NotificationRecord): Promise<void>;
+  /** The record; undefined when there is none or the retention purge has begun on it. */
   get(id: string): Promise<NotificationRecord | undefined>;
-  /** Notifications created at or after `since` (ISO 8601), for the sweeper. */
-  createdSince(since: string): AsyncIterable<NotificationRecord>;
+  /** One page of the unfinished index, oldest id first. */
+  unfinished(continuationToken?: string, pageSize?: number): Promise<Page<UnfinishedEntry>>;
+  /** (Re-)adds the notification to the unfinished index: a resend reopened some of its recipients. */
+  markUnfinished(record: Pick<NotificationRecord, 'id' | 'createdAt' | 'sendAt'>): Promise<void>;
+  /**
+   * Takes the notification out of the unfinished index; with the ETag the row was read with, only
+   * if nobody re-added it since (false then).
+   */
+  markFinished(id: string, etag?: string): Promise<boolean>;
+  /**
+   * One page of the records created before `before` (ISO 8601), oldest first, for the retention
+   * purge; those the purge has begun on included.
+   */
+  createdBefore(before: string, continuationToken?: string, pageSize?: number): Promise<Page<RetentionCandidate>>;
+  /** The purge has begun: `get` no longer finds the record, so the API answers 404 from now on. */
+  markPurging(id: string): Promise<void>;
+  /**
+   * Deletes up to `limit` rows of the notification's own (the record last, with its index row), so
+   * a purge cut short finds the record again next time: how many it deleted, and whether all are gone.
+   */
+  purgeRows(id: string, limit: number): Promise<{ readonly deleted: number; readonly done: boolean }>;
   markEnqueued(id: string, at: string): Promise<void>;
   markEnqueueFailed(id: string): Promise<void>;
   markCancelled(id: string, at: string): Promise<void>;
@@ -46,6 +90,11 @@ export interface NotificationStore {
   /** Atomically binds an Idempotency-Key to a notification id and a request fingerprint. */
   claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim>;
   releaseIdempotencyKey(key: string): Promise<void>;
+  /**
+   * Releases the key only while it is still bound to this notification: once released, the same
+   * key may already name a new request's notification, which must keep it.
+   */
+  releaseIdempotencyKeyOf(key: string, notificationId: string): Promise<void>;
   /** The notification an Idempotency-Key is bound to, if any. */
   findIdempotencyKey(key: string): Promise<string | undefined>;
 }
@@ -74,8 +123,26 @@ interface NotificationEntity {
   callbackUrl?: string;
   callbackFailureCount?: number;
   lastCallbackFailure?: string;
+  /** The retention purge has begun: the notification is gone for the API. */
+  purging?: boolean;
   etag?: string;
 }
+
+/**
+ * The unfinished index: one partition in the notifications table, a row per notification. The
+ * hyphen keeps it apart from notification ids (lower-case letters and digits only), and it sorts
+ * before them (`n...`), outside the retention purge's range.
+ */
+const UNFINISHED_PARTITION = 'index-unfinished';
+interface UnfinishedEntity {
+  partitionKey: string;
+  rowKey: string;
+  createdAt: string;
+  sendAt?: string;
+}
+
+/** Notification ids begin with `n` and their creation time (base 36, 9 digits): ids sort by age. */
+const ID_PREFIX = 'n';
 
 /** The row beside the record that counts people fan-out entries reached, against `maxAudience`. */
 const AUDIENCE_ROW = 'audience';
@@ -118,6 +185,7 @@ export class TableNotificationStore implements NotificationStore {
       ...(record.maxAudience !== undefined && { maxAudience: record.maxAudience }),
       ...(record.callbackUrl !== undefined && { callbackUrl: record.callbackUrl }),
     };
+    await this.markUnfinished(record);
     try {
       await this.notifications.createEntity(entity);
     } catch (error) {
@@ -127,14 +195,78 @@ export class TableNotificationStore implements NotificationStore {
 
   async get(id: string): Promise<NotificationRecord | undefined> {
     const e = await getEntityOrUndefined<NotificationEntity>(this.notifications, id, '');
-    return e === undefined ? undefined : toRecord(id, e);
+    return e === undefined || e.purging === true ? undefined : toRecord(id, e);
   }
 
-  async *createdSince(since: string): AsyncIterable<NotificationRecord> {
-    const entities = this.notifications.listEntities<NotificationEntity>({
-      queryOptions: { filter: `createdAt ge '${since.replace(/'/g, "''")}'` },
-    });
-    for await (const e of entities) yield toRecord(e.partitionKey, e);
+  async unfinished(continuationToken?: string, pageSize = 100): Promise<Page<UnfinishedEntry>> {
+    const pages = this.notifications
+      .listEntities<UnfinishedEntity>({ queryOptions: { filter: `PartitionKey eq '${UNFINISHED_PARTITION}'` } })
+      .byPage({ maxPageSize: pageSize, ...(continuationToken !== undefined && { continuationToken }) });
+    const next = await pages.next();
+    if (next.done === true) return { items: [] };
+    return {
+      items: next.value.map((e) => ({ id: e.rowKey, createdAt: e.createdAt, ...(e.sendAt !== undefined && { sendAt: e.sendAt }), etag: e.etag })),
+      ...(next.value.continuationToken !== undefined && { continuationToken: next.value.continuationToken }),
+    };
+  }
+
+  async markUnfinished(record: Pick<NotificationRecord, 'id' | 'createdAt' | 'sendAt'>): Promise<void> {
+    const entity: UnfinishedEntity = { partitionKey: UNFINISHED_PARTITION, rowKey: record.id, createdAt: record.createdAt, ...(record.sendAt !== undefined && { sendAt: record.sendAt }) };
+    // Replace, not Merge: a new ETag each time, so a sweeper that read the row before cannot delete it.
+    await this.notifications.upsertEntity(entity, 'Replace');
+  }
+
+  async markFinished(id: string, etag?: string): Promise<boolean> {
+    try {
+      await this.notifications.deleteEntity(UNFINISHED_PARTITION, id, { etag: etag ?? '*' });
+      return true;
+    } catch (error) {
+      if (isStatus(error, 404)) return true;
+      if (isStatus(error, 412)) return false;
+      throw error;
+    }
+  }
+
+  async createdBefore(before: string, continuationToken?: string, pageSize = 100): Promise<Page<RetentionCandidate>> {
+    // The ids' time prefix bounds the scan to old partitions; createdAt is the truth within them.
+    const idBefore = `${ID_PREFIX}${Math.max(0, Date.parse(before) + 1).toString(36).padStart(9, '0')}`;
+    const filter = `PartitionKey ge '${ID_PREFIX}' and PartitionKey lt '${idBefore}' and RowKey eq '' and createdAt lt '${before.replace(/'/g, "''")}'`;
+    const pages = this.notifications.listEntities<NotificationEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: pageSize, ...(continuationToken !== undefined && { continuationToken }) });
+    const next = await pages.next();
+    if (next.done === true) return { items: [] };
+    return {
+      items: next.value.map((e) => ({ record: toRecord(e.partitionKey, e), purging: e.purging === true })),
+      ...(next.value.continuationToken !== undefined && { continuationToken: next.value.continuationToken }),
+    };
+  }
+
+  async markPurging(id: string): Promise<void> {
+    try {
+      await this.notifications.updateEntity({ partitionKey: id, rowKey: '', purging: true }, 'Merge');
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+
+  async purgeRows(id: string, limit: number): Promise<{ readonly deleted: number; readonly done: boolean }> {
+    const keys: string[] = [];
+    const rows = this.notifications.listEntities<{ rowKey: string }>({ queryOptions: { filter: `PartitionKey eq '${id.replace(/'/g, "''")}' and RowKey gt ''`, select: ['RowKey'] } });
+    for await (const row of rows) {
+      keys.push(row.rowKey);
+      if (keys.length >= limit) break;
+    }
+    let deleted = 0;
+    for (let i = 0; i < keys.length; i += 100) {
+      const transaction = new TableTransaction();
+      for (const rowKey of keys.slice(i, i + 100)) transaction.deleteEntity(id, rowKey);
+      await this.notifications.submitTransaction(transaction.actions);
+      deleted += Math.min(100, keys.length - i);
+    }
+    if (keys.length >= limit) return { deleted, done: false };
+    // The record last: until it goes, the purge finds this notification again and finishes it.
+    await this.markFinished(id);
+    await this.delete(id);
+    return { deleted: deleted + 1, done: true };
   }
 
   async markEnqueued(id: string, at: string): Promise<void> {
@@ -242,6 +374,7 @@ export class TableNotificationStore implements NotificationStore {
         if (!isStatus(error, 404)) throw error;
       }
     }
+    await this.markFinished(id);
   }
 
   async claimIdempotencyKey(key: string, notificationId: string, requestHash: string): Promise<IdempotencyClaim> {
@@ -265,6 +398,17 @@ export class TableNotificationStore implements NotificationStore {
       await this.idempotency.deleteEntity(tableKey(key), '');
     } catch (error) {
       if (!isStatus(error, 404)) throw error;
+    }
+  }
+
+  async releaseIdempotencyKeyOf(key: string, notificationId: string): Promise<void> {
+    const existing = await getEntityOrUndefined<IdempotencyEntity>(this.idempotency, tableKey(key), '');
+    if (existing?.notificationId !== notificationId) return;
+    try {
+      await this.idempotency.deleteEntity(tableKey(key), '', { etag: existing.etag });
+    } catch (error) {
+      // Gone already, or bound anew meanwhile: either way not ours to release any more.
+      if (!isStatus(error, 404) && !isStatus(error, 412)) throw error;
     }
   }
 }

@@ -1,4 +1,5 @@
 import { TableTransaction, type TableClient, type TransactionAction } from '@azure/data-tables';
+import { mapLimit } from '../mapLimit';
 import { isStatus, tableKey, type Tables } from './tables';
 
 /** A message sent to a personal chat, as a read receipt will name it. */
@@ -24,6 +25,8 @@ export interface ReadReceiptStore {
   recordSent(sent: readonly SentToChat[]): Promise<void>;
   /** The messages of the chat up to and including `lastReadMessageId` not yet marked read; each is handed out once. */
   takeReadUpTo(tenantId: string, conversationId: string, lastReadMessageId: string): Promise<readonly SentToChat[]>;
+  /** Drops these messages from the index (the retention purge of their notification); rows gone already are fine. */
+  forget(sent: readonly Pick<SentToChat, 'tenantId' | 'conversationId' | 'activityId'>[]): Promise<void>;
 }
 
 /** Message ids are epoch milliseconds: padded, they sort as row keys in the order Teams gives them. */
@@ -32,6 +35,8 @@ const orderKey = (activityId: string): string | undefined => (/^\d{1,20}$/.test(
 /** Sorts below every character of a table key (base64url), so one chat's rows form one range. */
 const CHAT_SEPARATOR = '!';
 const MAX_BATCH = 100;
+/** Deletes in flight at once when the retention purge forgets messages. */
+const FORGET_CONCURRENCY = 8;
 const DAY_MS = 24 * 3600_000;
 
 /** The month (UTC) a message id, an epoch-ms time, falls in. */
@@ -99,6 +104,22 @@ export class TableReadReceiptStore implements ReadReceiptStore {
       taken.push(...rows.map(({ tenantId: t, conversationId: c, activityId, notificationId, recipientKey }) => ({ tenantId: t, conversationId: c, activityId, notificationId, recipientKey })));
     }
     return taken;
+  }
+
+  async forget(sent: readonly Pick<SentToChat, 'tenantId' | 'conversationId' | 'activityId'>[]): Promise<void> {
+    const keys = sent.flatMap((message) => {
+      const order = orderKey(message.activityId);
+      return order === undefined ? [] : [{ partitionKey: partitionOf(message.tenantId, monthOf(Number(message.activityId))), rowKey: `${tableKey(message.conversationId)}${CHAT_SEPARATOR}${order}` }];
+    });
+    // Row by row, a few at once: a batch would fail whole on the first row a receipt took already.
+    await mapLimit(keys, FORGET_CONCURRENCY, ({ partitionKey, rowKey }) =>
+      this.table.deleteEntity(partitionKey, rowKey).then(
+        () => undefined,
+        (error: unknown) => {
+          if (!isStatus(error, 404)) throw error;
+        },
+      ),
+    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { sweepStuckDeliveries } from '../../shared/delivery/sweepStuckDeliveries';
+import { DEFAULT_SWEEP_OPTIONS, sweepStuckDeliveries } from '../../shared/delivery/sweepStuckDeliveries';
 import { jobMessageId, type Job } from '../../shared/domain/job';
 import { recipientKey, type Recipient } from '../../shared/domain/recipient';
 import { silentLogger } from '../../shared/logger';
@@ -47,7 +47,7 @@ describe('sweepStuckDeliveries: no recipient is left pending in silence', () => 
   it('re-queues stuck recipients (deliver and expand jobs) with ids Service Bus will not drop, and marks them', async () => {
     const id = await stranded([{ type: 'user', aadObjectId: 'stuck-1' }, { type: 'allUsers' }]);
     const first = await sweepStuckDeliveries(deps, silentLogger, undefined, Date.now() + 3 * HOUR);
-    expect(first).toEqual({ notifications: 1, requeued: 2, failed: 0 });
+    expect(first).toEqual({ notifications: 1, requeued: 2, failed: 0, finished: 0 });
     expect(deps.queue.jobs.map((j) => [j.kind, 'recipientKey' in j ? j.recipientKey : undefined, j.hop]).sort()).toEqual([
       ['deliver', 'user:aad:stuck-1', 1_000_000],
       ['expand', 'allUsers', 1_000_000],
@@ -61,22 +61,23 @@ describe('sweepStuckDeliveries: no recipient is left pending in silence', () => 
     expect(deps.queue.jobs).toHaveLength(4);
   });
 
-  it('leaves alone what is moving: recent rows, claimed rows, future sends, cancelled notifications', async () => {
+  it('leaves alone what is moving: recent rows, claimed rows, future sends; a cancelled notification gets a cancel pass, not sends', async () => {
     const claimed = await stranded([{ type: 'user', aadObjectId: 'claimed' }]);
+    const cancelled = await stranded([{ type: 'user', aadObjectId: 'cancelled' }], { cancelled: true });
     const row = await deps.deliveries.get(claimed, 'user:aad:claimed');
     await deps.deliveries.update(row as NonNullable<typeof row>, { leaseUntil: new Date(Date.now() + 10 * HOUR).toISOString() });
     await stranded([{ type: 'user', aadObjectId: 'later' }], { sendAt: new Date(Date.now() + 48 * HOUR).toISOString() });
-    await stranded([{ type: 'user', aadObjectId: 'cancelled' }], { cancelled: true });
     await stranded([{ type: 'user', aadObjectId: 'fresh' }]);
 
-    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, Date.now() + 3 * HOUR)).toEqual({ notifications: 1, requeued: 1, failed: 0 });
-    expect(deps.queue.jobs.map((j) => ('recipientKey' in j ? j.recipientKey : undefined))).toEqual(['user:aad:fresh']);
-    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, Date.now())).toEqual({ notifications: 0, requeued: 0, failed: 0 });
+    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, Date.now() + 3 * HOUR)).toEqual({ notifications: 2, requeued: 1, failed: 0, finished: 0 });
+    expect(deps.queue.jobs.filter((j) => j.kind === 'deliver').map((j) => ('recipientKey' in j ? j.recipientKey : undefined))).toEqual(['user:aad:fresh']);
+    expect(deps.queue.jobs.filter((j) => j.kind === 'cancel').map((j) => j.notificationId)).toEqual([cancelled]);
+    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, Date.now())).toEqual({ notifications: 0, requeued: 0, failed: 0, finished: 0 });
   });
 
   it('fails a recipient that made no progress after the last allowed re-queue', async () => {
     const id = await stranded([{ type: 'user', aadObjectId: 'hopeless' }]);
-    const options = { staleMs: 2 * HOUR, lookbackMs: 14 * 24 * HOUR, maxSweeps: 2 };
+    const options = { staleMs: 2 * HOUR, maxSweeps: 2, pageSize: 100 };
     let at = Date.now();
     for (let i = 0; i < 2; i++) {
       at += 3 * HOUR;
@@ -87,5 +88,61 @@ describe('sweepStuckDeliveries: no recipient is left pending in silence', () => 
     }
     expect(await sweepStuckDeliveries(deps, silentLogger, options, at + 24 * HOUR)).toMatchObject({ requeued: 0, failed: 1 });
     expect(await deps.deliveries.get(id, 'user:aad:hopeless')).toMatchObject({ status: 'failed', reason: 'retries-exhausted' });
+  });
+
+  /** The ids the unfinished index holds, all pages. */
+  async function indexed(): Promise<string[]> {
+    const ids: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await deps.notifications.unfinished(token, 2);
+      ids.push(...page.items.map((e) => e.id));
+      token = page.continuationToken;
+    } while (token !== undefined);
+    return ids;
+  }
+
+  it('reads the unfinished index, not a range of dates: a send scheduled 60 days ahead is swept once due', async () => {
+    const sendAt = Date.now() + 60 * 24 * HOUR;
+    const id = await stranded([{ type: 'user', aadObjectId: 'far-ahead' }], { sendAt: new Date(sendAt).toISOString() });
+    expect(await indexed()).toEqual([id]);
+    // Not due: nothing read, nothing queued.
+    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, sendAt - HOUR)).toMatchObject({ requeued: 0 });
+    // 60 days on (far past any look-back the old sweeper had), it is still found.
+    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, sendAt + 3 * HOUR)).toMatchObject({ notifications: 1, requeued: 1 });
+    expect(deps.queue.jobs.map((j) => j.notificationId)).toEqual([id]);
+  });
+
+  it('takes finished notifications and dangling index rows out of the index, and pages through many', async () => {
+    const done = await stranded([{ type: 'user', aadObjectId: 'done' }]);
+    const row = await deps.deliveries.get(done, 'user:aad:done');
+    await deps.deliveries.update(row as NonNullable<typeof row>, { status: 'delivered' });
+    const open = await Promise.all([1, 2, 3, 4, 5].map((n) => stranded([{ type: 'user', aadObjectId: `open-${n}` }])));
+    // An index row whose record never came (the accept died between the two writes).
+    const orphan = `n${uniqueName()}`;
+    await deps.notifications.markUnfinished({ id: orphan, createdAt: new Date().toISOString() });
+    expect((await indexed()).sort()).toEqual([done, ...open, orphan].sort());
+
+    const result = await sweepStuckDeliveries(deps, silentLogger, { ...DEFAULT_SWEEP_OPTIONS, pageSize: 2 }, Date.now() + 3 * HOUR);
+    expect(result).toEqual({ notifications: 5, requeued: 5, failed: 0, finished: 2 });
+    expect((await indexed()).sort()).toEqual([...open].sort());
+  });
+
+  it('a dangling index row younger than staleMs stays: its accept may be writing the record right now', async () => {
+    const id = `n${uniqueName()}`;
+    await deps.notifications.markUnfinished({ id, createdAt: new Date().toISOString() });
+    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, Date.now() + HOUR)).toMatchObject({ finished: 0 });
+    expect(await indexed()).toEqual([id]);
+  });
+
+  it('a resend that re-adds a notification while a sweep looks at it keeps it in the index (ETag)', async () => {
+    const id = await stranded([{ type: 'user', aadObjectId: 'resent' }]);
+    const [entry] = (await deps.notifications.unfinished()).items;
+    const record = await deps.notifications.get(id);
+    await deps.notifications.markUnfinished(record as NonNullable<typeof record>);
+    expect(await deps.notifications.markFinished(id, entry?.etag)).toBe(false);
+    expect(await indexed()).toEqual([id]);
+    expect(await deps.notifications.markFinished(id)).toBe(true);
+    expect(await indexed()).toEqual([]);
   });
 });

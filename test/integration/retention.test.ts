@@ -1,0 +1,158 @@
+import type { Job } from '../../shared/domain/job';
+import { newNotificationId } from '../../shared/domain/notification';
+import type { NotificationRequest } from '../../shared/domain/notificationRequest';
+import { recipientKey, type Recipient } from '../../shared/domain/recipient';
+import { silentLogger } from '../../shared/logger';
+import type { DeadLetter, JobQueue, QueuedJob } from '../../shared/queue/jobQueue';
+import { acceptNotification } from '../../shared/requests/acceptNotification';
+import { purgeExpired, retentionOptions, type RetentionOptions } from '../../shared/retention/purgeExpired';
+import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
+import { TableNotificationStore } from '../../shared/stores/notificationStore';
+import { TableReadReceiptStore } from '../../shared/stores/readReceiptStore';
+import { BlobRecipientListStore } from '../../shared/stores/recipientListStore';
+import { Tables } from '../../shared/stores/tables';
+import { storageConnectionString, uniqueName } from '../support/azurite';
+
+const DAY = 24 * 3600_000;
+const RETENTION: RetentionOptions = retentionOptions(30);
+
+class HeldQueue implements JobQueue {
+  readonly jobs: Job[] = [];
+  async enqueue(jobs: readonly QueuedJob[]): Promise<void> {
+    this.jobs.push(...jobs.map((j) => j.job));
+  }
+  async deadLetter(_letter: DeadLetter): Promise<void> {}
+  async ensureCreated(): Promise<void> {}
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+describe('retention: finished notifications go after RETENTION_DAYS, with everything kept for them, a bounded amount per run', () => {
+  let tables: Tables;
+  let notifications: TableNotificationStore;
+  let deliveries: TableDeliveryStore;
+  let recipientLists: BlobRecipientListStore;
+  let receipts: TableReadReceiptStore;
+  let deps: Parameters<typeof purgeExpired>[0];
+
+  beforeEach(async () => {
+    const prefix = uniqueName();
+    tables = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix });
+    await tables.ensureCreated();
+    notifications = new TableNotificationStore(tables);
+    deliveries = new TableDeliveryStore(tables);
+    recipientLists = new BlobRecipientListStore({ kind: 'connectionString', connectionString: storageConnectionString(), prefix });
+    await recipientLists.ensureCreated();
+    receipts = new TableReadReceiptStore(tables);
+    deps = { notifications, deliveries, recipientLists, receipts };
+  });
+
+  const users = (n: number, tag: string): Recipient[] => Array.from({ length: n }, (_, i) => ({ type: 'user', aadObjectId: `${tag}-${i}` }));
+
+  /** A notification with `n` rows, created now (the tests move the clock instead). */
+  async function notification(n: number, options: { createdAt?: number; sendAt?: number; settled?: boolean; idempotencyKey?: string } = {}): Promise<string> {
+    const createdAt = options.createdAt ?? Date.now();
+    const id = newNotificationId(createdAt);
+    await notifications.create({
+      id,
+      createdAt: new Date(createdAt).toISOString(),
+      message: { text: 'x' },
+      requestedRecipients: n,
+      ...(options.sendAt !== undefined && { sendAt: new Date(options.sendAt).toISOString() }),
+      ...(options.idempotencyKey !== undefined && { idempotencyKey: options.idempotencyKey }),
+    });
+    const settled = options.settled === false ? undefined : { status: 'skipped' as const, reason: 'cancelled' as const, detail: 'done' };
+    await deliveries.createPending(id, users(n, id).map((recipient) => ({ recipientKey: recipientKey(recipient), recipient, ...(settled !== undefined && { settled }) })));
+    return id;
+  }
+
+  async function rowsOf(id: string): Promise<number> {
+    let n = 0;
+    for await (const _ of tables.client('deliveries').listEntities({ queryOptions: { filter: `PartitionKey eq '${id}'` } })) n += 1;
+    for await (const _ of tables.client('notifications').listEntities({ queryOptions: { filter: `PartitionKey eq '${id}' or (PartitionKey eq 'index-unfinished' and RowKey eq '${id}')` } })) n += 1;
+    return n;
+  }
+
+  it('purges a completed notification with its rows, read-receipt rows, recipient list, audience rows, index row and Idempotency-Key; a young one stays', async () => {
+    const key = `key-${uniqueName()}`;
+    const old = await notification(3, { idempotencyKey: key });
+    await notifications.claimIdempotencyKey(key, old, 'hash-1');
+    await recipientLists.save(old, users(3, old));
+    expect(await notifications.reserveAudience(old, 'entry@0', 2, 10)).toBe(2);
+    // One recipient was sent a personal-chat message nobody has read yet: it is in the read-receipt index.
+    const sentAt = Date.now();
+    const chat = { tenantId: 'tenant-r', conversationId: 'a:chat-retained', activityId: String(sentAt) };
+    const row = await deliveries.get(old, `user:aad:${old}-0`);
+    await deliveries.update(row as NonNullable<typeof row>, { status: 'delivered', activityId: chat.activityId, conversationId: chat.conversationId, landsIn: 'personal', sentVia: { serviceUrl: 'https://smba.example/', tenantId: chat.tenantId, botId: 'bot' } });
+    await receipts.recordSent([{ ...chat, notificationId: old, recipientKey: `user:aad:${old}-0` }]);
+    await notifications.markPlanned(old);
+    // Created ten days after it: 21 days old when the old one is 31.
+    const young = await notification(1, { createdAt: Date.now() + 10 * DAY });
+
+    const result = await purgeExpired(deps, silentLogger, RETENTION, Date.now() + 31 * DAY);
+    expect(result).toMatchObject({ purged: 1, more: false });
+    expect(await notifications.get(old)).toBeUndefined();
+    expect(await rowsOf(old)).toBe(0);
+    expect(await recipientLists.load(old)).toBeUndefined();
+    expect(await notifications.findIdempotencyKey(key)).toBeUndefined();
+    expect(await receipts.takeReadUpTo(chat.tenantId, chat.conversationId, String(sentAt + 1000))).toEqual([]);
+    expect(await notifications.get(young)).toBeDefined();
+    expect(await rowsOf(young)).toBe(3);
+  });
+
+  it('keeps what is younger than the retention, counting from sendAt when that is later', async () => {
+    const now = Date.now();
+    const recent = await notification(1);
+    const scheduled = await notification(1, { sendAt: now + 20 * DAY });
+    // At 31 days: the plain one goes, the one sent on day 20 is 11 days old and stays.
+    expect(await purgeExpired(deps, silentLogger, RETENTION, now + 31 * DAY)).toMatchObject({ purged: 1, kept: 1 });
+    expect(await notifications.get(recent)).toBeUndefined();
+    expect(await notifications.get(scheduled)).toBeDefined();
+    // And a day before the first one's time, nothing goes.
+    const fresh = await notification(1);
+    expect(await purgeExpired(deps, silentLogger, RETENTION, now + 29 * DAY)).toMatchObject({ purged: 0 });
+    expect(await notifications.get(fresh)).toBeDefined();
+  });
+
+  it('leaves an unfinished notification to the sweeper, and purges it at twice the retention', async () => {
+    const stuck = await notification(2, { settled: false });
+    expect(await purgeExpired(deps, silentLogger, RETENTION, Date.now() + 31 * DAY)).toMatchObject({ purged: 0, kept: 1 });
+    expect(await notifications.get(stuck)).toBeDefined();
+    expect(await purgeExpired(deps, silentLogger, RETENTION, Date.now() + 61 * DAY)).toMatchObject({ purged: 1, kept: 0 });
+    expect(await notifications.get(stuck)).toBeUndefined();
+    expect(await rowsOf(stuck)).toBe(0);
+  });
+
+  it('works in bounded runs: a run stops at its row budget, GET already answers 404, and the next runs finish', async () => {
+    const big = await notification(450);
+    const small = await notification(5);
+    const options = { ...RETENTION, maxRowsPerRun: 200 };
+    const later = Date.now() + 31 * DAY;
+    const first = await purgeExpired(deps, silentLogger, options, later);
+    expect(first).toMatchObject({ purged: 0, rows: 200, more: true });
+    expect(await notifications.get(big)).toBeUndefined();
+    expect(await rowsOf(big)).toBe(450 + 2 - 200);
+    const runs = [first];
+    while (runs[runs.length - 1]?.more === true && runs.length < 10) runs.push(await purgeExpired(deps, silentLogger, options, later));
+    // Each notification: its delivery rows and its record.
+    expect(runs.map((r) => r.rows)).toEqual([200, 200, 450 - 400 + 1 + 5 + 1]);
+    expect(runs.reduce((sum, r) => sum + r.purged, 0)).toBe(2);
+    expect(await rowsOf(big)).toBe(0);
+    expect(await rowsOf(small)).toBe(0);
+  });
+
+  it('after the purge the same Idempotency-Key is a new request: a new notification, not a replay', async () => {
+    const queue = new HeldQueue();
+    const accept = { notifications, deliveries, queue, recipientLists };
+    const request: NotificationRequest = { recipients: [{ type: 'user', aadObjectId: 'again' }], message: { text: 'same body' } };
+    const first = await acceptNotification(request, 'scope:deploy-42', accept);
+    if (first.kind !== 'accepted') throw new Error('not accepted');
+    expect((await acceptNotification(request, 'scope:deploy-42', accept)) as unknown).toMatchObject({ id: first.id, replayed: true });
+    await notifications.markCancelled(first.id, new Date().toISOString());
+
+    expect(await purgeExpired(deps, silentLogger, RETENTION, Date.now() + 31 * DAY)).toMatchObject({ purged: 1 });
+    const again = await acceptNotification(request, 'scope:deploy-42', accept);
+    expect(again).toMatchObject({ kind: 'accepted', replayed: false });
+    expect(again.kind === 'accepted' ? again.id : first.id).not.toBe(first.id);
+  });
+});
