@@ -434,4 +434,20 @@ describe('handlers against Azurite', () => {
     for await (const e of svc.tables.client('idempotency').listEntities()) idempotency.push(e);
     expect(idempotency).toEqual([]);
   });
+
+  it('a sendAt beyond SEND_AT_HORIZON_DAYS (default 30) is a 400 naming sendAt; nothing written or enqueued; 29 days is accepted', async () => {
+    const day = 24 * 3600_000;
+    const far = await accept({ ...validBody, sendAt: new Date(Date.now() + 31 * day).toISOString() }, { 'idempotency-key': 'k-too-far' });
+    const problemBody = expectProblem(far, 400);
+    expect(problemBody.errors).toEqual([{ path: 'sendAt', message: expect.stringMatching(/30 days.*SEND_AT_HORIZON_DAYS/) as unknown }]);
+    expect(await totalMessages()).toBe(0);
+    const written: unknown[] = [];
+    for await (const e of svc.tables.client('notifications').listEntities()) written.push(e);
+    for await (const e of svc.tables.client('idempotency').listEntities()) written.push(e);
+    expect(written).toEqual([]);
+
+    const near = await accept({ ...validBody, sendAt: new Date(Date.now() + 29 * day).toISOString() });
+    expect(near.status).toBe(202);
+    expect((near.jsonBody as AcceptedBody).status).toBe('scheduled');
+  });
 });
