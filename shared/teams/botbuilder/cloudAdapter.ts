@@ -1,4 +1,5 @@
 import {
+  CallerIdConstants,
   CloudAdapter,
   ConfigurationBotFrameworkAuthentication,
   type Activity,
@@ -6,7 +7,13 @@ import {
   type InvokeResponse,
   type TurnContext,
 } from 'botbuilder';
-import type { BotFrameworkAuthentication, ConnectorClient, ConnectorFactory } from 'botframework-connector';
+import {
+  AuthenticationConstants,
+  AuthenticationError,
+  type BotFrameworkAuthentication,
+  type ConnectorClient,
+  type ConnectorFactory,
+} from 'botframework-connector';
 import type { Config } from '../../config';
 import { UNTRUSTED_SERVICE_URL_CODE } from '../../domain/outcome';
 import { serviceUrlTrustFrom, type ServiceUrlTrust } from '../trustedServiceUrl';
@@ -24,9 +31,27 @@ export function createCloudAdapter(
     ...(config.botAppType !== undefined && { MicrosoftAppType: config.botAppType }),
     ...(config.botAppTenantId !== undefined && { MicrosoftAppTenantId: config.botAppTenantId }),
     ...(config.botAppPassword !== undefined && { MicrosoftAppPassword: config.botAppPassword }),
-    ...(config.botOpenIdMetadata !== undefined && { BotOpenIdMetadata: config.botOpenIdMetadata }),
+    ...(config.botOpenIdMetadata !== undefined && publicCloudWithMetadata(config.botOpenIdMetadata)),
   };
   return new TeamsCloudAdapter(guardedConnectors(new ConfigurationBotFrameworkAuthentication(options), serviceUrlTrustFrom(config)));
+}
+
+/**
+ * botbuilder's public-cloud settings with another OpenID metadata document (`BotOpenIdMetadata`, a
+ * loopback stand-in in tests). Once one of these settings is given botbuilder takes none of its
+ * defaults, so the rest are spelled out as its public-cloud defaults are.
+ */
+function publicCloudWithMetadata(metadataUrl: string): ConfigurationBotFrameworkAuthenticationOptions {
+  return {
+    ToBotFromChannelOpenIdMetadataUrl: metadataUrl,
+    ToBotFromChannelTokenIssuer: AuthenticationConstants.ToBotFromChannelTokenIssuer,
+    ToBotFromEmulatorOpenIdMetadataUrl: AuthenticationConstants.ToBotFromEmulatorOpenIdMetadataUrl,
+    ToChannelFromBotLoginUrl: AuthenticationConstants.ToChannelFromBotLoginUrl,
+    ToChannelFromBotOAuthScope: AuthenticationConstants.ToChannelFromBotOAuthScope,
+    OAuthUrl: AuthenticationConstants.OAuthUrl,
+    CallerId: CallerIdConstants.PublicAzureChannel,
+    ValidateAuthority: true,
+  };
 }
 
 /**
@@ -35,9 +60,23 @@ export function createCloudAdapter(
  * a multi-line dump with the request inside; the endpoint calls this instead and logs one line.
  */
 export class TeamsCloudAdapter extends CloudAdapter {
-  /** Authenticates the request (when an app id is set) and runs `logic` in a turn. */
-  runTurn(authHeader: string, activity: Activity, logic: (context: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
-    return this.processActivity(authHeader, activity, logic);
+  /**
+   * Authenticates the request (when an app id is set) and runs `logic` in a turn. Every way a token
+   * can be wrong ends as an `AuthenticationError` (401): botbuilder lets a bad signature through as
+   * jsonwebtoken's own error, which would otherwise be a 500. Signing keys that could not be
+   * loaded are the dependency's failure, not the caller's, and are not reported as a 401.
+   */
+  async runTurn(authHeader: string, activity: Activity, logic: (context: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
+    let inTurn = false;
+    try {
+      return await this.processActivity(authHeader, activity, async (context) => {
+        inTurn = true;
+        await logic(context);
+      });
+    } catch (error) {
+      if (inTurn) throw error;
+      throw authenticationFailure(error);
+    }
   }
 }
 
@@ -90,4 +129,17 @@ function refuseUntrusted(client: ConnectorClient, trust: ServiceUrlTrust): Conne
     },
   });
   return client;
+}
+
+/** jsonwebtoken's errors for a token that is malformed, wrongly signed, expired or not yet valid. */
+const TOKEN_ERRORS = new Set(['JsonWebTokenError', 'TokenExpiredError', 'NotBeforeError']);
+
+/** What failed before the turn began, as the endpoint should answer it. */
+function authenticationFailure(error: unknown): unknown {
+  if (error instanceof AuthenticationError) {
+    if (error.statusCode === 401) return error;
+    return new Error('the Bot Framework signing keys could not be loaded', { cause: error });
+  }
+  if (error instanceof Error && TOKEN_ERRORS.has(error.name)) return new AuthenticationError(`invalid token: ${error.message}`, 401);
+  return error;
 }
