@@ -6,8 +6,9 @@ import { message as amqpMessage, types, type Delivery, type EventContext, type M
  * as Service Bus does, so the real @azure/service-bus receiver can be tested without Azure.
  *
  * Modelled on Service Bus' documented behaviour:
- * - every message gets a sequence number, unique and increasing per entity (queue or subqueue),
- *   and its enqueued time, as the `x-opt-sequence-number` / `x-opt-enqueued-time` annotations;
+ * - every message gets a sequence number, unique and increasing per queue, and its enqueued time,
+ *   as the `x-opt-sequence-number` / `x-opt-enqueued-time` annotations; a dead-lettered message
+ *   keeps both in the subqueue;
  * - `com.microsoft:peek-message` on `<entity>/$management` returns up to `message-count` messages
  *   from `from-sequence-number` on, locked ones included, without locking or counting anything;
  *   status 204 when there are none;
@@ -18,12 +19,23 @@ import { message as amqpMessage, types, type Delivery, type EventContext, type M
  *   `maxDeliveryCount` times moves to the subqueue with `DeadLetterReason` MaxDeliveryCountExceeded.
  *   A link closed with messages still locked gives them back as abandoned (a lock that lapses
  *   counts a delivery). In receive-and-delete, a message is deleted as it is sent;
- * - a drain (flow with `drain`) is answered by using up the credit, as the SDK waits for.
+ * - a drain (flow with `drain`) is answered at once by giving up the credit left, as the SDK waits for.
+ * - entity names are case-insensitive (the SDK writes `<queue>/$DeadLetterQueue`).
  * Not modelled: sessions, deferral, lock renewal and expiry by time, scheduled messages
  * becoming active (the peer records those apart), partitions.
  */
 
+/** rhea keeps the drain flag of the last flow privately. */
+function isDraining(link: Sender): boolean {
+  return (link as unknown as { _draining?: boolean })._draining === true;
+}
+
 const DEAD_LETTER_SUFFIX = '/$deadletterqueue';
+
+/** Service Bus entity paths are case-insensitive: one key per entity. */
+function entityKey(address: string): string {
+  return address.toLowerCase();
+}
 const DEAD_LETTER_CONDITION = 'com.microsoft:dead-letter';
 const LOCK_MS = 60_000;
 
@@ -56,11 +68,12 @@ export class PeerQueues {
 
   /** What an entity holds now, in sequence order (`delivery-jobs`, `delivery-jobs/$deadletterqueue`). */
   messages(entity: string): readonly StoredMessage[] {
-    return this.entities.get(entity) ?? [];
+    return this.entities.get(entityKey(entity)) ?? [];
   }
 
   /** A message sent to an entity (a sender link's transfer, or one message of a batch). */
-  append(entity: string, message: Message): StoredMessage {
+  append(address: string, message: Message): StoredMessage {
+    const entity = entityKey(address);
     const sequenceNumber = (this.sequences.get(entity) ?? 0) + 1;
     this.sequences.set(entity, sequenceNumber);
     const stored: StoredMessage = { sequenceNumber, enqueuedAt: new Date(), message, deliveryCount: 0, locked: false };
@@ -76,7 +89,7 @@ export class PeerQueues {
    * reason (as for MaxDeliveryCountExceeded or TTLExpiredException). Returns the new sequence number.
    */
   deadLetter(queue: string, sequenceNumber: number, reason: string, description: string): number {
-    const list = this.entities.get(queue) ?? [];
+    const list = this.entities.get(entityKey(queue)) ?? [];
     const index = list.findIndex((m) => m.sequenceNumber === sequenceNumber);
     const stored = list[index];
     if (stored === undefined) throw new Error(`test peer: no message ${sequenceNumber} in ${queue}`);
@@ -100,8 +113,8 @@ export class PeerQueues {
   pump(): void {
     let sent = false;
     for (const link of this.consumers) {
-      if (!link.is_open() || !link.sendable()) continue;
-      const entity = (link.source as { address?: string } | undefined)?.address ?? '';
+      if (!link.is_open() || !link.sendable() || isDraining(link)) continue;
+      const entity = entityKey((link.source as { address?: string } | undefined)?.address ?? '');
       // The client asks for receive-and-delete as a sender settle mode of `settled` on its attach.
       const presettled = (link as unknown as { remote?: { attach?: { snd_settle_mode?: number } } }).remote?.attach?.snd_settle_mode === 1;
       const stored = (this.entities.get(entity) ?? []).find((m) => !m.locked);
@@ -119,9 +132,9 @@ export class PeerQueues {
 
   /** The client asked to drain: send what can go, then give up the rest of the credit. */
   drain(link: Sender): void {
-    this.pump();
-    // After what pump sent is written (the credit it used is counted then).
-    setImmediate(() => link.set_drained(true));
+    // The rest of the credit is given up at once and nothing more is sent on it: rhea echoes the
+    // drain only while credit is left, and the SDK closes a link whose drain is not echoed.
+    link.set_drained(true);
   }
 
   /** Outcome of a peek-lock delivery, as the client's disposition says. */
@@ -167,7 +180,8 @@ export class PeerQueues {
   }
 
   /** `com.microsoft:peek-message`: the reply's status and body. */
-  peek(entity: string, request: Message): { statusCode: number; body?: unknown } {
+  peek(address: string, request: Message): { statusCode: number; body?: unknown } {
+    const entity = entityKey(address);
     const body = (request.body ?? {}) as { 'from-sequence-number'?: unknown; 'message-count'?: unknown };
     const from = Number(body['from-sequence-number'] ?? 1);
     const count = Number(body['message-count'] ?? 1);
@@ -191,13 +205,19 @@ export class PeerQueues {
     if (index >= 0) list.splice(index, 1);
   }
 
+  /** A dead-lettered message keeps its sequence number (the subqueue is part of its queue) and its delivery count. */
   private moveToSubqueue(queue: string, stored: StoredMessage, reason: string, description: string): StoredMessage {
     const message: Message = {
       ...stored.message,
       application_properties: { ...(stored.message.application_properties ?? {}), DeadLetterReason: reason, DeadLetterErrorDescription: description },
     };
-    const moved = this.append(`${queue}${DEAD_LETTER_SUFFIX}`, message);
-    moved.deliveryCount = stored.deliveryCount;
+    const entity = entityKey(`${queue}${DEAD_LETTER_SUFFIX}`);
+    const moved: StoredMessage = { ...stored, message, locked: false };
+    const list = this.entities.get(entity) ?? [];
+    list.push(moved);
+    list.sort((a, b) => a.sequenceNumber - b.sequenceNumber);
+    this.entities.set(entity, list);
+    this.pump();
     return moved;
   }
 
