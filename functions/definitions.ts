@@ -12,6 +12,7 @@ import { retryNotification } from './handlers/retryNotification';
 import { deliverJob } from './handlers/deliverJob';
 import { getNotification } from './handlers/getNotification';
 import { health } from './handlers/health';
+import { openApi } from './handlers/openApi';
 import { postNotification } from './handlers/postNotification';
 import { sweepStuck } from './handlers/sweepStuck';
 import { purgeExpired } from './handlers/purgeExpired';
@@ -69,6 +70,8 @@ export const functionDefinitions: readonly FunctionDefinition[] = [
   { kind: 'http', name: 'redriveDeadLetter', methods: ['POST'], route: 'deadletters/{id}/redrive', authLevel: 'admin', handler: withProblemDetails(redriveDeadLetter) },
   { kind: 'http', name: 'redriveNotificationDeadLetters', methods: ['POST'], route: 'deadletters/redrive', authLevel: 'admin', handler: withProblemDetails(redriveNotificationDeadLetters) },
   { kind: 'http', name: 'health', methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: withProblemDetails(health) },
+  // The OpenAPI document, built from this very table.
+  { kind: 'http', name: 'openApi', methods: ['GET'], route: 'openapi.json', authLevel: 'anonymous', handler: withProblemDetails(openApi(() => functionDefinitions)) },
   // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.
   { kind: 'http', name: 'botMessages', methods: ['POST'], route: 'messages', authLevel: 'anonymous', handler: withProblemDetails(botMessages) },
   { kind: 'queue', name: 'deliverJob', queueName: DELIVERY_QUEUE_NAME, connection: SERVICE_BUS_CONNECTION, handler: deliverJob },

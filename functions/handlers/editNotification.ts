@@ -6,7 +6,7 @@ import { readValidatedBody } from '../../shared/http/readJsonBody';
 import { editNotification as edit } from '../../shared/requests/amendNotification';
 import { services } from '../../shared/services';
 
-const editRequestSchema = z.object({ message: messageSchema }).strict();
+export const editRequestSchema = z.object({ message: messageSchema }).strict();
 
 /** PATCH /api/notifications/{id}: a new version of the message, put in place of what Teams has. */
 export async function editNotification(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

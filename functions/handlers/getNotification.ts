@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { notificationStatus, type DeliveryRecord } from '../../shared/domain/notification';
+import type { NotificationStatusResponse, RecipientStatusRow } from '../../shared/domain/notificationStatusResponse';
 import { problem } from '../../shared/http/problem';
 import { services } from '../../shared/services';
 
@@ -28,26 +29,24 @@ export async function getNotification(request: HttpRequest, _context: Invocation
     svc.deliveries.counts(id),
     svc.deliveries.list(id, continuationToken, pageSize),
   ]);
-  return {
-    status: 200,
-    jsonBody: {
-      id,
-      status: notificationStatus(record, counts, anyAttempted),
-      createdAt: record.createdAt,
-      ...(record.sendAt !== undefined && { sendAt: record.sendAt }),
-      ...(record.expiresAt !== undefined && { expiresAt: record.expiresAt }),
-      counts,
-      // After a PATCH: the current version, and which version Teams has, recipient by recipient.
-      ...(record.messageVersion !== undefined && record.messageVersion > 1 && { edits: { version: record.messageVersion, delivered: edits.byVersion, failed: edits.failed } }),
-      ...(record.recalledAt !== undefined && { recalledAt: record.recalledAt }),
-      ...(record.callbackFailures !== undefined && { callbacks: { failed: record.callbackFailures.count, lastFailure: record.callbackFailures.last } }),
-      recipients: page.items.map(toRecipientStatus),
-      ...(page.continuationToken !== undefined && { continuationToken: Buffer.from(page.continuationToken, 'utf8').toString('base64url') }),
-    },
+  const body: NotificationStatusResponse = {
+    id,
+    status: notificationStatus(record, counts, anyAttempted),
+    createdAt: record.createdAt,
+    ...(record.sendAt !== undefined && { sendAt: record.sendAt }),
+    ...(record.expiresAt !== undefined && { expiresAt: record.expiresAt }),
+    counts,
+    // After a PATCH: the current version, and which version Teams has, recipient by recipient.
+    ...(record.messageVersion !== undefined && record.messageVersion > 1 && { edits: { version: record.messageVersion, delivered: edits.byVersion, failed: edits.failed } }),
+    ...(record.recalledAt !== undefined && { recalledAt: record.recalledAt }),
+    ...(record.callbackFailures !== undefined && { callbacks: { failed: record.callbackFailures.count, lastFailure: record.callbackFailures.last } }),
+    recipients: page.items.map(toRecipientStatus),
+    ...(page.continuationToken !== undefined && { continuationToken: Buffer.from(page.continuationToken, 'utf8').toString('base64url') }),
   };
+  return { status: 200, jsonBody: body };
 }
 
-function toRecipientStatus(row: DeliveryRecord) {
+function toRecipientStatus(row: DeliveryRecord): RecipientStatusRow {
   return {
     recipient: row.recipient,
     status: row.status,

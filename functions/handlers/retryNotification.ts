@@ -6,7 +6,7 @@ import { retryNotification as retry } from '../../shared/requests/retryNotificat
 import { services } from '../../shared/services';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
-const retryRequestSchema = z
+export const retryRequestSchema = z
   .object({ expiresAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional() })
   .strict()
   .refine((r) => r.expiresAt === undefined || Date.parse(r.expiresAt) > Date.now(), { message: 'expiresAt must be in the future', path: ['expiresAt'] });

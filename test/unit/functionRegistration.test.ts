@@ -100,6 +100,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
       'getNotification',
       'health',
       'listDeadLetters',
+      'openApi',
       'postNotification',
       'purgeExpired',
       'recallNotification',
@@ -122,6 +123,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     ['redriveDeadLetter', ['POST'], 'deadletters/{id}/redrive', 'admin'],
     ['redriveNotificationDeadLetters', ['POST'], 'deadletters/redrive', 'admin'],
     ['health', ['GET'], 'health', 'anonymous'],
+    ['openApi', ['GET'], 'openapi.json', 'anonymous'],
     ['botMessages', ['POST'], 'messages', 'anonymous'],
   ])('%s is an httpTrigger %p on route %s with authLevel %s and an http output', (name, methods, route, authLevel) => {
     const registration = app.byName.get(name);
@@ -166,12 +168,12 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     expect(definition?.kind === 'timer' ? definition.everyMs : undefined).toBe(60 * 60_000);
   });
 
-  it('no function is anonymous except health and the bot endpoint', () => {
+  it('no function is anonymous except health, the OpenAPI document and the bot endpoint', () => {
     const anonymous = app.core.registered
       .filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger' && b.authLevel === 'anonymous'))
       .map((r) => r.metadata.name)
       .sort();
-    expect(anonymous).toEqual(['botMessages', 'health']);
+    expect(anonymous).toEqual(['botMessages', 'health', 'openApi']);
   });
 
   it('the dead-letter endpoints, and only they, need the admin (master) key', () => {
