@@ -13,7 +13,7 @@ param appName = readEnvironmentVariable('APP_NAME', 'Teams Notify')
 
 // UserAssignedMSI: the bot is the managed identity, no password exists. SingleTenant: an existing
 // app registration; its client secret goes to Key Vault (azd keeps it in .azure/<env>/.env, which
-// azd's own .gitignore keeps out of git).
+// .gitignore keeps out of git).
 param botAppType = readEnvironmentVariable('BOT_APP_TYPE', 'UserAssignedMSI')
 param singleTenantAppId = readEnvironmentVariable('SINGLE_TENANT_APP_ID', '')
 param singleTenantAppPassword = readEnvironmentVariable('SINGLE_TENANT_APP_PASSWORD', '')

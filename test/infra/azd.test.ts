@@ -156,6 +156,11 @@ describe('azure.yaml', () => {
     const funcignore = readFileSync(join(ROOT, '.funcignore'), 'utf8').split('\n').map((l) => l.trim());
     expect(funcignore.filter((l) => /^\/?node_modules\/?$/.test(l))).toEqual([]);
   });
+
+  it('keeps the azd environments out of git: .azure/<env>/.env holds `azd env set` values such as CALLBACK_SIGNING_KEY', () => {
+    const ignored = spawnSync('git', ['check-ignore', '-q', '.azure/dev/.env'], { cwd: ROOT });
+    expect(ignored.status).toBe(0);
+  });
 });
 
 describe('the Function App azd deploys to', () => {
