@@ -296,6 +296,8 @@ describe('dead letters on Azurite: listed, redriven where safe, delivered once',
       expect(functionKey.status).toBe(401);
     }
     expect((await admin(`/api/deadletters?code=${encodeURIComponent(ADMIN_KEY)}`, { key: null })).status).toBe(200);
+    // As Azure's master key, the admin key opens the function-level endpoints too.
+    expect((await admin('/api/notifications/n0')).status).toBe(404);
     // The pipeline's own host has no admin key: nobody opens the admin endpoints there.
     expect((await pipeline.api('/api/deadletters')).status).toBe(401);
   });
