@@ -23,7 +23,7 @@ export interface ConversationStore {
    * never rests on a stale read: a concurrent uninstall is seen, not undone. `change` gets
    * undefined for an unknown user and returns undefined to write nothing.
    */
-  updateUser(who: Pick<UserReference, 'userId' | 'aadObjectId'>, change: (current: UserReference | undefined) => UserReference | undefined): Promise<void>;
+  updateUser(who: Pick<UserReference, 'userId' | 'aadObjectId'>, change: UserChange): Promise<void>;
   /**
    * Forgets the stored 1:1 chat id (Teams dropped it), so the next send creates it again; with
    * `installed: false` the user is also marked unreachable. Touches no other field. With
@@ -57,6 +57,9 @@ export interface ConversationStore {
   listUsers(continuationToken?: string, pageSize?: number): Promise<Page<TeamsUserReference>>;
   listTeams(continuationToken?: string, pageSize?: number): Promise<Page<TeamReference>>;
 }
+
+/** What a user becomes, from the user as stored now (undefined: unknown); undefined writes nothing. */
+export type UserChange = (current: UserReference | undefined) => UserReference | undefined | Promise<UserReference | undefined>;
 
 /*
  * Layout of the `conversations` table. A user is written twice in one transaction (same
@@ -109,13 +112,13 @@ export class TableConversationStore implements ConversationStore {
     await this.table.submitTransaction(transaction.actions);
   }
 
-  async updateUser(who: Pick<UserReference, 'userId' | 'aadObjectId'>, change: (current: UserReference | undefined) => UserReference | undefined): Promise<void> {
+  async updateUser(who: Pick<UserReference, 'userId' | 'aadObjectId'>, change: UserChange): Promise<void> {
     if (who.userId === undefined && who.aadObjectId === undefined) throw new Error('a user needs a Teams user id or an Entra object id');
     let keys = who;
     for (let round = 0; round < MAX_UPDATE_ROUNDS; round++) {
       const read = await this.readUserRows(keys);
       const current = read.idRow ?? read.aadRow;
-      const next = change(current === undefined ? undefined : toUser(current));
+      const next = await change(current === undefined ? undefined : toUser(current));
       if (next === undefined) return;
       const unread = (next.userId !== undefined && read.idKey !== byUserId(next.userId)) || (next.aadObjectId !== undefined && read.aadKey !== byAad(next.aadObjectId));
       if (unread) {
