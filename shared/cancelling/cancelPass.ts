@@ -32,6 +32,11 @@ export interface CancelPassDependencies {
   readonly queue: JobQueue;
 }
 
+/** Another pass over the rows, for rows a worker held when the last one looked. */
+export function laterCancelPass(notificationId: string, round: number, pass: number): CancelJob {
+  return { v: 1, kind: 'cancel', notificationId, round, page: 0, pass, held: 0 };
+}
+
 /** The first job of a cancel: from the request's entries when planning had not finished, else from the rows. */
 export function firstCancelPass(notificationId: string, round: number, planning: boolean): CancelJob {
   return { v: 1, kind: 'cancel', notificationId, round, ...(planning && { offset: 0 }), page: 0, pass: 0, held: 0 };
@@ -88,8 +93,7 @@ export class CancelPass {
     if (token !== undefined) {
       jobs.push({ job: { ...job, continuationToken: token, page: job.page + pages, held, hop: 0, faults: 0 } });
     } else if (held > 0 && job.pass + 1 < this.options.maxPasses) {
-      const again: CancelJob = { v: 1, kind: 'cancel', notificationId: job.notificationId, round: job.round, page: 0, pass: job.pass + 1, held: 0 };
-      jobs.push({ job: again, notBefore: new Date(Date.now() + this.options.passIntervalMs) });
+      jobs.push({ job: laterCancelPass(job.notificationId, job.round, job.pass + 1), notBefore: new Date(Date.now() + this.options.passIntervalMs) });
     }
     await this.deps.queue.enqueue(jobs);
     return { kind: 'planned', recipients: ended, slices: 0, more: jobs.length > 0 };

@@ -79,6 +79,8 @@ export async function redriveEntry(entry: DeadLetterEntry, deps: RedriveDependen
   if (RECIPIENT_KINDS.has(job.kind) && (notification.cancelled === true || notification.recalledAt !== undefined)) {
     return refuse(`the notification was ${notification.cancelled === true ? 'cancelled' : 'recalled'}`);
   }
+  // Back in the sweeper's index before any row is reset to pending (see NotificationStore.markUnfinished).
+  if (RECIPIENT_KINDS.has(job.kind)) await deps.notifications.markUnfinished(notification);
 
   let copy: Job | undefined;
   let recipients: RecipientRedrive[] = [];
