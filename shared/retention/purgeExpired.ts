@@ -15,10 +15,12 @@ export interface RetentionOptions {
   readonly maxNotificationsPerRun: number;
   /** Records read per page. */
   readonly pageSize: number;
+  /** Old Idempotency-Key rows one run looks at, for those whose notification never came. */
+  readonly maxKeysPerRun: number;
 }
 
 export function retentionOptions(retentionDays: number): RetentionOptions {
-  return { retentionMs: retentionDays * DAY_MS, maxRowsPerRun: 20_000, maxNotificationsPerRun: 1_000, pageSize: 100 };
+  return { retentionMs: retentionDays * DAY_MS, maxRowsPerRun: 20_000, maxNotificationsPerRun: 1_000, pageSize: 100, maxKeysPerRun: 500 };
 }
 
 export interface PurgeResult {
@@ -28,6 +30,8 @@ export interface PurgeResult {
   readonly rows: number;
   /** Old enough but kept: not finished, and not yet twice the retention old. */
   readonly kept: number;
+  /** Idempotency-Keys whose notification was never written (its accept died before the record). */
+  readonly orphanKeys: number;
   /** The run stopped at its bounds: the next one continues. */
   readonly more: boolean;
 }
@@ -61,6 +65,7 @@ export async function purgeExpired(deps: PurgeDependencies, log: Logger, options
   let looked = 0;
   let purged = 0;
   let kept = 0;
+  const orphanKeys = await dropOrphanKeys(deps.notifications, new Date(cutoff).toISOString(), options);
   let token: string | undefined;
   for (;;) {
     const page = await deps.notifications.createdBefore(new Date(cutoff).toISOString(), token, options.pageSize);
@@ -93,10 +98,32 @@ export async function purgeExpired(deps: PurgeDependencies, log: Logger, options
   }
 
   function finish(more: boolean): PurgeResult {
-    const result = { purged, rows: options.maxRowsPerRun - budget, kept, more };
+    const result = { purged, rows: options.maxRowsPerRun - budget, kept, orphanKeys, more };
     if (purged > 0 || more) log.log(`retention: purged ${purged} notifications (${result.rows} rows), kept ${kept} unfinished${more ? '; more next run' : ''}`);
     return result;
   }
+}
+
+/**
+ * Idempotency-Key rows older than the retention whose notification does not exist: the accept
+ * died between claiming the key and writing the record, and its undo never ran. Keys of
+ * notifications that exist go with their notification. Oldest pages first, `maxKeysPerRun` at most.
+ */
+async function dropOrphanKeys(notifications: NotificationStore, before: string, options: RetentionOptions): Promise<number> {
+  let dropped = 0;
+  let looked = 0;
+  let token: string | undefined;
+  do {
+    const page = await notifications.idempotencyKeysBefore(before, token, Math.min(options.pageSize, options.maxKeysPerRun - looked));
+    for (const row of page.items) {
+      looked += 1;
+      if ((await notifications.get(row.notificationId)) !== undefined) continue;
+      await notifications.dropIdempotencyRow(row);
+      dropped += 1;
+    }
+    token = page.continuationToken;
+  } while (token !== undefined && looked < options.maxKeysPerRun);
+  return dropped;
 }
 
 type Verdict = 'purge' | 'abandoned' | 'keep';

@@ -97,6 +97,17 @@ export interface NotificationStore {
   releaseIdempotencyKeyOf(key: string, notificationId: string): Promise<void>;
   /** The notification an Idempotency-Key is bound to, if any. */
   findIdempotencyKey(key: string): Promise<string | undefined>;
+  /** One page of the Idempotency-Key rows last written before `before` (ISO 8601), for the retention purge. */
+  idempotencyKeysBefore(before: string, continuationToken?: string, pageSize?: number): Promise<Page<IdempotencyRow>>;
+  /** Deletes a key row as read, unless it was written again since. */
+  dropIdempotencyRow(row: IdempotencyRow): Promise<void>;
+}
+
+/** A stored Idempotency-Key binding (its key is kept only as its table key). */
+export interface IdempotencyRow {
+  readonly partitionKey: string;
+  readonly notificationId: string;
+  readonly etag: string;
 }
 
 export type MessageChange = { readonly kind: 'changed'; readonly version: number } | { readonly kind: 'not-found' } | { readonly kind: 'recalled' };
@@ -398,6 +409,26 @@ export class TableNotificationStore implements NotificationStore {
       await this.idempotency.deleteEntity(tableKey(key), '');
     } catch (error) {
       if (!isStatus(error, 404)) throw error;
+    }
+  }
+
+  async idempotencyKeysBefore(before: string, continuationToken?: string, pageSize = 100): Promise<Page<IdempotencyRow>> {
+    const pages = this.idempotency
+      .listEntities<IdempotencyEntity>({ queryOptions: { filter: `Timestamp lt datetime'${new Date(before).toISOString()}'`, select: ['PartitionKey', 'notificationId'] } })
+      .byPage({ maxPageSize: pageSize, ...(continuationToken !== undefined && { continuationToken }) });
+    const next = await pages.next();
+    if (next.done === true) return { items: [] };
+    return {
+      items: next.value.map((e) => ({ partitionKey: e.partitionKey, notificationId: e.notificationId, etag: e.etag })),
+      ...(next.value.continuationToken !== undefined && { continuationToken: next.value.continuationToken }),
+    };
+  }
+
+  async dropIdempotencyRow(row: IdempotencyRow): Promise<void> {
+    try {
+      await this.idempotency.deleteEntity(row.partitionKey, '', { etag: row.etag });
+    } catch (error) {
+      if (!isStatus(error, 404) && !isStatus(error, 412)) throw error;
     }
   }
 

@@ -141,6 +141,18 @@ describe('retention: finished notifications go after RETENTION_DAYS, with everyt
     expect(await rowsOf(small)).toBe(0);
   });
 
+  it('drops an Idempotency-Key whose notification was never written (the accept died in between); keys of live notifications stay', async () => {
+    await notifications.claimIdempotencyKey('scope:orphan', newNotificationId(), 'hash');
+    const live = await notification(1, { createdAt: Date.now() + 40 * DAY, settled: false, idempotencyKey: 'scope:live' });
+    await notifications.claimIdempotencyKey('scope:live', live, 'hash');
+    // Within the retention, nothing is dropped: the accept that claimed it may still be running.
+    expect(await purgeExpired(deps, silentLogger, RETENTION, Date.now() + 29 * DAY)).toMatchObject({ orphanKeys: 0 });
+    expect(await notifications.findIdempotencyKey('scope:orphan')).toBeDefined();
+    expect(await purgeExpired(deps, silentLogger, RETENTION, Date.now() + 31 * DAY)).toMatchObject({ orphanKeys: 1, purged: 0 });
+    expect(await notifications.findIdempotencyKey('scope:orphan')).toBeUndefined();
+    expect(await notifications.findIdempotencyKey('scope:live')).toBe(live);
+  });
+
   it('after the purge the same Idempotency-Key is a new request: a new notification, not a replay', async () => {
     const queue = new HeldQueue();
     const accept = { notifications, deliveries, queue, recipientLists };
