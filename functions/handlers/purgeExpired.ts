@@ -8,5 +8,5 @@ export async function purgeExpired(_timer: Timer, context: InvocationContext): P
   const svc = services();
   await svc.ready();
   const result = await purge({ ...svc, receipts: new TableReadReceiptStore(svc.tables) }, context, retentionOptions(svc.config.retentionDays));
-  context.log(`retention: ${result.purged} notifications purged (${result.rows} rows), ${result.kept} unfinished kept${result.more ? ', more next run' : ''}`);
+  context.log(`retention: ${result.purged} notifications purged (${result.rows} rows), ${result.kept} unfinished kept, ${result.orphanKeys} orphaned Idempotency-Keys dropped${result.more ? '; more next run' : ''}`);
 }
