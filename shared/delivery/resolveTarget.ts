@@ -59,6 +59,10 @@ export function landingOf(target: SendableTarget): Landing {
   }
 }
 
+/** Why a channel a 403 closed gets nothing (see `ConversationReference.reachable`). */
+const CHANNEL_CLOSED =
+  'the bot cannot post in this channel: Teams answered 403 there (a private or shared channel the app was not added to). Add the app to the channel; its next activity there reopens it';
+
 /** `reach`: set when proactive install is on; without it, only what the bot has seen is reachable. */
 export async function resolveTarget(recipient: TargetRecipient, store: ConversationStore, reach?: Reach): Promise<ResolvedTarget> {
   switch (recipient.type) {
@@ -76,6 +80,7 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       const conversation = await store.findConversation(recipient.conversationId);
       if (conversation === undefined) return unreachable('not-installed', 'the bot has never been in this conversation');
       if (!conversation.active) return unreachable('not-installed', 'the bot was removed from this conversation', conversation.tenantId);
+      if (conversation.reachable === false) return unreachable('not-installed', CHANNEL_CLOSED, conversation.tenantId);
       // A personal chat named by its id is still that user's: their opt-out and block apply.
       const user =
         conversation.kind === 'personal' && conversation.userId !== undefined
@@ -106,13 +111,7 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       const at = address(team);
       const channel = await store.findConversation(recipient.channelId);
       if (channel?.active === false) return unreachable('conversation-not-found', 'the channel was deleted', team.tenantId);
-      if (channel?.reachable === false) {
-        return unreachable(
-          'not-installed',
-          'the bot cannot post in this channel: Teams answered 403 there (a private or shared channel the app was not added to). Add the app to the channel; its next activity there reopens it',
-          team.tenantId,
-        );
-      }
+      if (channel?.reachable === false) return unreachable('not-installed', CHANNEL_CLOSED, team.tenantId);
       return recipient.replyToId !== undefined
         ? { kind: 'conversation', at, conversationId: `${recipient.channelId};messageid=${recipient.replyToId}`, conversationKind: 'channel' }
         : { kind: 'new-thread', at, channelId: recipient.channelId };

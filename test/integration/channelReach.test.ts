@@ -57,7 +57,7 @@ describe('a channel is not a team', () => {
       const status = (await (await pipeline.api(`/api/notifications/${id}?pageSize=100`)).json()) as { status: string; recipients: RecipientRow[] };
       return status.status === 'completed' ? status : undefined;
     }, 30_000, `notification ${id} to complete`);
-    const key = (r: Record<string, string>) => `${r.type}\n${r.teamId ?? ''}\n${r.channelId ?? ''}`;
+    const key = (r: Record<string, string>) => `${r.type}\n${r.teamId ?? ''}\n${r.channelId ?? ''}\n${r.conversationId ?? ''}`;
     return recipients.map((r) => {
       const row = body.recipients.find((x) => key(x.recipient) === key(r as Record<string, string>));
       if (row === undefined) throw new Error(`no row for ${JSON.stringify(r)}`);
@@ -96,13 +96,16 @@ describe('a channel is not a team', () => {
     expect(await pipeline.services.conversations.findConversation(privateChannel)).toMatchObject({ reachable: false, kind: 'channel', teamId });
 
     connector.reset();
-    const [closed, team, other] = await notify([
+    const [closed, team, other, byId] = await notify([
       { type: 'channel', teamId, channelId: privateChannel },
       { type: 'team', teamId },
       { type: 'channel', teamId, channelId: standard },
+      { type: 'conversation', conversationId: privateChannel },
     ]);
-    expect(closed).toMatchObject({ status: 'failed', reason: 'not-installed' });
-    expect(closed?.detail).toContain('cannot post in this channel');
+    for (const refused of [closed, byId]) {
+      expect(refused).toMatchObject({ status: 'failed', reason: 'not-installed' });
+      expect(refused?.detail).toContain('cannot post in this channel');
+    }
     expect(team).toMatchObject({ status: 'delivered' });
     expect(other).toMatchObject({ status: 'delivered' });
     // The closed channel costs Teams nothing; the others got one post each.
