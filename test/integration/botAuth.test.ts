@@ -83,6 +83,9 @@ describe.each([
     const a = activity();
     await expectRefused(await post(a, `Bearer ${peer.token({ aud: APP_ID, serviceurl: a.serviceUrl }, { signer: 'forged' })}`));
     await expectRefused(await post(a, `Bearer ${peer.token({ aud: APP_ID, serviceurl: a.serviceUrl }, { signer: 'forged', kid: 'unknown-key' })}`));
+    // Shaped as an Entra (emulator/skill) token of the bot's own tenant: checked against the stand-in's keys too, never a network call.
+    const entra = { aud: APP_ID, serviceurl: a.serviceUrl, iss: `https://sts.windows.net/${APP_TENANT}/`, tid: APP_TENANT, ver: '1.0', appid: APP_ID };
+    await expectRefused(await post(a, `Bearer ${peer.token(entra, { signer: 'forged' })}`));
   });
 
   it('refuses an expired token, one for another bot, one from another issuer, and one for another serviceUrl', async () => {

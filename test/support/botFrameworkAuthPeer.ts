@@ -30,6 +30,10 @@ export interface TokenClaims {
   /** Seconds since the epoch; default an hour from now. */
   readonly exp?: number;
   readonly nbf?: number;
+  /** Entra-issued (emulator, skill) tokens carry these too. */
+  readonly tid?: string;
+  readonly ver?: string;
+  readonly appid?: string;
 }
 
 export async function startBotFrameworkAuthPeer(): Promise<BotFrameworkAuthPeer> {

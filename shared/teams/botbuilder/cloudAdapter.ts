@@ -39,13 +39,14 @@ export function createCloudAdapter(
 /**
  * botbuilder's public-cloud settings with another OpenID metadata document (`BotOpenIdMetadata`, a
  * loopback stand-in in tests). Once one of these settings is given botbuilder takes none of its
- * defaults, so the rest are spelled out as its public-cloud defaults are.
+ * defaults, so the rest are spelled out as its public-cloud defaults are. The stand-in serves the
+ * keys for emulator-issued tokens too, so that no token check leaves the machine.
  */
 function publicCloudWithMetadata(metadataUrl: string): ConfigurationBotFrameworkAuthenticationOptions {
   return {
     ToBotFromChannelOpenIdMetadataUrl: metadataUrl,
     ToBotFromChannelTokenIssuer: AuthenticationConstants.ToBotFromChannelTokenIssuer,
-    ToBotFromEmulatorOpenIdMetadataUrl: AuthenticationConstants.ToBotFromEmulatorOpenIdMetadataUrl,
+    ToBotFromEmulatorOpenIdMetadataUrl: metadataUrl,
     ToChannelFromBotLoginUrl: AuthenticationConstants.ToChannelFromBotLoginUrl,
     ToChannelFromBotOAuthScope: AuthenticationConstants.ToChannelFromBotOAuthScope,
     OAuthUrl: AuthenticationConstants.OAuthUrl,
