@@ -174,7 +174,8 @@ export class RecipientDelivery {
         progress.delivered = true;
         // Best effort, before the row is settled: a failure here must not make the delivered message look unsent.
         if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn(`could not mark ${job.recipientKey} introduced: ${String(error)}`));
-        const settled = await this.settlement.settle(row, {
+        // Tried again through a storage outage while the claim holds: a failed write here would send it twice.
+        const settled = await this.settlement.settleAccepted(row, {
           status: 'delivered',
           activityId: outcome.activityId,
           conversationId: outcome.conversationId,

@@ -2,7 +2,7 @@ import { DEFAULT_APP_NAME } from '../config';
 import type { Job } from '../domain/job';
 import type { DeliveryRecord } from '../domain/notification';
 import type { FailureReason } from '../domain/outcome';
-import type { Logger } from '../logger';
+import { describeError, type Logger } from '../logger';
 import type { JobQueue } from '../queue/jobQueue';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { DeliveryChange, DeliveryStore } from '../stores/deliveryStore';
@@ -84,6 +84,9 @@ export interface DeliveryDependencies {
   readonly options: DeliveryOptions;
 }
 
+/** The longest pause between two tries of a delivered status write that failed. */
+const ACCEPTED_WRITE_MAX_PAUSE_MS = 4_000;
+
 /** What handling one queue message came to: logged by the trigger, asserted by tests. */
 export type Rescheduled = { readonly kind: 'rescheduled'; readonly delayMs: number; readonly why: string };
 
@@ -147,6 +150,28 @@ export class Settlement {
       if (fresh !== undefined && fresh.status === 'pending' && !heldByAnother) await this.deps.deliveries.update(fresh, final);
     }
     return result;
+  }
+
+  /**
+   * Writes the final status of a message Teams has accepted. A write that fails (our storage is
+   * down) is tried again while our claim keeps every other copy of the job from sending, so an
+   * outage shorter than the claim sends nobody twice. Once the claim has run out, the error goes
+   * up: a copy may then send again, which is the documented window.
+   */
+  async settleAccepted(row: DeliveryRecord, change: DeliveryChange, result: JobResult, log: Logger): Promise<JobResult> {
+    const claimEnds = row.leaseUntil !== undefined && row.leaseUntil !== '' ? Date.parse(row.leaseUntil) : 0;
+    for (let pauseMs = 500; ; pauseMs = Math.min(pauseMs * 2, ACCEPTED_WRITE_MAX_PAUSE_MS)) {
+      try {
+        return await this.settle(row, change, result, log);
+      } catch (error) {
+        if (Date.now() + pauseMs >= claimEnds) {
+          log.error(`${row.recipientKey}: Teams accepted the message but it could not be recorded as delivered before the claim ran out (${describeError(error)}); a copy of the job may send it again`);
+          throw error;
+        }
+        log.warn(`could not record ${row.recipientKey} as delivered (${describeError(error)}); trying again while the claim holds`);
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
   }
 
   tenantAllowed(tenantId: string): boolean {
