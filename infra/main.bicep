@@ -125,6 +125,9 @@ param graphRatePerSecond int = 10
 @maxValue(10000000)
 param audienceGuard int = 10000
 
+@description('TEAMS_SERVICE_URL_HOSTS: comma-separated host patterns (a *. prefix for any host under a domain) that a conversation\'s serviceUrl must be on, https only. Empty: Teams\' own hosts (public cloud, GCC, GCC High, DoD).')
+param teamsServiceUrlHosts string = ''
+
 @description('RETENTION_DAYS: a finished notification (completed, cancelled or recalled) is kept this many days after its creation (or its sendAt, when later); then the hourly purge deletes it, its rows and its Idempotency-Key.')
 @minValue(1)
 @maxValue(3650)
@@ -290,6 +293,8 @@ module functionApp 'modules/functionApp.bicep' = {
       // Empty for UserAssignedMSI (no password exists); a Key Vault reference for SingleTenant.
       MicrosoftAppPassword: isSingleTenant ? '@Microsoft.KeyVault(SecretUri=${keyVault!.outputs.botSecretUri})' : ''
       ALLOWED_TENANT_IDS: empty(allowedTenantIds) ? tenant().tenantId : allowedTenantIds
+      // Empty: the app trusts Teams' own Bot Connector hosts only.
+      TEAMS_SERVICE_URL_HOSTS: teamsServiceUrlHosts
       SEND_RATE_PER_SECOND: string(tenantRatePerSecond)
       MAX_DELIVERY_ATTEMPTS: string(maxDeliveryAttempts)
       QUEUE_MAX_DELIVERY_COUNT: string(queueMaxDeliveryCount)

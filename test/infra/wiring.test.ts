@@ -24,8 +24,11 @@ import {
   resourcesOfType,
 } from './arm';
 
-/** Settings the code reads only outside Azure: connection strings, which Azure must not carry. */
-const LOCAL_ONLY = [SETTINGS.storageConnectionString, SETTINGS.serviceBusConnectionString] as const;
+/**
+ * Settings the code reads only outside Azure: connection strings, which Azure must not carry, and
+ * the loopback stand-in for login.botframework.com that tests check Bot Framework tokens against.
+ */
+const LOCAL_ONLY = [SETTINGS.storageConnectionString, SETTINGS.serviceBusConnectionString, SETTINGS.botOpenIdMetadata] as const;
 
 function appSettings(): Record<string, unknown> {
   const value = moduleParam('functionApp', 'appSettings');
