@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { CancelledReceipt } from '../../shared/domain/notificationReceipt';
 import { cancelNotification as cancel } from '../../shared/requests/cancelNotification';
 import { problem } from '../../shared/http/problem';
 import { services } from '../../shared/services';
@@ -16,5 +17,5 @@ export async function cancelNotification(request: HttpRequest, context: Invocati
   if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
   context.log(`notification ${id} cancelled${result.already ? ' again' : ''}: the recipients not sent are being skipped`);
   const statusUrl = `/api/notifications/${id}`;
-  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'cancelled', statusUrl } };
+  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'cancelled', statusUrl } satisfies CancelledReceipt };
 }

@@ -58,7 +58,7 @@ export async function redriveDeadLetter(request: HttpRequest, context: Invocatio
   return { status: 202, jsonBody: { id, status: 'redriven', jobKind: result.jobKind, notificationId: result.notificationId, recipients: result.recipients } };
 }
 
-const redriveAllSchema = z
+export const redriveAllSchema = z
   .object({
     notificationId: z.string().regex(NOTIFICATION_ID, 'must be a notification id (1 to 64 lower-case letters and digits)'),
     limit: z.number().int().min(1).max(MAX_REDRIVE_LIMIT).optional(),

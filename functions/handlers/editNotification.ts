@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { EditedReceipt } from '../../shared/domain/notificationReceipt';
 import { z } from 'zod';
 import { messageSchema, type Message } from '../../shared/domain/message';
 import { problem } from '../../shared/http/problem';
@@ -20,5 +21,5 @@ export async function editNotification(request: HttpRequest, context: Invocation
   if (result.kind === 'recalled') return problem(409, 'the notification was recalled: there is nothing left to edit', { title: 'The notification was recalled' });
   context.log(`notification ${id} edited: version ${result.version}`);
   const statusUrl = `/api/notifications/${id}`;
-  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, version: result.version, statusUrl } };
+  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, version: result.version, statusUrl } satisfies EditedReceipt };
 }

@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { AcceptedReceipt } from '../../shared/domain/notificationReceipt';
 import { createHash } from 'node:crypto';
 import type { AcceptResult } from '../../shared/requests/acceptNotification';
 import { notificationRequestSchema, sendAtBeyondHorizon, type NotificationRequest } from '../../shared/domain/notificationRequest';
@@ -85,7 +86,7 @@ export async function postNotification(request: HttpRequest, context: Invocation
   return {
     status: 202,
     headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) },
-    jsonBody: { id: result.id, status: result.status, statusUrl },
+    jsonBody: { id: result.id, status: result.status, statusUrl } satisfies AcceptedReceipt,
   };
 }
 

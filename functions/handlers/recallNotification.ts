@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { RecalledReceipt } from '../../shared/domain/notificationReceipt';
 import { problem } from '../../shared/http/problem';
 import { recallNotification as recall } from '../../shared/requests/amendNotification';
 import { services } from '../../shared/services';
@@ -12,5 +13,5 @@ export async function recallNotification(request: HttpRequest, context: Invocati
   if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
   context.log(`notification ${id} recalled: the recipients not sent are being skipped`);
   const statusUrl = `/api/notifications/${id}`;
-  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'recalled', statusUrl } };
+  return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'recalled', statusUrl } satisfies RecalledReceipt };
 }

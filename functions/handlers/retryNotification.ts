@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { RetryingReceipt } from '../../shared/domain/notificationReceipt';
 import { z } from 'zod';
 import { fieldErrors, problem } from '../../shared/http/problem';
 import { readOptionalJsonBody } from '../../shared/http/readJsonBody';
@@ -33,5 +34,5 @@ export async function retryNotification(request: HttpRequest, context: Invocatio
   if (result.kind === 'closed') return problem(409, `the notification was ${result.why}: nothing is sent again`, { title: `The notification was ${result.why}` });
   context.log(`notification ${id}: resend to the failed ${result.replayed ? 'replayed' : 'started'}`);
   const statusUrl = `/api/notifications/${id}`;
-  return { status: 202, headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) }, jsonBody: { id, status: 'retrying', statusUrl } };
+  return { status: 202, headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) }, jsonBody: { id, status: 'retrying', statusUrl } satisfies RetryingReceipt };
 }

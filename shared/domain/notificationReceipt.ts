@@ -19,3 +19,7 @@ export const retryingReceiptSchema = z.object({ id: z.string(), status: z.litera
 export const editedReceiptSchema = z.object({ id: z.string(), version: z.number().int().min(2), statusUrl }).strict();
 
 export type AcceptedReceipt = z.infer<typeof acceptedReceiptSchema>;
+export type CancelledReceipt = z.infer<typeof cancelledReceiptSchema>;
+export type RecalledReceipt = z.infer<typeof recalledReceiptSchema>;
+export type RetryingReceipt = z.infer<typeof retryingReceiptSchema>;
+export type EditedReceipt = z.infer<typeof editedReceiptSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { editRequestSchema } from '../../functions/handlers/editNotification';
+import { redriveAllSchema } from '../../functions/handlers/deadLetters';
 import { retryRequestSchema } from '../../functions/handlers/retryNotification';
 import { incomingActivitySchema } from '../bot/activitySchema';
 import { healthReportSchema } from '../domain/healthReport';
@@ -16,7 +17,7 @@ import { notificationStatusResponseSchema, recipientStatusRowSchema, statusCount
 import { recipientSchema } from '../domain/recipient';
 import { fieldErrorSchema, problemSchema } from '../http/problemSchema';
 import { dryRunResponseSchema } from '../requests/dryRunResponse';
-import { deadLetterPageSchema, deadLetterSchema, redriveAllRequestSchema, redriveAllResultSchema, redrivenSchema } from './deadLetterSchemas';
+import { deadLetterPageSchema, deadLetterSchema, redriveAllResultSchema, redrivenSchema } from './deadLetterSchemas';
 
 /**
  * The zod schemas the document names, under their component names. The request schemas are the
@@ -43,7 +44,7 @@ export const componentSchemas = {
   DeadLetter: deadLetterSchema,
   DeadLetterPage: deadLetterPageSchema,
   Redriven: redrivenSchema,
-  RedriveAllRequest: redriveAllRequestSchema,
+  RedriveAllRequest: redriveAllSchema,
   RedriveAllResult: redriveAllResultSchema,
   Problem: problemSchema,
   FieldError: fieldErrorSchema,

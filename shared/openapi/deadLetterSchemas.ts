@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { DeadLetterView } from '../requests/listDeadLetters';
+import type { RecipientRedrive, RedriveAllResult, RedriveResult } from '../requests/redriveDeadLetters';
 
 /**
  * The bodies of the dead-letter endpoints (operators, admin key), as `functions/handlers/deadLetters.ts`
@@ -56,10 +58,12 @@ export const redriveAllResultSchema = z
   })
   .strict();
 
-export const redriveAllRequestSchema = z
-  .object({
-    notificationId: z.string().regex(/^[a-z0-9]{1,64}$/),
-    limit: z.number().int().min(1).max(500).optional(),
-    continuationToken: z.string().regex(/^[A-Za-z0-9_-]{1,2000}$/).optional(),
-  })
-  .strict();
+// What the requests return must fit what the document says (a field added there and not here fails the build).
+type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+/** A's values fit B, and the two name the same fields (an extra field is not structural subtyping's concern, but the document's). */
+type Fits<A, B> = A extends DeepReadonly<B> ? ([keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false) : false;
+const _letter: Fits<DeadLetterView, z.infer<typeof deadLetterSchema>> = true;
+const _recipient: Fits<RecipientRedrive, z.infer<typeof recipientRedriveSchema>> = true;
+const _redriven: Fits<Omit<Extract<RedriveResult, { kind: 'redriven' }>, 'kind'> & { status: 'redriven' }, z.infer<typeof redrivenSchema>> = true;
+const _all: Fits<RedriveAllResult, z.infer<typeof redriveAllResultSchema>> = true;
+void [_letter, _recipient, _redriven, _all];
