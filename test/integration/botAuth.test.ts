@@ -110,3 +110,42 @@ describe.each([
     });
   });
 });
+
+describe('Bot Framework token check while the signing keys cannot be loaded', () => {
+  let peer: BotFrameworkAuthPeer;
+  let pipeline: TestPipeline;
+
+  beforeAll(async () => {
+    peer = await startBotFrameworkAuthPeer({ unavailable: true });
+    pipeline = await startTestPipeline({ env: { MicrosoftAppId: APP_ID, MicrosoftAppTenantId: APP_TENANT, MicrosoftAppType: 'UserAssignedMSI', BotOpenIdMetadata: peer.metadataUrl } });
+  });
+  afterAll(async () => {
+    await pipeline.stop();
+    await peer.close();
+  });
+
+  it('answers 503 (try again later), not 401 and not 500: the dependency failed, not the caller', async () => {
+    const user = randomUUID();
+    const serviceUrl = SERVICE_URL;
+    const activity = {
+      type: 'message',
+      id: randomUUID(),
+      channelId: 'msteams',
+      serviceUrl,
+      from: { id: `29:${user}`, aadObjectId: user },
+      recipient: { id: `28:${APP_ID}` },
+      conversation: { id: `a:${user}`, conversationType: 'personal', tenantId: APP_TENANT },
+      channelData: { tenant: { id: APP_TENANT } },
+    };
+    const response = await pipeline.api('/api/messages', {
+      method: 'POST',
+      key: null,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${peer.token({ aud: APP_ID, serviceurl: serviceUrl })}` },
+      body: JSON.stringify(activity),
+    });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expect(peer.requests).toBeGreaterThan(0);
+    expect(await pipeline.services.conversations.findUser({ type: 'user', userId: activity.from.id })).toBeUndefined();
+  });
+});

@@ -36,7 +36,8 @@ export interface TokenClaims {
   readonly appid?: string;
 }
 
-export async function startBotFrameworkAuthPeer(): Promise<BotFrameworkAuthPeer> {
+/** `unavailable`: every request answers 503, as login.botframework.com in an outage. */
+export async function startBotFrameworkAuthPeer(options: { readonly unavailable?: boolean } = {}): Promise<BotFrameworkAuthPeer> {
   const published = generateKeyPairSync('rsa', { modulusLength: 2048 });
   // Same shape, same key id, not the key the metadata publishes: what a forger can make.
   const forged = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -51,7 +52,9 @@ export async function startBotFrameworkAuthPeer(): Promise<BotFrameworkAuthPeer>
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify(body));
     };
-    if (request.url === '/v1/.well-known/openidconfiguration') {
+    if (options.unavailable === true) {
+      response.writeHead(503).end();
+    } else if (request.url === '/v1/.well-known/openidconfiguration') {
       send({ issuer: BOT_FRAMEWORK_ISSUER, jwks_uri: `${base}/v1/.well-known/keys`, id_token_signing_alg_values_supported: ['RS256'] });
     } else if (request.url === '/v1/.well-known/keys') {
       send({ keys: [{ kty: 'RSA', use: 'sig', kid, n: jwk.n, e: jwk.e, endorsements: ['msteams'] }] });

@@ -139,7 +139,8 @@ const TOKEN_ERRORS = new Set(['JsonWebTokenError', 'TokenExpiredError', 'NotBefo
 function authenticationFailure(error: unknown): unknown {
   if (error instanceof AuthenticationError) {
     if (error.statusCode === 401) return error;
-    return new Error('the Bot Framework signing keys could not be loaded', { cause: error });
+    // login.botframework.com did not serve its keys: the caller may send the activity again later (503).
+    return Object.assign(new Error('the Bot Framework signing keys could not be loaded', { cause: error }), { code: 'ServiceUnavailable' });
   }
   if (error instanceof Error && TOKEN_ERRORS.has(error.name)) return new AuthenticationError(`invalid token: ${error.message}`, 401);
   return error;
