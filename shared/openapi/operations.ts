@@ -160,15 +160,13 @@ export const operationDocs: Readonly<Record<string, OperationDoc>> = {
     tag: 'bot',
     requestBody: { schema: 'Activity', required: true },
     responses: {
-      200: { description: 'Taken (an invoke activity may have a body)', body: 'any' },
-      201: { description: 'Taken', body: 'any' },
-      202: { description: 'Taken', body: 'any' },
-      204: { description: 'Taken' },
+      // No `content`: most answers have no body, and an invoke's body is whatever its handler returns.
+      200: { description: "Taken; no body, except an invoke's answer (JSON, as botbuilder writes it)" },
       400: invalid('Not a Bot Framework activity'),
       401: { description: 'No valid Bot Framework token (only when MicrosoftAppId is set)', body: 'problem' },
       413: tooLarge,
       415: notJson,
-      501: { description: "An invoke the bot does not handle (botbuilder's own answer)", body: 'any' },
+      501: { description: "An invoke the bot does not handle (botbuilder's own answer, not problem+json)" },
       502: { description: 'The reply could not be sent to the conversation; the activity itself was taken', body: 'problem' },
     },
   },

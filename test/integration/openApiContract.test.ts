@@ -193,6 +193,25 @@ describe('the API answers as openapi.json says (through Prism)', () => {
     expect(notActivity.status).toBe(400);
   });
 
+  it('the bot endpoint takes an install and a message from Teams (no MicrosoftAppId: no token needed locally)', async () => {
+    const user = '21111111-1111-4111-8111-111111111120';
+    const activity = (fields: Record<string, unknown>) => ({
+      id: `1${Date.now()}`,
+      timestamp: new Date().toISOString(),
+      serviceUrl: connector.serviceUrl,
+      channelId: 'msteams',
+      from: { id: `29:${user}`, name: 'Contract User', aadObjectId: user },
+      recipient: { id: '28:contract-bot', name: 'teams-notify' },
+      conversation: { id: `a:${user}`, conversationType: 'personal', tenantId: TENANT },
+      channelData: { tenant: { id: TENANT } },
+      ...fields,
+    });
+    const install = await valid('bot install', '/api/messages', { ...json(activity({ type: 'installationUpdate', action: 'add' })), key: null });
+    expect(install.status).toBeLessThan(300);
+    const help = await valid('bot help', '/api/messages', { ...json(activity({ type: 'message', text: 'help' })), key: null });
+    expect(help.status).toBeLessThan(300);
+  });
+
   it('saw no answer that breaks the document in any flow above', () => {
     expect(seen.length).toBeGreaterThan(20);
     expect(seen.filter((s) => s.violations.some(onResponse))).toEqual([]);
