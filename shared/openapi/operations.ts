@@ -164,6 +164,7 @@ export const operationDocs: Readonly<Record<string, OperationDoc>> = {
       200: { description: "Taken; no body, except an invoke's answer (JSON, as botbuilder writes it)" },
       400: invalid('Not a Bot Framework activity'),
       401: { description: 'No valid Bot Framework token (only when MicrosoftAppId is set)', body: 'problem' },
+      403: { description: "The activity's serviceUrl is not one of Teams' hosts (TEAMS_SERVICE_URL_HOSTS): refused, nothing stored", body: 'problem' },
       413: tooLarge,
       415: notJson,
       501: { description: "An invoke the bot does not handle (botbuilder's own answer, not problem+json)" },

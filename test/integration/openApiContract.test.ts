@@ -193,7 +193,7 @@ describe('the API answers as openapi.json says (through Prism)', () => {
     expect(notActivity.status).toBe(400);
   });
 
-  it('the bot endpoint takes an install and a message from Teams (no MicrosoftAppId: no token needed locally)', async () => {
+  it("the bot endpoint takes an install and a message from Teams (no MicrosoftAppId: no token needed locally), 403 for a serviceUrl not Teams'", async () => {
     const user = '21111111-1111-4111-8111-111111111120';
     const activity = (fields: Record<string, unknown>) => ({
       id: `1${Date.now()}`,
@@ -210,6 +210,8 @@ describe('the API answers as openapi.json says (through Prism)', () => {
     expect(install.status).toBeLessThan(300);
     const help = await valid('bot help', '/api/messages', { ...json(activity({ type: 'message', text: 'help' })), key: null });
     expect(help.status).toBeLessThan(300);
+    const untrusted = await valid('bot untrusted serviceUrl', '/api/messages', { ...json({ ...activity({ type: 'message', text: 'help' }), serviceUrl: 'https://bots.example.com/' }), key: null });
+    expect(untrusted.status).toBe(403);
   });
 
   it('saw no answer that breaks the document in any flow above', () => {
