@@ -72,8 +72,10 @@ const problemResponse = (description: string): ResponseDoc => ({ description, bo
 
 function operation(definition: HttpFunctionDefinition, doc: OperationDoc, pathParams: readonly string[]): Record<string, unknown> {
   const responses: Record<number, ResponseDoc> = { ...doc.responses };
-  if (definition.authLevel === 'function') responses[401] ??= problemResponse('No or a wrong function key');
-  if (definition.authLevel === 'admin') responses[401] ??= problemResponse('No or a wrong admin key');
+  // The key is checked before the handler runs: in Azure by the Functions host, whose 401 has an empty body.
+  const inAzure = 'problem+json from the local host; in Azure the Functions host answers with an empty body';
+  if (definition.authLevel === 'function') responses[401] ??= problemResponse(`No or a wrong function key (${inAzure})`);
+  if (definition.authLevel === 'admin') responses[401] ??= problemResponse(`No or a wrong admin key; a function key does not open this (${inAzure})`);
   responses[500] ??= problemResponse('Unexpected error (logged; the detail names the invocation)');
   responses[503] ??= { description: 'A dependency did not answer: retry later (with the same Idempotency-Key)', body: 'problem', headers: ['RetryAfter'] };
   const params = [
