@@ -172,6 +172,8 @@ describe('the API answers as openapi.json says (through Prism)', () => {
       await worker.stop();
     }
 
+    // The key in the query instead of the header: the document's other security scheme.
+    expect((await valid('key in query', `${statusUrl}?code=${encodeURIComponent(pipeline.functionKey)}&pageSize=1`, { key: null })).status).toBe(200);
     expect((await valid('unknown', '/api/notifications/n0000000000000000000000000')).status).toBe(404);
     expect((await call('bad pageSize', `${statusUrl}?pageSize=0`)).status).toBe(400);
 
