@@ -58,7 +58,6 @@ function response(doc: ResponseDoc): Record<string, unknown> {
   const out: Record<string, unknown> = { description: doc.description };
   if (doc.headers !== undefined) out.headers = Object.fromEntries(doc.headers.map((h) => [headerWireName(h), { $ref: `#/components/headers/${h}` }]));
   if (doc.body === 'problem') out.content = problemContent;
-  else if (doc.body === 'text') out.content = { 'text/plain': { schema: { type: 'string' } } };
   else if (doc.body === 'any') out.content = { 'application/json': { schema: {} } };
   else if (doc.body !== undefined) out.content = { 'application/json': { schema: { $ref: `#/components/schemas/${doc.body}` } } };
   return out;

@@ -11,8 +11,8 @@ export type ParameterName = 'IdempotencyKey' | 'DryRun' | 'PageSize' | 'StatusCo
 
 export interface ResponseDoc {
   readonly description: string;
-  /** A component schema as `application/json`; `problem` for `application/problem+json`; `text` for a plain-text body; none: no body. */
-  readonly body?: SchemaName | 'problem' | 'text' | 'any';
+  /** A component schema as `application/json`; `problem` for `application/problem+json`; `any` for JSON of no fixed shape; none: no body (or none of a fixed type). */
+  readonly body?: SchemaName | 'problem' | 'any';
   readonly headers?: readonly HeaderName[];
 }
 
