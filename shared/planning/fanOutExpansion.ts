@@ -213,8 +213,14 @@ export class FanOutExpansion {
         ...(member.aadObjectId !== undefined && { aadObjectId: member.aadObjectId }),
         ...(member.name !== undefined && { name: member.name }),
       };
-      await this.deps.conversations.saveUser(user);
-      references.push(user);
+      // Under ETags: a row the bot keeps by Entra id alone (a proactive install, a removal) is kept
+      // as it is, with the Teams id added, never overwritten with `installed: true` from the roster.
+      let stored: TeamsUserReference = user;
+      await this.deps.conversations.updateUser(user, (current) => {
+        stored = current === undefined ? user : { ...current, userId: member.userId };
+        return stored;
+      });
+      references.push(stored);
     }
     return references;
   }

@@ -419,6 +419,23 @@ describe('delivery engine: every recipient ends in a true status, once', () => {
     for (const m of members) expect(connector.delivered(`a:fake-${m.id}`)).toHaveLength(1);
   });
 
+  it('a team roster does not bring back someone who removed the app: the row kept by Entra id stays uninstalled', async () => {
+    const teamId = '19:roster-removed@thread.tacv2';
+    await knownTeam(teamId);
+    const aadObjectId = 'aad-removed-member';
+    // Known only by Entra id (as after a proactive install), then they removed the app.
+    await pipeline.services.conversations.saveUser({ aadObjectId, tenantId: TENANT, serviceUrl: connector.serviceUrl, botId: 'bot-1', installed: false, updatedAt: new Date().toISOString() });
+    connector.setTeamMembers(teamId, [{ id: '29:removed-member', aadObjectId, name: 'Removed' }]);
+    const id = await notify([{ type: 'teamMembers', teamId }]);
+    const done = await eventually(async () => {
+      const body = await status(id);
+      return body.status === 'completed' && body.counts.total === 1 ? body : undefined;
+    }, 30_000, 'the roster planned');
+    expect(done.recipients[0]).toMatchObject({ status: 'failed', reason: 'not-installed' });
+    expect(connector.delivered('a:fake-29:removed-member')).toHaveLength(0);
+    expect(await pipeline.services.conversations.findUser({ type: 'user', userId: '29:removed-member' })).toMatchObject({ installed: false, aadObjectId });
+  });
+
   it('dead-letters a poison message at once, with its reason, and never retries it', async () => {
     await pipeline.queue.deliveries.sendMessage(encodeQueueBody('{"this is": "not a job"'));
     await pipeline.queue.deliveries.sendMessage(encodeQueueBody({ v: 1, kind: 'deliver', notificationId: 'n1' }));
