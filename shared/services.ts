@@ -99,7 +99,8 @@ export function createServices(config: Config = loadConfig(), overrides: Service
   const conversations = new TableConversationStore(tables);
   const optOuts = new TableOptOutStore(tables);
   const welcomes = new TableWelcomeStore(tables);
-  const receipts = new TableReadReceiptStore(tables);
+  // A receipt looks back as far as anything is kept (a day more, for a message sent at the edge).
+  const receipts = new TableReadReceiptStore(tables, { lookbackDays: config.retentionDays + 1 });
   const recipientLists = new BlobRecipientListStore(
     config.storageConnectionString !== undefined
       ? { kind: 'connectionString', connectionString: config.storageConnectionString, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) }
