@@ -28,7 +28,7 @@ import { TableNotificationStore, type NotificationStore } from './stores/notific
 import { TableOptOutStore, type OptOutStore } from './stores/optOutStore';
 import { Tables } from './stores/tables';
 import { TableWelcomeStore, type WelcomeStore } from './stores/welcomeStore';
-import { TableReadReceiptStore } from './stores/readReceiptStore';
+import { TableReadReceiptStore, type ReadReceiptStore } from './stores/readReceiptStore';
 import { SentMessageIndex } from './delivery/sentMessageIndex';
 import { BlobRecipientListStore, type RecipientListStore } from './stores/recipientListStore';
 import { TableTimelineStore } from './stores/timelineStore';
@@ -53,6 +53,8 @@ export interface Services {
   readonly optOuts: OptOutStore;
   readonly welcomes: WelcomeStore;
   readonly recipientLists: RecipientListStore;
+  /** The read-receipt index (the retention purge forgets a purged notification's messages in it). */
+  readonly receipts: ReadReceiptStore;
   readonly pacer: TenantPacer;
   readonly sender: TeamsSender;
   /** Microsoft Graph (GRAPH_ENDPOINT), paced per tenant. */
@@ -93,7 +95,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
       : { kind: 'identity', endpoint: config.tableEndpoint as string, credential: credential as DefaultAzureCredential, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) },
   );
   const queue = overrides.queue ?? createQueue(config, credential);
-  const deadLetters = overrides.deadLetters ?? (hasDeadLetters(queue) ? queue.deadLetterStore() : noDeadLetters);
+  const deadLetters = overrides.deadLetters ?? deadLettersOf(queue);
   const notifications = new TableNotificationStore(tables);
   const deliveries = new TableDeliveryStore(tables);
   const conversations = new TableConversationStore(tables);
@@ -197,6 +199,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     optOuts,
     welcomes,
     recipientLists,
+    receipts,
     pacer,
     sender,
     graph,
@@ -228,12 +231,14 @@ function createQueue(config: Config, credential: DefaultAzureCredential | undefi
   });
 }
 
-/** A queue given without dead letters of its own (a test's wrapper): nothing is listed. */
-const noDeadLetters: DeadLetters = {
-  list: () => Promise.resolve({ items: [] }),
-  get: () => Promise.resolve(undefined),
-  remove: () => Promise.resolve(false),
-};
+/**
+ * The queue's own dead letters. A queue given without them (a test's wrapper) must come with
+ * `overrides.deadLetters`: an empty stand-in would have the API answer that nothing is parked.
+ */
+function deadLettersOf(queue: JobQueue): DeadLetters {
+  if (hasDeadLetters(queue)) return queue.deadLetterStore();
+  throw new Error('the queue has no dead letters of its own (deadLetterStore()): pass overrides.deadLetters with it');
+}
 
 let shared: Services | undefined;
 

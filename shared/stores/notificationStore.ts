@@ -50,9 +50,13 @@ export interface NotificationStore {
   markFinished(id: string, etag?: string): Promise<boolean>;
   /**
    * One page of the records created before `before` (ISO 8601), oldest first, for the retention
-   * purge; those the purge has begun on included.
+   * purge; those the purge has begun on included. With `after`, only ids after it.
    */
-  createdBefore(before: string, continuationToken?: string, pageSize?: number): Promise<Page<RetentionCandidate>>;
+  createdBefore(before: string, continuationToken?: string, pageSize?: number, after?: string): Promise<Page<RetentionCandidate>>;
+  /** Where the last retention run stopped; nothing set: from the start. */
+  retentionCursor(): Promise<RetentionCursor>;
+  /** Where the next retention run starts after. */
+  setRetentionCursor(cursor: RetentionCursor): Promise<void>;
   /** The purge has begun: `get` no longer finds the record, so the API answers 404 from now on. */
   markPurging(id: string): Promise<void>;
   /**
@@ -80,6 +84,11 @@ export interface NotificationStore {
   /** The last page of the request's entries is planned: the rows are all there. */
   markPlanned(id: string): Promise<void>;
   /**
+   * Planning is under way again (a redriven plan job): the sweeper keeps the notification in its
+   * index while rows may still be created, until the plan's last page calls `markPlanned`.
+   */
+  markPlanning(id: string): Promise<void>;
+  /**
    * Takes up to `count` places of the notification's `maxAudience` for the people one page of a
    * fan-out entry listed (`pageKey` names the page), whichever instance expands which entry: how
    * many it got (fewer once the cap is near). Asking again for the same page (a redelivered job)
@@ -97,10 +106,19 @@ export interface NotificationStore {
   releaseIdempotencyKeyOf(key: string, notificationId: string): Promise<void>;
   /** The notification an Idempotency-Key is bound to, if any. */
   findIdempotencyKey(key: string): Promise<string | undefined>;
-  /** One page of the Idempotency-Key rows last written before `before` (ISO 8601), for the retention purge. */
-  idempotencyKeysBefore(before: string, continuationToken?: string, pageSize?: number): Promise<Page<IdempotencyRow>>;
+  /**
+   * One page of the Idempotency-Key rows last written before `before` (ISO 8601), for the
+   * retention purge; with `after`, only rows whose partition key sorts after it.
+   */
+  idempotencyKeysBefore(before: string, continuationToken?: string, pageSize?: number, after?: string): Promise<Page<IdempotencyRow>>;
   /** Deletes a key row as read, unless it was written again since. */
   dropIdempotencyRow(row: IdempotencyRow): Promise<void>;
+}
+
+/** The last notification id and Idempotency-Key row the retention purge looked at, each undefined at the start. */
+export interface RetentionCursor {
+  readonly notificationsAfter?: string;
+  readonly keysAfter?: string;
 }
 
 /** A stored Idempotency-Key binding (its key is kept only as its table key). */
@@ -150,6 +168,18 @@ interface UnfinishedEntity {
   rowKey: string;
   createdAt: string;
   sendAt?: string;
+}
+
+/**
+ * Where the retention purge stopped, so the next run goes on behind the notifications it keeps
+ * rather than looking at the same ones again. A reserved partition like the index's, one row.
+ */
+const RETENTION_CURSOR_PARTITION = 'index-retention';
+interface RetentionCursorEntity {
+  partitionKey: string;
+  rowKey: string;
+  notificationsAfter?: string;
+  keysAfter?: string;
 }
 
 /** Notification ids begin with `n` and their creation time (base 36, 9 digits): ids sort by age. */
@@ -238,10 +268,11 @@ export class TableNotificationStore implements NotificationStore {
     }
   }
 
-  async createdBefore(before: string, continuationToken?: string, pageSize = 100): Promise<Page<RetentionCandidate>> {
+  async createdBefore(before: string, continuationToken?: string, pageSize = 100, after?: string): Promise<Page<RetentionCandidate>> {
     // The ids' time prefix bounds the scan to old partitions; createdAt is the truth within them.
     const idBefore = `${ID_PREFIX}${Math.max(0, Date.parse(before) + 1).toString(36).padStart(9, '0')}`;
-    const filter = `PartitionKey ge '${ID_PREFIX}' and PartitionKey lt '${idBefore}' and RowKey eq '' and createdAt lt '${before.replace(/'/g, "''")}'`;
+    const from = after !== undefined && after >= ID_PREFIX ? `PartitionKey gt '${after.replace(/'/g, "''")}'` : `PartitionKey ge '${ID_PREFIX}'`;
+    const filter = `${from} and PartitionKey lt '${idBefore}' and RowKey eq '' and createdAt lt '${before.replace(/'/g, "''")}'`;
     const pages = this.notifications.listEntities<NotificationEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: pageSize, ...(continuationToken !== undefined && { continuationToken }) });
     const next = await pages.next();
     if (next.done === true) return { items: [] };
@@ -249,6 +280,22 @@ export class TableNotificationStore implements NotificationStore {
       items: next.value.map((e) => ({ record: toRecord(e.partitionKey, e), purging: e.purging === true })),
       ...(next.value.continuationToken !== undefined && { continuationToken: next.value.continuationToken }),
     };
+  }
+
+  async retentionCursor(): Promise<RetentionCursor> {
+    const e = await getEntityOrUndefined<RetentionCursorEntity>(this.notifications, RETENTION_CURSOR_PARTITION, '');
+    return { ...(e?.notificationsAfter !== undefined && { notificationsAfter: e.notificationsAfter }), ...(e?.keysAfter !== undefined && { keysAfter: e.keysAfter }) };
+  }
+
+  async setRetentionCursor(cursor: RetentionCursor): Promise<void> {
+    const entity: RetentionCursorEntity = {
+      partitionKey: RETENTION_CURSOR_PARTITION,
+      rowKey: '',
+      ...(cursor.notificationsAfter !== undefined && { notificationsAfter: cursor.notificationsAfter }),
+      ...(cursor.keysAfter !== undefined && { keysAfter: cursor.keysAfter }),
+    };
+    // Replace, not Merge: a field left out is cleared (that scan starts over).
+    await this.notifications.upsertEntity(entity, 'Replace');
   }
 
   async markPurging(id: string): Promise<void> {
@@ -344,6 +391,10 @@ export class TableNotificationStore implements NotificationStore {
     await this.notifications.updateEntity({ partitionKey: id, rowKey: '', planning: false }, 'Merge');
   }
 
+  async markPlanning(id: string): Promise<void> {
+    await this.notifications.updateEntity({ partitionKey: id, rowKey: '', planning: true }, 'Merge');
+  }
+
   async reserveAudience(id: string, pageKey: string, count: number, maxAudience: number): Promise<number> {
     const pageRow = `${AUDIENCE_ROW}:${tableKey(pageKey)}`;
     for (;;) {
@@ -412,9 +463,10 @@ export class TableNotificationStore implements NotificationStore {
     }
   }
 
-  async idempotencyKeysBefore(before: string, continuationToken?: string, pageSize = 100): Promise<Page<IdempotencyRow>> {
+  async idempotencyKeysBefore(before: string, continuationToken?: string, pageSize = 100, after?: string): Promise<Page<IdempotencyRow>> {
+    const from = after !== undefined ? `PartitionKey gt '${after.replace(/'/g, "''")}' and ` : '';
     const pages = this.idempotency
-      .listEntities<IdempotencyEntity>({ queryOptions: { filter: `Timestamp lt datetime'${new Date(before).toISOString()}'`, select: ['PartitionKey', 'notificationId'] } })
+      .listEntities<IdempotencyEntity>({ queryOptions: { filter: `${from}Timestamp lt datetime'${new Date(before).toISOString()}'`, select: ['PartitionKey', 'notificationId'] } })
       .byPage({ maxPageSize: pageSize, ...(continuationToken !== undefined && { continuationToken }) });
     const next = await pages.next();
     if (next.done === true) return { items: [] };

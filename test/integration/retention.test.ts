@@ -10,7 +10,7 @@ import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import { TableNotificationStore } from '../../shared/stores/notificationStore';
 import { TableReadReceiptStore } from '../../shared/stores/readReceiptStore';
 import { BlobRecipientListStore } from '../../shared/stores/recipientListStore';
-import { Tables } from '../../shared/stores/tables';
+import { tableKey, Tables } from '../../shared/stores/tables';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 
 const DAY = 24 * 3600_000;
@@ -139,6 +139,77 @@ describe('retention: finished notifications go after RETENTION_DAYS, with everyt
     expect(runs.reduce((sum, r) => sum + r.purged, 0)).toBe(2);
     expect(await rowsOf(big)).toBe(0);
     expect(await rowsOf(small)).toBe(0);
+  });
+
+  it('goes on where the last run stopped: more kept notifications than a run looks at cannot hide an expired one behind them', async () => {
+    const now = Date.now();
+    // Eight unfinished notifications, older than the finished one: the first in the purge's order.
+    const stuck: string[] = [];
+    for (let i = 0; i < 8; i += 1) stuck.push(await notification(1, { createdAt: now - 60_000 + i, settled: false }));
+    const done = await notification(2, { createdAt: now });
+    const options = { ...RETENTION, maxNotificationsPerRun: 3, pageSize: 2 };
+    const later = now + 31 * DAY;
+
+    const runs = [];
+    while ((await notifications.get(done)) !== undefined && runs.length < 5) runs.push(await purgeExpired(deps, silentLogger, options, later));
+    // Three runs of three: 3 kept, 3 kept, 2 kept and the finished one purged.
+    expect(runs.map((r) => [r.kept, r.purged])).toEqual([
+      [3, 0],
+      [3, 0],
+      [2, 1],
+    ]);
+    expect(await rowsOf(done)).toBe(0);
+    // A lap is complete: the next run starts from the oldest again.
+    expect(await purgeExpired(deps, silentLogger, options, later)).toMatchObject({ kept: 3, purged: 0, more: true });
+    expect(await notifications.get(stuck[0] as string)).toBeDefined();
+  });
+
+  it('wraps around: a notification that finished behind the cursor is purged on the next lap', async () => {
+    const now = Date.now();
+    const first = await notification(1, { createdAt: now - 60_000, settled: false });
+    for (let i = 1; i < 5; i += 1) await notification(1, { createdAt: now - 60_000 + i, settled: false });
+    const options = { ...RETENTION, maxNotificationsPerRun: 3 };
+    const later = now + 31 * DAY;
+    expect(await purgeExpired(deps, silentLogger, options, later)).toMatchObject({ kept: 3, more: true });
+    // The oldest finishes now, behind where the run stopped.
+    await notifications.markCancelled(first, new Date().toISOString());
+    // Next: the two after the cursor, then from the start again, up to where the lap began.
+    expect(await purgeExpired(deps, silentLogger, options, later)).toMatchObject({ kept: 2, purged: 1 });
+    expect(await notifications.get(first)).toBeUndefined();
+  });
+
+  it('RETENTION_DAYS shorter than SEND_AT_HORIZON_DAYS: a scheduled notification, pending or cancelled, stays until its sendAt plus the retention', async () => {
+    const now = Date.now();
+    const short = retentionOptions(1);
+    const pending = await notification(1, { sendAt: now + 5 * DAY, settled: false });
+    const cancelled = await notification(1, { sendAt: now + 5 * DAY });
+    await notifications.markCancelled(cancelled, new Date(now).toISOString());
+    // Created 3 and 5.5 days ago with a 1-day retention, but not sent yet or just sent: both kept, neither "abandoned".
+    expect(await purgeExpired(deps, silentLogger, short, now + 3 * DAY)).toMatchObject({ purged: 0, kept: 2 });
+    expect(await purgeExpired(deps, silentLogger, short, now + 5.5 * DAY)).toMatchObject({ purged: 0, kept: 2 });
+    expect(await notifications.get(pending)).toBeDefined();
+    // A day after its send time the cancelled one goes; the pending one is the sweeper's until twice the retention.
+    expect(await purgeExpired(deps, silentLogger, short, now + 6.5 * DAY)).toMatchObject({ purged: 1, kept: 1 });
+    expect(await notifications.get(cancelled)).toBeUndefined();
+    expect(await notifications.get(pending)).toBeDefined();
+  });
+
+  it('the orphan-key scan goes on where it stopped too: kept notifications\' keys cannot hide an orphan behind them', async () => {
+    const keys = Array.from({ length: 7 }, (_, i) => `scope:cursor-${i}`).sort((a, b) => (tableKey(a) < tableKey(b) ? -1 : 1));
+    // The orphan sorts last; the six before it belong to notifications that are still unfinished.
+    const orphan = keys.pop() as string;
+    await notifications.claimIdempotencyKey(orphan, newNotificationId(), 'hash');
+    for (const key of keys) {
+      const live = await notification(1, { createdAt: Date.now() + 40 * DAY, settled: false, idempotencyKey: key });
+      await notifications.claimIdempotencyKey(key, live, 'hash');
+    }
+    const options = { ...RETENTION, maxKeysPerRun: 3 };
+    const later = Date.now() + 31 * DAY;
+    const dropped = [];
+    for (let run = 0; run < 3; run += 1) dropped.push((await purgeExpired(deps, silentLogger, options, later)).orphanKeys);
+    expect(dropped).toEqual([0, 0, 1]);
+    expect(await notifications.findIdempotencyKey(orphan)).toBeUndefined();
+    for (const key of keys) expect(await notifications.findIdempotencyKey(key)).toBeDefined();
   });
 
   it('drops an Idempotency-Key whose notification was never written (the accept died in between); keys of live notifications stay', async () => {
