@@ -44,7 +44,8 @@ type SweepDependencies = { readonly notifications: NotificationStore; readonly d
  * scheduled any distance ahead stays covered, and the work follows what is open, not the history.
  * A notification found finished (completed, or cancelled with nothing pending) leaves the index;
  * so does an index row older than `staleMs` whose record is gone (a crash while accepting). A
- * cancelled one with stuck rows gets a cancel pass again.
+ * cancelled one with stuck rows gets a cancel pass again, and one cancelled while still planning
+ * gets the pass that gives its remaining entries rows born skipped.
  */
 export async function sweepStuckDeliveries(deps: SweepDependencies, log: Logger, options: SweepOptions = DEFAULT_SWEEP_OPTIONS, now = Date.now()): Promise<SweepResult> {
   const tally = { notifications: 0, requeued: 0, failed: 0, finished: 0 };
@@ -66,6 +67,13 @@ async function sweepOne(entry: UnfinishedEntry, deps: SweepDependencies, options
   if (record === undefined) {
     // Written ahead of a record that never came (the accept died, or was undone), or being purged.
     if (await deps.notifications.markFinished(entry.id, entry.etag)) tally.finished += 1;
+    return;
+  }
+  if (record.cancelled === true && record.planning === true) {
+    // Cancelled while planning, and no pass finished it (the DELETE died before queuing one, the
+    // planner's job was lost): the entries pass gives every entry a row, then ends the pending ones.
+    await deps.queue.enqueue([{ job: firstCancelPass(record.id, now, true) }]);
+    tally.notifications += 1;
     return;
   }
   let touched = false;

@@ -1,3 +1,4 @@
+import { firstCancelPass } from '../cancelling/cancelPass';
 import { firstJob, type Job, type PlanJob } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
 import { isFanOut, recipientKey, type Recipient } from '../domain/recipient';
@@ -42,7 +43,11 @@ export class RequestPlanning {
 
   async plan(job: PlanJob, notification: NotificationRecord): Promise<PlanOutcome> {
     if (notification.cancelled === true) {
-      await this.deps.notifications.markPlanned(notification.id);
+      // Not just marked planned: the DELETE may have died before queuing its pass, and the entries
+      // not planned yet need their born-skipped rows for the counts to add up. The pass marks it
+      // planned when done; a second one beside the DELETE's writes nothing new. The creation time
+      // as its round: a redelivered plan job queues the same message, which Service Bus drops.
+      if (notification.planning === true) await this.deps.queue.enqueue([{ job: firstCancelPass(notification.id, Date.parse(notification.createdAt), true) }]);
       return { kind: 'ignored', why: 'the notification was cancelled' };
     }
     const entries = await this.entries(notification);

@@ -35,8 +35,9 @@ export async function cancelNotification(
         : first.held > 0
           ? laterCancelPass(id, now, 1)
           : undefined;
-  // Should this enqueue fail, the caller's 5xx invites a retry, and the sweeper starts a pass for a
-  // cancelled notification it finds with pending rows nobody moves.
+  // Should this enqueue fail (or the process die before it), the caller's 5xx invites a retry; a
+  // planner that meets the cancel queues the entries pass itself, and the sweeper starts a pass for
+  // a cancelled notification it finds still planning, or with pending rows nobody moves.
   if (pass !== undefined) await deps.queue.enqueue([{ job: pass, ...(pass.pass > 0 && { notBefore: new Date(now + CANCEL_REPASS_MS) }) }]);
   return { kind: 'cancelled', already };
 }

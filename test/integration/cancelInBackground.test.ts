@@ -3,7 +3,12 @@ import type { Job } from '../../shared/domain/job';
 import { newNotificationId } from '../../shared/domain/notification';
 import { recipientKey, type Recipient } from '../../shared/domain/recipient';
 import type { DeadLetter, JobQueue, QueuedJob } from '../../shared/queue/jobQueue';
+import { DEFAULT_PACING_POLICY } from '../../shared/pacing/tenantTimeline';
+import { TenantPacer } from '../../shared/pacing/tenantPacer';
+import { RequestPlanning } from '../../shared/planning/planRequest';
 import { cancelNotification } from '../../shared/requests/cancelNotification';
+import { TableConversationStore } from '../../shared/stores/conversationStore';
+import { TableTimelineStore } from '../../shared/stores/timelineStore';
 import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import { TableNotificationStore } from '../../shared/stores/notificationStore';
 import type { RecipientListStore } from '../../shared/stores/recipientListStore';
@@ -125,6 +130,53 @@ describe('cancel: DELETE answers at once, the rest ends in the background, count
       const { counts } = await deliveries.counts(id);
       expect(counts).toMatchObject({ total: LARGE, pending: 0, delivered: 1, skipped: LARGE - 1 });
       expect(await deliveries.get(id, `user:aad:${id}-7`)).toMatchObject({ status: 'delivered' });
+    }, 60_000);
+  });
+
+  describe('a DELETE that died between its mark and its pass, while the request was planning', () => {
+    let tables: Tables;
+    let notifications: TableNotificationStore;
+    let deliveries: TableDeliveryStore;
+
+    beforeAll(async () => {
+      tables = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix: uniqueName() });
+      await tables.ensureCreated();
+      notifications = new TableNotificationStore(tables);
+      deliveries = new TableDeliveryStore(tables);
+    });
+
+    it('the planner that meets the cancel queues the entries pass: every entry ends with a row, skipped, and total is the whole request', async () => {
+      const id = newNotificationId();
+      const entries = users(250, id);
+      await notifications.create({ id, createdAt: new Date().toISOString(), message: { text: 'x' }, requestedRecipients: entries.length, recipients: entries, planning: true });
+      // The planner's first page is written, pending; then the DELETE marks it and dies.
+      await deliveries.createPending(id, entries.slice(0, 100).map((recipient) => ({ recipientKey: recipientKey(recipient), recipient })));
+      await notifications.markCancelled(id, new Date().toISOString());
+
+      const queue = new HeldQueue();
+      const planning = new RequestPlanning({
+        notifications,
+        deliveries,
+        recipientLists: noLists,
+        queue,
+        conversations: new TableConversationStore(tables),
+        pacer: new TenantPacer(new TableTimelineStore(tables), { ...DEFAULT_PACING_POLICY, maxRate: 50 }),
+      });
+      const cancelled = await notifications.get(id);
+      expect(await planning.plan({ v: 1, kind: 'plan', notificationId: id, offset: 100 }, cancelled as NonNullable<typeof cancelled>)).toMatchObject({ kind: 'ignored' });
+      expect(queue.jobs.map((j) => j.job)).toEqual([expect.objectContaining({ kind: 'cancel', offset: 0 })]);
+      // Still planning until the pass has given every entry its row: GET does not say a final count yet.
+      expect(await notifications.get(id)).toMatchObject({ planning: true });
+
+      const pass = new CancelPass({ notifications, deliveries, recipientLists: noLists, queue });
+      for (let n = 0; queue.jobs[0] !== undefined && n < 20; n += 1) {
+        const next = queue.jobs.shift() as QueuedJob;
+        const record = await notifications.get(id);
+        await pass.run(next.job as Extract<Job, { kind: 'cancel' }>, record as NonNullable<typeof record>);
+      }
+      expect(queue.jobs).toEqual([]);
+      expect((await deliveries.counts(id)).counts).toMatchObject({ total: 250, pending: 0, skipped: 250 });
+      expect((await notifications.get(id))?.planning).not.toBe(true);
     }, 60_000);
   });
 

@@ -75,6 +75,19 @@ describe('sweepStuckDeliveries: no recipient is left pending in silence', () => 
     expect(await sweepStuckDeliveries(deps, silentLogger, undefined, Date.now())).toEqual({ notifications: 0, requeued: 0, failed: 0, finished: 0 });
   });
 
+  it('a notification cancelled while still planning, whose pass never came, gets the entries pass (rows born skipped for what was never planned)', async () => {
+    const id = `n${uniqueName()}`;
+    const recipients: Recipient[] = [{ type: 'user', aadObjectId: 'planned' }, { type: 'user', aadObjectId: 'never-planned' }];
+    await deps.notifications.create({ id, createdAt: new Date().toISOString(), message: { text: 'x' }, requestedRecipients: 2, recipients, planning: true });
+    await deps.deliveries.createPending(id, [{ recipientKey: recipientKey(recipients[0] as Recipient), recipient: recipients[0] as Recipient }]);
+    await deps.notifications.markCancelled(id, new Date().toISOString());
+    const now = Date.now() + 3 * HOUR;
+    expect(await sweepStuckDeliveries(deps, silentLogger, undefined, now)).toMatchObject({ notifications: 1, requeued: 0, finished: 0 });
+    expect(deps.queue.jobs).toEqual([{ v: 1, kind: 'cancel', notificationId: id, round: now, offset: 0, page: 0, pass: 0, held: 0 }]);
+    // Still in the index: it is not finished until the pass has given every entry a row.
+    expect(await indexed()).toEqual([id]);
+  });
+
   it('fails a recipient that made no progress after the last allowed re-queue', async () => {
     const id = await stranded([{ type: 'user', aadObjectId: 'hopeless' }]);
     const options = { staleMs: 2 * HOUR, maxSweeps: 2, pageSize: 100 };
