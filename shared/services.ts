@@ -95,7 +95,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
       : { kind: 'identity', endpoint: config.tableEndpoint as string, credential: credential as DefaultAzureCredential, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) },
   );
   const queue = overrides.queue ?? createQueue(config, credential);
-  const deadLetters = overrides.deadLetters ?? (hasDeadLetters(queue) ? queue.deadLetterStore() : noDeadLetters);
+  const deadLetters = overrides.deadLetters ?? deadLettersOf(queue);
   const notifications = new TableNotificationStore(tables);
   const deliveries = new TableDeliveryStore(tables);
   const conversations = new TableConversationStore(tables);
@@ -231,12 +231,14 @@ function createQueue(config: Config, credential: DefaultAzureCredential | undefi
   });
 }
 
-/** A queue given without dead letters of its own (a test's wrapper): nothing is listed. */
-const noDeadLetters: DeadLetters = {
-  list: () => Promise.resolve({ items: [] }),
-  get: () => Promise.resolve(undefined),
-  remove: () => Promise.resolve(false),
-};
+/**
+ * The queue's own dead letters. A queue given without them (a test's wrapper) must come with
+ * `overrides.deadLetters`: an empty stand-in would have the API answer that nothing is parked.
+ */
+function deadLettersOf(queue: JobQueue): DeadLetters {
+  if (hasDeadLetters(queue)) return queue.deadLetterStore();
+  throw new Error('the queue has no dead letters of its own (deadLetterStore()): pass overrides.deadLetters with it');
+}
 
 let shared: Services | undefined;
 

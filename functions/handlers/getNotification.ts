@@ -3,6 +3,7 @@ import { notificationStatus, type DeliveryRecord } from '../../shared/domain/not
 import type { NotificationStatusResponse, RecipientStatusRow } from '../../shared/domain/notificationStatusResponse';
 import { problem } from '../../shared/http/problem';
 import { services } from '../../shared/services';
+import { tableContinuation } from '../../shared/stores/page';
 
 const MAX_PAGE_SIZE = 1000;
 
@@ -82,10 +83,5 @@ function readReceipt(row: DeliveryRecord): { readAt?: string; readReceipts?: 'no
 function decodeToken(token: string): string | undefined {
   const decoded = Buffer.from(token, 'base64url').toString('utf8');
   if (decoded.length === 0 || Buffer.from(decoded, 'utf8').toString('base64url') !== token) return undefined;
-  try {
-    const inner = JSON.parse(Buffer.from(decoded, 'base64').toString('utf8')) as { nextPartitionKey?: unknown };
-    return typeof inner.nextPartitionKey === 'string' && inner.nextPartitionKey !== '' ? decoded : undefined;
-  } catch {
-    return undefined;
-  }
+  return tableContinuation(decoded);
 }

@@ -40,6 +40,17 @@ export function problem(status: number, detail: string, extra: { errors?: readon
   return { status, jsonBody: body, headers: { 'content-type': 'application/problem+json' } };
 }
 
+/** The `type` of a problem of this endpoint's own (`slug`), under the same base as the standard ones. */
+export function problemType(slug: string): string {
+  return `${TYPE_BASE}-${slug}`;
+}
+
+/** 400 naming every offending field, the first one in the detail. */
+export function badRequest(errors: readonly FieldError[]): HttpResponseInit {
+  const first = errors[0];
+  return problem(400, `${first?.path ?? ''} ${first?.message ?? 'invalid'}`.trim(), { errors });
+}
+
 /** `recipients.0.teamId` → `recipients[0].teamId`, the path style the contract shows. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { editRequestSchema } from '../../functions/handlers/editNotification';
-import { redriveAllSchema } from '../../functions/handlers/deadLetters';
+import { redriveAllSchema } from '../requests/deadLetterQuery';
 import { retryRequestSchema } from '../../functions/handlers/retryNotification';
 import { incomingActivitySchema } from '../bot/activitySchema';
 import { healthReportSchema } from '../domain/healthReport';

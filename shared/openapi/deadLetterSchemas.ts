@@ -39,12 +39,16 @@ export const recipientRedriveSchema = z
   })
   .strict();
 
+const letterOutcomeSchema = z
+  .enum(['removed', 'kept'])
+  .describe('removed from the dead letters, or kept there (it could not be removed: still listed, and a second redrive enqueues the job again)');
+
 export const redrivenSchema = z
-  .object({ id: z.string(), status: z.literal('redriven'), jobKind: z.string(), notificationId: z.string(), recipients: z.array(recipientRedriveSchema) })
+  .object({ id: z.string(), status: z.literal('redriven'), jobKind: z.string(), notificationId: z.string(), recipients: z.array(recipientRedriveSchema), letter: letterOutcomeSchema })
   .strict();
 
 const redriveOutcomeSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('redriven'), id: z.string(), jobKind: z.string(), notificationId: z.string(), recipients: z.array(recipientRedriveSchema) }).strict(),
+  z.object({ kind: z.literal('redriven'), id: z.string(), jobKind: z.string(), notificationId: z.string(), recipients: z.array(recipientRedriveSchema), letter: letterOutcomeSchema }).strict(),
   z.object({ kind: z.literal('refused'), id: z.string(), why: z.string(), recipients: z.array(recipientRedriveSchema) }).strict(),
 ]);
 
@@ -52,6 +56,7 @@ export const redriveAllResultSchema = z
   .object({
     notificationId: z.string(),
     redriven: z.number().int().min(0),
+    kept: z.number().int().min(0).describe('Of the redriven, the letters that could not be removed and stay listed'),
     refused: z.number().int().min(0),
     results: z.array(redriveOutcomeSchema),
     continuationToken: z.string().optional().describe('Letters remain: call again with it'),

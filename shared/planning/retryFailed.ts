@@ -6,6 +6,7 @@ import { PLAN_AHEAD_MS } from './planRequest';
 import { planTargets, type PlanTarget } from './planTargets';
 import type { QueuedJob } from '../queue/jobQueue';
 import { isFanOut } from '../domain/recipient';
+import { reopenDelivery } from '../stores/reopenDelivery';
 
 /** Rows read per retry job. */
 const RETRY_PAGE_SIZE = 100;
@@ -46,7 +47,7 @@ export class RetryFailed {
       }
       if (row.status !== 'failed' || row.reason === undefined || !RETRYABLE_REASONS.has(row.reason) || isFanOut(row.recipient)) continue;
       if (row.reason === 'expired' && expired) continue;
-      const reopened = await deliveries.update(row, { status: 'pending', clearReason: true, attempts: 0, sweeps: 0, leaseUntil: '' });
+      const reopened = await reopenDelivery(deliveries, row);
       if (reopened.kind === 'stale') continue;
       targets.push({ recipientKey: row.recipientKey, recipient: row.recipient, ...(row.fromKey !== undefined && { fromKey: row.fromKey }) });
     }

@@ -15,7 +15,7 @@ export interface DeadLetterEntry {
   /** Unset for a body that is not a notification job (a poison body, a welcome). */
   readonly notificationId?: string;
   /** The job's kind (`deliver`, `slice`, `plan`, ...), or unset when the body is not a job. */
-  readonly jobKind?: string;
+  readonly jobKind?: Job['kind'];
   /** The recipients the job is about: one for deliver/expand, several for a slice, none for a plan. */
   readonly recipientKeys: readonly string[];
   /** The body as it arrived. */
@@ -41,11 +41,14 @@ export interface DeadLetters {
   list(query: DeadLetterQuery): Promise<Page<DeadLetterEntry>>;
   /** The letter with this id, or undefined when there is none (an unknown or malformed id included). */
   get(id: string): Promise<DeadLetterEntry | undefined>;
-  /** Removes the letter; false when it was gone already (another redrive took it). */
+  /**
+   * Removes the letter; false when it was not removed: gone already (another redrive took it), or
+   * (Service Bus) too deep to reach or locked by someone else, in which case it stays listed.
+   */
   remove(id: string): Promise<boolean>;
 }
 
-/** What a queue adapter offers when it can show its dead letters. */
+/** What a queue adapter offers when it can show its dead letters (both of ours do; see `createServices`). */
 export interface HasDeadLetters {
   deadLetterStore(): DeadLetters;
 }

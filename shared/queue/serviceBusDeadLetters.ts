@@ -22,6 +22,8 @@ interface Source {
 }
 
 const ID = /^(parked|native|parked-dlq)-(\d{1,19})$/;
+/** Sequence numbers are signed 64-bit: Long.MAX_VALUE. */
+const MAX_SEQUENCE = 9_223_372_036_854_775_807n;
 /** Messages read per peek request. */
 const PEEK_BATCH = 100;
 /** A filtered page stops after reading this many letters, with a continuation, so one request stays short. */
@@ -154,8 +156,9 @@ export class ServiceBusDeadLetters implements DeadLetters {
   private parse(id: string): { source: Source; sequence: Long } | undefined {
     const match = ID.exec(id);
     const source = this.sources.find((s) => s.name === match?.[1]);
-    if (match === null || source === undefined) return undefined;
-    return { source, sequence: Long.fromString(match[2] as string) };
+    const sequence = sequenceFrom(match?.[2]);
+    if (match === null || source === undefined || sequence === undefined) return undefined;
+    return { source, sequence };
   }
 
   /** Peeking needs a receiver (its management link), but never locks anything: one per source, kept. */
@@ -183,10 +186,18 @@ function toToken(source: number, from: Long): string {
 
 function fromToken(token: string): { source: number; from: Long } {
   const value = decodeToken(token) as { s?: unknown; f?: unknown } | undefined;
-  if (typeof value?.s !== 'number' || !Number.isInteger(value.s) || value.s < 0 || value.s > 2 || typeof value.f !== 'string' || !/^\d{1,19}$/.test(value.f)) {
-    throw new InvalidContinuationToken();
-  }
-  return { source: value.s, from: Long.fromString(value.f) };
+  const from = typeof value?.f === 'string' ? sequenceFrom(value.f) : undefined;
+  if (typeof value?.s !== 'number' || !Number.isInteger(value.s) || value.s < 0 || value.s > 2 || from === undefined) throw new InvalidContinuationToken();
+  return { source: value.s, from };
+}
+
+/**
+ * A sequence number as text: digits up to Long.MAX_VALUE (19 digits reach past it, and
+ * `Long.fromString` wraps those round to negatives). Undefined for anything else.
+ */
+function sequenceFrom(text: string | undefined): Long | undefined {
+  if (text === undefined || !/^\d{1,19}$/.test(text) || BigInt(text) > MAX_SEQUENCE) return undefined;
+  return Long.fromString(text);
 }
 
 function toEntry(source: Source, message: ServiceBusReceivedMessage): DeadLetterEntry {

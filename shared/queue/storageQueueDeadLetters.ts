@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
-import type { Page } from '../stores/page';
+import { tableContinuation, type Page } from '../stores/page';
 import { isStatus } from '../stores/tables';
 import { decodeToken, describeBody, encodeToken, InvalidContinuationToken, type DeadLetterEntry, type DeadLetterQuery, type DeadLetters } from './deadLetters';
 import type { DeadLetter } from './jobQueue';
@@ -15,9 +16,12 @@ const LOCAL_ID = /^[A-Za-z0-9-]{1,100}$/;
 interface IndexEntity {
   partitionKey: string;
   rowKey: string;
-  messageId: string;
+  /** The letter's id, chosen before anything is written (absent on rows written before it was: their id is `messageId`). */
+  letterId?: string;
+  /** The queue copy, once it is sent: absent when parking stopped between the row and the message. */
+  messageId?: string;
   /** From the put: it stays valid while nobody receives the message, and nobody receives from this queue. */
-  popReceipt: string;
+  popReceipt?: string;
   reason: string;
   description: string;
   deadLetteredAt: string;
@@ -33,11 +37,16 @@ export function indexTableName(deadLetterQueueName: string): string {
 }
 
 /**
- * The Azurite dead letters: the letters themselves are in the dead-letter queue, and a table
- * indexes them, because a storage queue can only be peeked 32 messages deep and a message can
- * only be deleted with a pop receipt. The index keeps the receipt of the put and the body, is
- * keyed by notification (listing one notification's is a partition query) and pages with the
- * table's own continuation. A letter's id is its queue message id.
+ * The Azurite dead letters. A storage queue can only be peeked 32 messages deep and a message can
+ * only be deleted with a pop receipt, so a table indexes the letters: keyed by notification
+ * (listing one notification's is a partition query), paged with the table's own continuation, and
+ * holding the whole letter (reason, description, body). The index row IS the letter: it is written
+ * first, under an id chosen here, and the dead-letter queue message (which carries the same id) is
+ * a secondary copy, for someone looking at the queue with Storage Explorer. A crash between the two
+ * leaves a listed, redrivable letter with no queue copy (removing it removes the row); never a
+ * letter nobody lists. The message's id and pop receipt are added to the row once it is sent; a
+ * crash before that leaves a queue copy nothing removes, which is harmless (nobody receives from
+ * that queue) and found by its id.
  */
 export class StorageQueueDeadLetters implements DeadLetters {
   constructor(
@@ -51,17 +60,16 @@ export class StorageQueueDeadLetters implements DeadLetters {
     });
   }
 
-  /** Parks a letter: the queue message first, then its index row (a letter is never indexed without its message). */
-  async park(letter: DeadLetter, encoded: string): Promise<void> {
+  /** Parks a letter: its index row first (the durable record), then the queue copy, then the copy's receipt on the row. */
+  async park(letter: DeadLetter, encode: (id: string, deadLetteredAt: string) => string): Promise<void> {
     const deadLetteredAt = new Date().toISOString();
-    const sent = await this.queue.sendMessage(encoded, { messageTimeToLive: -1 });
+    const id = randomUUID();
     const about = describeBody(letter.body);
     const chunks = Array.from({ length: BODY_CHUNKS }, (_, i) => letter.body.slice(i * BODY_CHUNK, (i + 1) * BODY_CHUNK));
     const entity: IndexEntity = {
       partitionKey: about.notificationId ?? NO_NOTIFICATION,
-      rowKey: `${deadLetteredAt}_${sent.messageId}`,
-      messageId: sent.messageId,
-      popReceipt: sent.popReceipt,
+      rowKey: `${deadLetteredAt}_${id}`,
+      letterId: id,
       reason: letter.reason,
       description: letter.description.slice(0, BODY_CHUNK),
       deadLetteredAt,
@@ -70,6 +78,8 @@ export class StorageQueueDeadLetters implements DeadLetters {
       ...(chunks[2] !== '' && { body2: chunks[2] }),
     };
     await this.index.createEntity(entity);
+    const sent = await this.queue.sendMessage(encode(id, deadLetteredAt), { messageTimeToLive: -1 });
+    await this.index.updateEntity({ partitionKey: entity.partitionKey, rowKey: entity.rowKey, messageId: sent.messageId, popReceipt: sent.popReceipt }, 'Merge');
   }
 
   async list(query: DeadLetterQuery): Promise<Page<DeadLetterEntry>> {
@@ -96,7 +106,7 @@ export class StorageQueueDeadLetters implements DeadLetters {
     const entity = await this.find(id);
     if (entity === undefined) return false;
     try {
-      await this.queue.deleteMessage(entity.messageId, entity.popReceipt);
+      if (entity.messageId !== undefined && entity.popReceipt !== undefined) await this.queue.deleteMessage(entity.messageId, entity.popReceipt);
     } catch (error) {
       // Gone already (or its receipt changed because someone received it): the index row is what
       // lists it, so removing that is what takes it out.
@@ -113,21 +123,24 @@ export class StorageQueueDeadLetters implements DeadLetters {
 
   private async find(id: string): Promise<IndexEntity | undefined> {
     if (!LOCAL_ID.test(id)) return undefined;
-    for await (const entity of this.index.listEntities<IndexEntity>({ queryOptions: { filter: `messageId eq '${id}'` } })) return entity;
+    const filter = `letterId eq '${id}' or messageId eq '${id}'`;
+    for await (const entity of this.index.listEntities<IndexEntity>({ queryOptions: { filter } })) return entity;
     return undefined;
   }
 }
 
+/** Our wrapper around the table's continuation, which must itself be one (see `tableContinuation`). */
 function fromToken(token: string): string | undefined {
   const value = decodeToken(token);
   const t = (value as { t?: unknown } | undefined)?.t;
-  return typeof t === 'string' ? t : undefined;
+  return typeof t === 'string' ? tableContinuation(t) : undefined;
 }
 
 function toEntry(entity: IndexEntity): DeadLetterEntry {
   const body = `${entity.body0}${entity.body1 ?? ''}${entity.body2 ?? ''}`;
   return {
-    id: entity.messageId,
+    // Every row has one: rows from before letter ids were chosen here have their message id.
+    id: entity.letterId ?? entity.messageId ?? '',
     reason: entity.reason,
     description: entity.description,
     deadLetteredAt: entity.deadLetteredAt,

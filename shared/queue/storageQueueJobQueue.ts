@@ -71,9 +71,8 @@ export class StorageQueueJobQueue implements JobQueue, HasDeadLetters {
 
   async deadLetter(letter: DeadLetter): Promise<void> {
     await this.ensureCreated();
-    await this.parked.park(
-      letter,
-      encodeQueueBody({ reason: letter.reason, description: letter.description, body: letter.body, deadLetteredAt: new Date().toISOString() }),
+    await this.parked.park(letter, (id, deadLetteredAt) =>
+      encodeQueueBody({ id, reason: letter.reason, description: letter.description, body: letter.body, deadLetteredAt }),
     );
   }
 

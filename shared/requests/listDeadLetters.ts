@@ -1,3 +1,4 @@
+import type { Job } from '../domain/job';
 import type { DeadLetterEntry, DeadLetters } from '../queue/deadLetters';
 
 /** A dead letter as `GET /api/deadletters` shows it: what and why, without the body. */
@@ -7,7 +8,7 @@ export interface DeadLetterView {
   readonly description: string;
   readonly deadLetteredAt: string;
   readonly notificationId?: string;
-  readonly jobKind?: string;
+  readonly jobKind?: Job['kind'];
   /** The first (for deliver and expand, the only) recipient the job is about. */
   readonly recipientKey?: string;
   readonly recipientKeys: readonly string[];

@@ -1,9 +1,11 @@
 import { parseJob, type DeliverJob, type Job, type SliceJob } from '../domain/job';
 import type { DeliveryRecord } from '../domain/notification';
+import type { FailureReason, RecipientStatus } from '../domain/outcome';
 import type { DeadLetterEntry, DeadLetters } from '../queue/deadLetters';
 import type { JobQueue } from '../queue/jobQueue';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
+import { reopenDelivery } from '../stores/reopenDelivery';
 
 export interface RedriveDependencies {
   readonly deadLetters: DeadLetters;
@@ -22,9 +24,17 @@ export interface RecipientRedrive {
   readonly recipientKey: string;
   readonly action: 'reset' | 'requeued' | 'left';
   /** The row's status before the redrive (absent: no row). */
-  readonly status?: string;
-  readonly reason?: string;
+  readonly status?: RecipientStatus;
+  readonly reason?: FailureReason;
 }
+
+/**
+ * What became of the letter once its job was back on the queue: `removed` from the dead letters,
+ * or `kept` there because it could not be removed (Service Bus: more than 1,000 letters ahead of
+ * it, or locked by someone else). A kept letter stays listed; redriving it again enqueues the job
+ * again (on Service Bus the same copy, which duplicate detection drops inside its window).
+ */
+export type LetterOutcome = 'removed' | 'kept';
 
 export type RedriveResult =
   | { readonly kind: 'not-found' }
@@ -36,6 +46,7 @@ export type RedriveResult =
       readonly jobKind: Job['kind'];
       readonly notificationId: string;
       readonly recipients: readonly RecipientRedrive[];
+      readonly letter: LetterOutcome;
     };
 
 /** Job kinds whose rows a cancel or a recall ended: sending them again would undo it. */
@@ -57,11 +68,17 @@ const RESET_ROUNDS = 3;
  * A body that is not a notification job (poison, a welcome) is refused, as is a recipient job of a
  * notification cancelled, recalled or gone.
  *
- * The copy is the job with one more `hop` and its fault count reset, so it has a message id of its
- * own (Service Bus would drop a copy with the old one) and a fresh fault budget; a second redrive
- * of the same letter builds the same copy, so duplicate detection drops it. Rows are reset before
- * the copy is enqueued (a worker must find them pending), and the letter is removed last: a crash
- * in between leaves it listed, and a second redrive finds the rows pending and re-queues the same copy.
+ * The copy is the job with one more `hop`, its fault count reset and (deliver, expand) its
+ * `attempt` and `throttled` reset, so it has a message id of its own (Service Bus would drop a copy
+ * with the old one) and a full retry budget: a letter parked after its retries ran out would
+ * otherwise give up on its first transient error. A second redrive of the same letter builds the
+ * same copy, so Service Bus' duplicate detection drops it. Rows are reopened (`reopenDelivery`:
+ * pending, attempts and sweeps 0, as `RetryFailed` reopens them) before the copy is enqueued (a
+ * worker must find them pending), and a redriven plan job first puts the notification back to
+ * `planning` (giving up on it had marked it planned), so the sweeper keeps it in its index until the
+ * plan's rows exist. The letter is removed last: a crash in between leaves it listed, and a second
+ * redrive finds the rows pending and re-queues the same copy. When it cannot be removed (see
+ * `LetterOutcome`) the result says `letter: 'kept'`.
  */
 export async function redriveDeadLetter(id: string, deps: RedriveDependencies): Promise<RedriveResult> {
   const entry = await deps.deadLetters.get(id);
@@ -81,6 +98,9 @@ export async function redriveEntry(entry: DeadLetterEntry, deps: RedriveDependen
   }
   // Back in the sweeper's index before any row is reset to pending (see NotificationStore.markUnfinished).
   if (RECIPIENT_KINDS.has(job.kind)) await deps.notifications.markUnfinished(notification);
+  // Giving up on a plan marked it planned: until the copy has created its rows, the sweeper must
+  // not take the notification out of its index for having no pending row.
+  if (job.kind === 'plan') await deps.notifications.markPlanning(job.notificationId);
 
   let copy: Job | undefined;
   let recipients: RecipientRedrive[] = [];
@@ -104,13 +124,15 @@ export async function redriveEntry(entry: DeadLetterEntry, deps: RedriveDependen
   }
   if (copy === undefined) return refuse('no recipient of this job can be sent again safely', recipients);
   await deps.queue.enqueue([{ job: copy }]);
-  await deps.deadLetters.remove(entry.id);
-  return { kind: 'redriven', id: entry.id, jobKind: job.kind, notificationId: job.notificationId, recipients };
+  const letter: LetterOutcome = (await deps.deadLetters.remove(entry.id)) ? 'removed' : 'kept';
+  return { kind: 'redriven', id: entry.id, jobKind: job.kind, notificationId: job.notificationId, recipients, letter };
 }
 
 export interface RedriveAllResult {
   readonly notificationId: string;
   readonly redriven: number;
+  /** Of the redriven, how many letters could not be removed and stay listed (see `LetterOutcome`). */
+  readonly kept: number;
   readonly refused: number;
   readonly results: readonly Exclude<RedriveResult, { kind: 'not-found' }>[];
   /** Set when letters remain past what this call looked at: call again with it. */
@@ -119,7 +141,8 @@ export interface RedriveAllResult {
 
 /**
  * `POST /api/deadletters/redrive`: every letter of one notification, `limit` at a time. Refused
- * letters stay parked; the continuation moves past them so a next call goes on with the rest.
+ * and kept letters stay parked; the continuation moves past them so a next call goes on with the
+ * rest, and a letter seen once in a call is not redriven again in it.
  */
 export async function redriveNotification(
   notificationId: string,
@@ -127,10 +150,13 @@ export async function redriveNotification(
   deps: RedriveDependencies,
 ): Promise<RedriveAllResult> {
   const results: Exclude<RedriveResult, { kind: 'not-found' }>[] = [];
+  const seen = new Set<string>();
   let token = options.continuationToken;
   do {
     const page = await deps.deadLetters.list({ notificationId, limit: options.limit - results.length, ...(token !== undefined && { continuationToken: token }) });
     for (const entry of page.items) {
+      if (seen.has(entry.id)) continue;
+      seen.add(entry.id);
       const result = await redriveEntry(entry, deps);
       if (result.kind !== 'not-found') results.push(result);
     }
@@ -139,6 +165,7 @@ export async function redriveNotification(
   return {
     notificationId,
     redriven: results.filter((r) => r.kind === 'redriven').length,
+    kept: results.filter((r) => r.kind === 'redriven' && r.letter === 'kept').length,
     refused: results.filter((r) => r.kind === 'refused').length,
     results,
     ...(token !== undefined && { continuationToken: token }),
@@ -153,7 +180,7 @@ async function reopen(notificationId: string, recipientKey: string, entry: DeadL
     const seen = { recipientKey, status: row.status, ...(row.reason !== undefined && { reason: row.reason }) };
     if (row.status === 'pending') return { ...seen, action: 'requeued' };
     if (!failedBecauseOf(row, entry)) return { ...seen, action: 'left' };
-    const reset = await deliveries.update(row, { status: 'pending', clearReason: true, leaseUntil: '' });
+    const reset = await reopenDelivery(deliveries, row);
     if (reset.kind === 'updated') return { ...seen, action: 'reset' };
   }
   // The row keeps changing under us: someone else is working on it, which is not ours to undo.
@@ -165,15 +192,19 @@ function failedBecauseOf(row: DeliveryRecord, entry: DeadLetterEntry): boolean {
   return row.status === 'failed' && row.reason === 'retries-exhausted' && row.expandedTo === undefined && row.detail === entry.description;
 }
 
-/** The copy to enqueue: one more hop (a message id of its own), a fresh fault budget, no stale row ETags. */
-function redriven<J extends Job>(job: J): J {
-  const copy = { ...job, hop: (job.hop ?? 0) + 1, faults: 0 };
-  if (copy.kind === 'deliver') return withoutEtag(copy as DeliverJob) as J;
-  if (copy.kind === 'slice') return { ...copy, sends: (copy as SliceJob).sends.map(({ etag: _etag, ...send }) => send) } as J;
-  return copy as J;
-}
-
-function withoutEtag(job: DeliverJob): DeliverJob {
-  const { etag: _etag, ...rest } = job;
-  return rest;
+/** The copy to enqueue: one more hop (a message id of its own), a fresh fault and retry budget, no stale row ETags. */
+function redriven(job: Job): Job {
+  const hop = (job.hop ?? 0) + 1;
+  switch (job.kind) {
+    case 'deliver': {
+      const { etag: _etag, ...rest } = job;
+      return { ...rest, hop, faults: 0, attempt: 0, throttled: 0 } satisfies DeliverJob;
+    }
+    case 'expand':
+      return { ...job, hop, faults: 0, attempt: 0, throttled: 0 };
+    case 'slice':
+      return { ...job, hop, faults: 0, sends: job.sends.map(({ etag: _etag, ...send }) => send) } satisfies SliceJob;
+    default:
+      return { ...job, hop, faults: 0 };
+  }
 }

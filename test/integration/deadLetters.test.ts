@@ -1,9 +1,16 @@
+import { QueueServiceClient } from '@azure/storage-queue';
 import { startFunctionHost, type RunningFunctionHost } from '../../local/functionHost';
+import { loadConfig } from '../../shared/config';
 import type { DeliverJob, PlanJob, SliceJob } from '../../shared/domain/job';
 import { recipientKey, type TargetRecipient } from '../../shared/domain/recipient';
 import { silentLogger } from '../../shared/logger';
-import { encodeQueueBody } from '../../shared/queue/storageQueueJobQueue';
-import { uniqueName } from '../support/azurite';
+import type { DeadLetters } from '../../shared/queue/deadLetters';
+import type { JobQueue } from '../../shared/queue/jobQueue';
+import { StorageQueueDeadLetters } from '../../shared/queue/storageQueueDeadLetters';
+import { decodeQueueBody, encodeQueueBody, StorageQueueJobQueue } from '../../shared/queue/storageQueueJobQueue';
+import { redriveDeadLetter, redriveNotification } from '../../shared/requests/redriveDeadLetters';
+import { createServices } from '../../shared/services';
+import { storageConnectionString, uniqueName } from '../support/azurite';
 import { startFakeConnector, type FakeConnector } from '../support/fakeConnector';
 import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
 
@@ -125,7 +132,7 @@ describe('dead letters on Azurite: listed, redriven where safe, delivered once',
 
     const res = await admin(`/api/deadletters/${letter?.id ?? ''}/redrive`, { method: 'POST' });
     expect(res.status).toBe(202);
-    expect(await res.json()).toMatchObject({ id: letter?.id, status: 'redriven', jobKind: 'deliver', notificationId: id, recipients: [{ recipientKey: job.recipientKey, action: 'reset', status: 'failed' }] });
+    expect(await res.json()).toMatchObject({ id: letter?.id, status: 'redriven', jobKind: 'deliver', notificationId: id, recipients: [{ recipientKey: job.recipientKey, action: 'reset', status: 'failed' }], letter: 'removed' });
     expect(await statusOf(id, job.recipientKey)).toBe('pending');
     // Taken out of the dead letters: listed no more, and a second redrive is a 404, not a second send.
     expect((await list(`?notificationId=${id}`)).items).toEqual([]);
@@ -200,11 +207,15 @@ describe('dead letters on Azurite: listed, redriven where safe, delivered once',
     await pipeline.services.notifications.create({ id, createdAt: new Date().toISOString(), message: { text: 'planned' }, requestedRecipients: 1, recipients: [user], planning: true });
     const plan: PlanJob = { v: 1, kind: 'plan', notificationId: id, offset: 0 };
     await giveUp(plan);
+    // Giving up marked it planned: the sweeper could now take it out of its index.
+    expect((await pipeline.services.notifications.get(id))?.planning).toBe(false);
     const [letter] = (await list(`?notificationId=${id}`)).items;
     expect(letter).toMatchObject({ jobKind: 'plan', recipientKeys: [] });
 
     const res = await admin(`/api/deadletters/${letter?.id ?? ''}/redrive`, { method: 'POST' });
     expect(res.status).toBe(202);
+    // Planning again until the redriven plan has created its rows: the sweeper keeps the index row.
+    expect((await pipeline.services.notifications.get(id))?.planning).toBe(true);
     await runWorkerUntil(async () => ((await statusOf(id, recipientKey(user))) === 'delivered' ? true : undefined), 'delivered');
     expect(connector.delivered(`a:chat-${name}`)).toHaveLength(1);
   });
@@ -314,6 +325,9 @@ describe('dead letters on Azurite: listed, redriven where safe, delivered once',
       ['/api/deadletters?notificationId=NOT%20AN%20ID', {}],
       ['/api/deadletters?continuationToken=%2F%2F', {}],
       ['/api/deadletters?continuationToken=bm90LWEtdG9rZW4', {}],
+      // Our wrapper, around something that is not a table continuation ({"t":"x"}).
+      ['/api/deadletters?continuationToken=eyJ0IjoieCJ9', {}],
+      ['/api/deadletters/redrive?notificationId=nabc&continuationToken=eyJ0IjoieCJ9', { method: 'POST' }],
       ['/api/deadletters/a.b/redrive', { method: 'POST' }],
       ['/api/deadletters/redrive', { method: 'POST' }],
       ['/api/deadletters/redrive', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"notificationId":' }],
@@ -330,5 +344,85 @@ describe('dead letters on Azurite: listed, redriven where safe, delivered once',
     }
     const notJson = await admin('/api/deadletters/redrive', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'nabc' });
     expect(notJson.status).toBe(415);
+  });
+
+  it('a continuation token that wraps something else than a table continuation is a 400 naming continuationToken', async () => {
+    for (const inner of ['x', 'eyJhIjoxfQ', Buffer.from('{"nextPartitionKey":5}').toString('base64'), Buffer.from('[]').toString('base64')]) {
+      const token = Buffer.from(JSON.stringify({ t: inner })).toString('base64url');
+      const res = await admin(`/api/deadletters?continuationToken=${token}`);
+      expect([inner, res.status]).toEqual([inner, 400]);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      const body = (await res.json()) as { errors: { path: string }[] };
+      expect(body.errors[0]?.path).toContain('continuationToken');
+    }
+  });
+
+  it('a letter that could not be removed is reported kept (202 letter: kept), and a redrive-all counts it and goes on', async () => {
+    const users = [await knownUser(uniqueName('u')), await knownUser(uniqueName('u'))];
+    const { id, jobs } = await notification(users);
+    for (const job of jobs) await giveUp(job);
+    const real = pipeline.services.deadLetters;
+    // As Service Bus answers for a letter too deep to reach or locked by someone else.
+    const keeping: DeadLetters = { list: (q) => real.list(q), get: (letterId) => real.get(letterId), remove: () => Promise.resolve(false) };
+    const deps = { ...pipeline.services, deadLetters: keeping };
+    const [first] = (await list(`?notificationId=${id}`)).items;
+
+    expect(await redriveDeadLetter(first?.id ?? '', deps)).toMatchObject({ kind: 'redriven', letter: 'kept' });
+    expect((await list(`?notificationId=${id}`)).items).toHaveLength(2);
+    const all = await redriveNotification(id, { limit: 10 }, deps);
+    expect(all).toMatchObject({ redriven: 2, kept: 2, refused: 0 });
+    expect(all.results.map((r) => (r.kind === 'redriven' ? r.letter : r.kind))).toEqual(['kept', 'kept']);
+    // With the real store the same letters are removed, and a second redrive of one is a 404.
+    const removed = await redriveNotification(id, { limit: 10 }, pipeline.services);
+    expect(removed).toMatchObject({ redriven: 2, kept: 0 });
+    expect((await admin(`/api/deadletters/${first?.id ?? ''}/redrive`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('parks the index row before the queue message: a letter whose message never came is still listed, redriven and removed', async () => {
+    const conn = storageConnectionString();
+    const name = uniqueName('dl');
+    const index = StorageQueueDeadLetters.indexClient(conn, name);
+    await index.createTable();
+    // A dead-letter queue that does not exist: the send fails, as a crash right after the row would leave it.
+    const missing = QueueServiceClient.fromConnectionString(conn).getQueueClient(`${name}-missing`);
+    const store = new StorageQueueDeadLetters(missing, index);
+    const { id, jobs } = await notification([await knownUser(uniqueName('u'))]);
+    const body = JSON.stringify(jobs[0]);
+    await expect(store.park({ body, reason: 'too-many-errors', description: 'lost' }, (letterId) => encodeQueueBody({ id: letterId, body }))).rejects.toThrow();
+
+    const page = await store.list({ notificationId: id, limit: 10 });
+    expect(page.items).toHaveLength(1);
+    expect(page.items[0]).toMatchObject({ reason: 'too-many-errors', description: 'lost', notificationId: id, jobKind: 'deliver', body });
+    const letterId = page.items[0]?.id ?? '';
+    expect(await store.get(letterId)).toMatchObject({ id: letterId });
+    expect(await store.remove(letterId)).toBe(true);
+    expect((await store.list({ notificationId: id, limit: 10 })).items).toEqual([]);
+    expect(await store.remove(letterId)).toBe(false);
+  });
+
+  it('the queue copy of a letter carries the letter id the listing shows', async () => {
+    const name = uniqueName('q');
+    const own = new StorageQueueJobQueue(storageConnectionString(), { deliveries: `${name}-jobs`, deadLetters: `${name}-dead` });
+    await own.ensureCreated();
+    await own.deadLetter({ body: '{"not":"a job"}', reason: 'invalid-job', description: 'not a job' });
+    const [letter] = (await own.deadLetterStore().list({ limit: 10 })).items;
+    const peeked = await own.deadLetters.peekMessages({ numberOfMessages: 32 });
+    expect(peeked.peekedMessageItems.map((m) => JSON.parse(decodeQueueBody(m.messageText)) as unknown)).toEqual([
+      { id: letter?.id, reason: 'invalid-job', description: 'not a job', body: '{"not":"a job"}', deadLetteredAt: letter?.deadLetteredAt },
+    ]);
+    await own.close();
+  });
+
+  it('a queue given without dead letters of its own is refused at wiring, unless dead letters come with it', () => {
+    const bare: JobQueue = {
+      enqueue: () => Promise.resolve(),
+      deadLetter: () => Promise.resolve(),
+      ensureCreated: () => Promise.resolve(),
+      ping: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
+    const config = loadConfig({ STORAGE_CONNECTION_STRING: storageConnectionString(), TABLE_PREFIX: uniqueName() });
+    expect(() => createServices(config, { queue: bare, log: silentLogger })).toThrow(/dead letters/);
+    expect(createServices(config, { queue: bare, deadLetters: pipeline.services.deadLetters, log: silentLogger }).deadLetters).toBe(pipeline.services.deadLetters);
   });
 });

@@ -3,7 +3,7 @@ import { loadConfig } from '../../shared/config';
 import { jobMessageId, type DeliverJob } from '../../shared/domain/job';
 import { recipientKey, type TargetRecipient } from '../../shared/domain/recipient';
 import { silentLogger } from '../../shared/logger';
-import type { DeadLetterEntry } from '../../shared/queue/deadLetters';
+import { encodeToken, InvalidContinuationToken, type DeadLetterEntry } from '../../shared/queue/deadLetters';
 import { DEAD_LETTER_QUEUE_NAME, DELIVERY_QUEUE_NAME } from '../../shared/queue/jobQueue';
 import { ServiceBusJobQueue } from '../../shared/queue/serviceBusJobQueue';
 import { redriveDeadLetter, redriveNotification } from '../../shared/requests/redriveDeadLetters';
@@ -239,5 +239,54 @@ describe('dead letters on Service Bus (AMQP test peer)', () => {
 
     expect(await runTrigger()).toBe(3);
     for (const name of names) expect(connector.delivered(`a:chat-${name}`)).toHaveLength(1);
+  });
+
+  it('a redriven job has its full retry budget again: the copy starts at attempt 0, and the row at 0 attempts and sweeps', async () => {
+    const { id, jobs } = await notification([await knownUser(uniqueName('u'))]);
+    // Parked after its retries ran out: the job at its last attempt, the row counting them.
+    const job: DeliverJob = { ...(jobs[0] as DeliverJob), attempt: 4, throttled: 2 };
+    const row = await services.deliveries.get(id, job.recipientKey);
+    expect(await services.deliveries.update(row as NonNullable<typeof row>, { attempts: 5, sweeps: 2 })).toMatchObject({ kind: 'updated' });
+    await services.jobs.giveUp(job, 'failed 5 times; last error: table unavailable', silentLogger);
+
+    expect(await redriveDeadLetter('parked-1', services)).toMatchObject({ kind: 'redriven', letter: 'removed' });
+    const copies = peer.received.filter((m) => m.address === DELIVERY_QUEUE_NAME);
+    expect(copies).toHaveLength(1);
+    expect(copies[0]?.body).toMatchObject({ hop: 1, faults: 0, attempt: 0, throttled: 0 });
+    const reopened = await services.deliveries.get(id, job.recipientKey);
+    expect(reopened).toMatchObject({ status: 'pending', attempts: 0, sweeps: 0 });
+    expect(reopened?.reason).toBeUndefined();
+  });
+
+  it('a letter locked by someone else is redriven but kept: the outcome says so and it stays listed', async () => {
+    const { id, jobs } = await notification([await knownUser(uniqueName('u'))]);
+    await services.jobs.giveUp(jobs[0] as DeliverJob, 'failed 5 times; last error: table unavailable', silentLogger);
+    const holder = client.createReceiver(DEAD_LETTER_QUEUE_NAME, { receiveMode: 'peekLock' });
+    try {
+      const [locked] = await holder.receiveMessages(1, { maxWaitTimeInMs: 1_000 });
+      expect(locked?.sequenceNumber?.toString()).toBe('1');
+
+      expect(await redriveDeadLetter('parked-1', services)).toMatchObject({ kind: 'redriven', letter: 'kept' });
+      expect((await listAll(id)).map((l) => l.id)).toEqual(['parked-1']);
+      const all = await redriveNotification(id, { limit: 10 }, services);
+      expect(all).toMatchObject({ redriven: 1, kept: 1, refused: 0, results: [{ id: 'parked-1', letter: 'kept' }] });
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('refuses sequence numbers past Long.MAX_VALUE: such an id is not found, such a token is invalid (never wrapped round to a negative)', async () => {
+    await services.jobs.giveUp((await notification([await knownUser(uniqueName('u'))])).jobs[0] as DeliverJob, 'gave up', silentLogger);
+    for (const id of ['parked-9223372036854775808', 'native-9999999999999999999', 'parked-dlq-18446744073709551615']) {
+      expect(await services.deadLetters.get(id)).toBeUndefined();
+      expect(await services.deadLetters.remove(id)).toBe(false);
+      expect(await redriveDeadLetter(id, services)).toEqual({ kind: 'not-found' });
+    }
+    // The largest there is: a well-formed id, not there.
+    expect(await services.deadLetters.get('parked-9223372036854775807')).toBeUndefined();
+    for (const f of ['9223372036854775808', '9999999999999999999']) {
+      await expect(services.deadLetters.list({ limit: 10, continuationToken: encodeToken({ s: 0, f }) })).rejects.toBeInstanceOf(InvalidContinuationToken);
+    }
+    expect((await services.deadLetters.list({ limit: 10, continuationToken: encodeToken({ s: 0, f: '1' }) })).items.map((l) => l.id)).toEqual(['parked-1']);
   });
 });
