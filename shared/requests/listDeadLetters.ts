@@ -1,18 +1,10 @@
-import type { Job } from '../domain/job';
-import type { DeadLetterEntry, DeadLetters } from '../queue/deadLetters';
+import type { DeadLetterEntry, DeadLetterQuery, DeadLetters } from '../queue/deadLetters';
 
 /** A dead letter as `GET /api/deadletters` shows it: what and why, without the body. */
-export interface DeadLetterView {
-  readonly id: string;
-  readonly reason: string;
-  readonly description: string;
-  readonly deadLetteredAt: string;
-  readonly notificationId?: string;
-  readonly jobKind?: Job['kind'];
+export type DeadLetterView = Omit<DeadLetterEntry, 'body'> & {
   /** The first (for deliver and expand, the only) recipient the job is about. */
   readonly recipientKey?: string;
-  readonly recipientKeys: readonly string[];
-}
+};
 
 export interface DeadLetterListing {
   readonly items: readonly DeadLetterView[];
@@ -20,7 +12,7 @@ export interface DeadLetterListing {
 }
 
 export async function listDeadLetters(
-  query: { readonly notificationId?: string; readonly limit: number; readonly continuationToken?: string },
+  query: DeadLetterQuery,
   deps: { readonly deadLetters: DeadLetters },
 ): Promise<DeadLetterListing> {
   const page = await deps.deadLetters.list(query);
