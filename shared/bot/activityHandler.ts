@@ -20,7 +20,7 @@ import type { DeliveryStore } from '../stores/deliveryStore';
 import type { ReadReceiptStore } from '../stores/readReceiptStore';
 
 import type { OutgoingMessage } from '../teams/teamsSender';
-import { LOCAL_SERVICE_URL_TRUST, type ServiceUrlTrust } from '../teams/trustedServiceUrl';
+import type { ServiceUrlTrust } from '../teams/trustedServiceUrl';
 import { RefusedActivity } from './refusedActivity';
 import type { ActivityHandler } from './botEndpoint';
 import { tenantOf, type ChannelAccount, type IncomingActivity } from './incomingActivity';
@@ -42,8 +42,8 @@ export interface ActivityHandlerDependencies {
   readonly settings: BotMessageSettings;
   /** Lower-case tenant ids; empty allows every tenant. */
   readonly allowedTenants: readonly string[];
-  /** Which serviceUrls an activity may name (TEAMS_SERVICE_URL_HOSTS); without it, Teams' hosts and loopback. */
-  readonly serviceUrls?: ServiceUrlTrust;
+  /** Which serviceUrls an activity may name (TEAMS_SERVICE_URL_HOSTS). Required: a handler that trusted every host would fail open. */
+  readonly serviceUrls: ServiceUrlTrust;
   readonly log: Logger;
 }
 
@@ -61,7 +61,7 @@ export class TeamsActivityHandler implements ActivityHandler {
   async handle(activity: IncomingActivity): Promise<readonly OutgoingMessage[]> {
     // Before anything is stored or answered: a reply, and every later notification to what this
     // activity introduces, would go to its serviceUrl with the bot's token.
-    const refusal = (this.deps.serviceUrls ?? LOCAL_SERVICE_URL_TRUST).refusal(activity.serviceUrl);
+    const refusal = this.deps.serviceUrls.refusal(activity.serviceUrl);
     if (refusal !== undefined) {
       this.deps.log.warn(`activity ${activity.type} refused: ${refusal}`);
       throw new RefusedActivity(refusal);
@@ -136,17 +136,18 @@ export class TeamsActivityHandler implements ActivityHandler {
     const channel = context.activity.channelData?.channel;
     if (channel?.id === undefined || context.teamId === undefined) return;
     if (eventType !== 'channelCreated' && eventType !== 'channelRenamed' && eventType !== 'channelRestored' && eventType !== 'channelDeleted') return;
+    const now = new Date().toISOString();
     await this.deps.conversations.saveConversation({
       ...context.address,
       conversationId: channel.id,
       kind: 'channel',
       teamId: context.teamId,
       active: eventType !== 'channelDeleted',
-      // Teams tells the bot of a channel it can post in; a deleted one is closed by `active`.
-      ...(eventType !== 'channelDeleted' && { reachable: true }),
-      updatedAt: new Date().toISOString(),
+      updatedAt: now,
       ...(channel.name !== undefined && { name: channel.name }),
     });
+    // Teams tells the bot of a channel it can post in; a deleted one is closed by `active`.
+    if (eventType !== 'channelDeleted') await this.deps.conversations.setChannelReachable({ ...context.address, channelId: channel.id, teamId: context.teamId }, true, now);
   }
 
   /**
@@ -180,7 +181,7 @@ export class TeamsActivityHandler implements ActivityHandler {
     if (context.kind === 'personal') {
       await conversations.updateUser({ userId: activity.from.id }, (user) => ({ ...(user ?? this.userFrom(context, activity.from)), installed: false, hasPersonalApp: false, updatedAt: now }));
     }
-    if (context.teamId !== undefined) await conversations.patchTeam(context.teamId, { installed: false });
+    if (context.teamId !== undefined) await conversations.patchTeam(context.teamId, { installed: false, installedAsOf: now });
     await this.deps.welcomes.release(context.welcomeKey);
     this.deps.log.log(`app removed from ${context.kind} ${activity.conversation.id} (tenant ${tenantId})`);
     return [];
@@ -259,13 +260,12 @@ export class TeamsActivityHandler implements ActivityHandler {
       ...(activity.conversation.name !== undefined && { name: activity.conversation.name }),
       ...(context.teamId !== undefined && { teamId: context.teamId }),
       ...(context.kind === 'personal' && { userId: activity.from.id }),
-      // An activity from a channel proves the bot is in it: a 403 there earlier no longer holds.
-      ...(context.channelId === activity.conversation.id && { reachable: true }),
     });
     const teamId = context.teamId;
-    if (teamId !== undefined && context.channelId !== undefined && context.channelId !== activity.conversation.id) {
-      // A post in a thread: the channel is the conversation id before ";messageid=".
-      await conversations.setChannelReachable({ ...context.address, channelId: context.channelId, teamId }, true);
+    if (teamId !== undefined && context.channelId !== undefined) {
+      // An activity from a channel (or a thread in it) proves the bot is in it: a 403 there before
+      // this activity no longer holds; one whose send started after it still does.
+      await conversations.setChannelReachable({ ...context.address, channelId: context.channelId, teamId }, true, now);
     }
     if (teamId !== undefined) {
       const team = await conversations.findTeam(teamId);
@@ -277,6 +277,7 @@ export class TeamsActivityHandler implements ActivityHandler {
           // Teams sends nothing from a team the app left: any activity with the team's context
           // proves the app is there, and revives a team a 403 (or a missed reinstall) closed.
           installed: true,
+          installedAsOf: now,
           updatedAt: now,
           ...((activity.channelData?.team?.name ?? team?.name) !== undefined && { name: activity.channelData?.team?.name ?? team?.name }),
           ...(installing && activity.from.name !== undefined && { installedBy: activity.from.name }),

@@ -116,15 +116,11 @@ export class ProactiveInstall {
     }
     const installed = await this.installCovered(welcomeKeys.team(teamId), () => graph.installInTeam(at.tenantId, aadGroupId, catalogAppId));
     if (installed.kind !== 'ok') return installResultOf(installed, 'team-not-found');
-    await conversations.saveTeam({
-      ...at,
-      generalChannelId: teamId,
-      teamId,
-      aadGroupId,
-      installed: true,
-      firstMessagePending: true,
-      updatedAt: new Date().toISOString(),
-    });
+    const now = new Date().toISOString();
+    const added = await conversations.addTeam({ ...at, generalChannelId: teamId, teamId, aadGroupId, installed: true, installedAsOf: now, firstMessagePending: true, updatedAt: now });
+    // Teams' install activity got there first (with the team's own address and name): only what
+    // this install adds goes in, and a removal seen meanwhile stays.
+    if (!added) await conversations.patchTeam(teamId, { aadGroupId, firstMessagePending: true });
     const route: Route = { kind: 'new-thread', at: { serviceUrl: at.serviceUrl, tenantId: at.tenantId, botId: at.botId }, channelId: teamId, firstContact: true };
     return { kind: 'installed', route };
   }

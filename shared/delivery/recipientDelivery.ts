@@ -8,12 +8,11 @@ import type { Logger } from '../logger';
 import { renderMessage } from '../messages/renderMessage';
 import type { BotEndpointAddress, OutgoingMessage } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from './backoff';
-import { landingOf, resolveTarget, type InstallTarget, type Landing, type ResolvedTarget, type SendableTarget } from './resolveTarget';
+import { channelOf, landingOf, resolveTarget, type InstallTarget, type Landing, type ResolvedTarget, type SendableTarget } from './resolveTarget';
 import type { Route } from '../domain/route';
 import type { ConversationStore } from '../stores/conversationStore';
 import { EARLY_LIMIT_MS } from '../planning/planTargets';
 import { Settlement, type DeliveryDependencies, type JobResult } from './settlement';
-import { LOCAL_SERVICE_URL_TRUST } from '../teams/trustedServiceUrl';
 
 /** A planned send later than this is planned anew (once): at 50 a second a sliding second has about 25 ms to spare. */
 const LATE_TOLERANCE_MS = 25;
@@ -167,6 +166,8 @@ export class RecipientDelivery {
     const firstContact = target.kind !== 'create-personal' && target.firstContact === true;
     const message = renderMessage(notification.message, { appName: this.deps.options.appName, landsIn: landing.kind, firstContact });
     const attempts = { count: row.attempts };
+    // What a refusal says is true from here on: a reopening Teams shows after this moment outweighs it.
+    const sentAt = new Date().toISOString();
     const outcome = await this.sendTo(target, message, attempts);
 
     switch (outcome.kind) {
@@ -200,7 +201,7 @@ export class RecipientDelivery {
       case 'transient':
         return this.retry(job, row, attempts.count, target, outcome, log);
       default:
-        await this.forgetReference(job.recipient, target, outcome);
+        await this.forgetReference(job.recipient, target, outcome, sentAt);
         return this.settlement.finish(row, 'failed', outcome.kind, outcome.detail, log, attempts.count);
     }
   }
@@ -276,7 +277,7 @@ export class RecipientDelivery {
    * for routes planned earlier too.
    */
   private untrustedServiceUrl(at: BotEndpointAddress, log: Logger): string | undefined {
-    const refusal = (this.deps.serviceUrls ?? LOCAL_SERVICE_URL_TRUST).refusal(at.serviceUrl);
+    const refusal = this.deps.serviceUrls.refusal(at.serviceUrl);
     if (refusal === undefined) return undefined;
     log.warn(`refused to send to a stored reference in tenant ${at.tenantId}: ${refusal}`);
     return `not sent: ${refusal}. An activity from Teams refreshes the reference.`;
@@ -370,11 +371,11 @@ export class RecipientDelivery {
    * Teams said the target is gone or closed to us: stop sending there until Teams says otherwise.
    * A 403 in a channel closes that channel only (a private or shared channel the app is not in);
    * in the General channel (its id is the team's) or for the whole app, the app left the team.
-   * Only the fields that change are written, never a whole reference read earlier.
+   * Only the fields that change are written, never a whole reference read earlier. `sentAt`: when
+   * the refused send started, so that an activity seen since (the app added back) is not undone.
    */
-  private async forgetReference(recipient: TargetRecipient, target: ResolvedTarget, failure: SendFailure): Promise<void> {
+  private async forgetReference(recipient: TargetRecipient, target: ResolvedTarget, failure: SendFailure, sentAt: string): Promise<void> {
     if (failure.kind !== 'not-installed' && failure.kind !== 'blocked-by-user' && failure.kind !== 'conversation-not-found') return;
-    const now = new Date().toISOString();
     const { conversations } = this.deps;
     if (recipient.type === 'user') {
       const user = await conversations.findUser(recipient);
@@ -387,15 +388,25 @@ export class RecipientDelivery {
       });
     } else if (recipient.type === 'conversation') {
       const conversation = await conversations.findConversation(recipient.conversationId);
-      if (conversation !== undefined) await conversations.saveConversation({ ...conversation, active: false, updatedAt: now });
+      if (conversation === undefined) return;
+      const team = failure.kind === 'not-installed' && conversation.kind === 'channel' && conversation.teamId !== undefined ? await conversations.findTeam(conversation.teamId) : undefined;
+      // A channel named by its conversation id is still a channel of a team: a 403 there closes
+      // the channel or the team as for a `channel` recipient, not the conversation as if deleted.
+      if (team !== undefined && failure.kind === 'not-installed') await this.closeChannel(team, channelOf(conversation.conversationId), failure, sentAt);
+      else await conversations.deactivateConversation(conversation.conversationId);
     } else if (failure.kind === 'not-installed' && target.kind !== 'unreachable') {
       const team = await findTeamOf(recipient, conversations);
       if (team === undefined) return;
-      const channelId = recipient.type === 'channel' ? recipient.channelId : team.generalChannelId;
-      const teamWide = channelId === team.teamId || channelId === team.generalChannelId || failure.code === TEAM_WIDE_403;
-      if (teamWide) await conversations.patchTeam(team.teamId, { installed: false });
-      else await conversations.setChannelReachable({ serviceUrl: team.serviceUrl, tenantId: team.tenantId, botId: team.botId, channelId, teamId: team.teamId }, false);
+      await this.closeChannel(team, recipient.type === 'channel' ? recipient.channelId : team.generalChannelId, failure, sentAt);
     }
+  }
+
+  /** A 403 in a team's channel: that channel alone closes, unless it is General or the app is disabled, which close the team. */
+  private async closeChannel(team: TeamReference, channelId: string, failure: Extract<SendFailure, { kind: 'not-installed' }>, asOf: string): Promise<void> {
+    const { conversations } = this.deps;
+    const teamWide = channelId === team.teamId || channelId === team.generalChannelId || failure.scope === 'app';
+    if (teamWide) await conversations.patchTeam(team.teamId, { installed: false, installedAsOf: asOf });
+    else await conversations.setChannelReachable({ serviceUrl: team.serviceUrl, tenantId: team.tenantId, botId: team.botId, channelId, teamId: team.teamId }, false, asOf);
   }
 
 }
@@ -409,9 +420,6 @@ export function rowAsCreated(notificationId: string, send: Pick<DeliverJob, 'rec
   if (send.etag === undefined) return undefined;
   return { notificationId, recipientKey: send.recipientKey, recipient: send.recipient, status: 'pending', attempts: 0, updatedAt: '', etag: send.etag };
 }
-
-/** A 403 that closes every conversation of the app (an admin disabled it), not one channel. */
-const TEAM_WIDE_403 = 'BotDisabledByAdmin';
 
 /** Only a job's first attempt can find its row as created. */
 function asCreated(job: DeliverJob): DeliveryRecord | undefined {

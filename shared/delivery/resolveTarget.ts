@@ -81,6 +81,15 @@ export async function resolveTarget(recipient: TargetRecipient, store: Conversat
       if (conversation === undefined) return unreachable('not-installed', 'the bot has never been in this conversation');
       if (!conversation.active) return unreachable('not-installed', 'the bot was removed from this conversation', conversation.tenantId);
       if (conversation.reachable === false) return unreachable('not-installed', CHANNEL_CLOSED, conversation.tenantId);
+      if (conversation.kind === 'channel' && conversation.teamId !== undefined) {
+        // A channel (or a thread in one) named by its id: the team and the channel rule it as for a `channel` recipient.
+        const team = await store.findTeam(conversation.teamId);
+        if (team !== undefined && !team.installed) return unreachable('not-installed', 'the app was removed from this team', conversation.tenantId);
+        const channelId = channelOf(conversation.conversationId);
+        if (channelId !== conversation.conversationId && (await store.findConversation(channelId))?.reachable === false) {
+          return unreachable('not-installed', CHANNEL_CLOSED, conversation.tenantId);
+        }
+      }
       // A personal chat named by its id is still that user's: their opt-out and block apply.
       const user =
         conversation.kind === 'personal' && conversation.userId !== undefined
@@ -155,6 +164,12 @@ async function tenantAddress(store: ConversationStore, tenantId: string, reach: 
 /** The route to carry in a slice; a 1:1 chat still to create is looked up at send time, since creating it stores the whole reference. */
 export function routeOf(target: ResolvedTarget): Route | undefined {
   return target.kind === 'conversation' || target.kind === 'new-thread' ? target : undefined;
+}
+
+/** The channel a channel conversation is in: a thread's id is the channel's with `;messageid=` after it. */
+export function channelOf(conversationId: string): string {
+  const thread = conversationId.indexOf(';messageid=');
+  return thread === -1 ? conversationId : conversationId.slice(0, thread);
 }
 
 function address(ref: BotEndpointAddress): BotEndpointAddress {

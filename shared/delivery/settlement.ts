@@ -77,8 +77,8 @@ export interface DeliveryDependencies {
   readonly graph: PacedGraph;
   /** Signs and POSTs callback events; set when CALLBACK_SIGNING_KEY is. */
   readonly callbacks?: CallbackSender;
-  /** Which serviceUrls a stored reference may send to (TEAMS_SERVICE_URL_HOSTS); without it, Teams' hosts and loopback. */
-  readonly serviceUrls?: ServiceUrlTrust;
+  /** Which serviceUrls a stored reference may send to (TEAMS_SERVICE_URL_HOSTS). Required: a worker that trusted every host would fail open. */
+  readonly serviceUrls: ServiceUrlTrust;
   /** Set when proactive install is on (GRAPH_PROACTIVE_INSTALL): reaches people and teams the bot has never seen. */
   readonly install?: { readonly installer: ProactiveInstall; readonly reach: Reach };
   readonly options: DeliveryOptions;

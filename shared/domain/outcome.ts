@@ -8,8 +8,13 @@ export type SendOutcome =
   | { readonly kind: 'throttled'; readonly retryAfterMs?: number; readonly detail: string }
   /** 412, 502, 503, 504, timeouts, network errors: retry with exponential backoff. */
   | { readonly kind: 'transient'; readonly detail: string }
-  /** 403 BotNotInConversationRoster, ForbiddenOperationException, BotDisabledByAdmin: app not there. */
-  | { readonly kind: 'not-installed'; readonly detail: string; readonly code?: string }
+  /** 403 BotNotInConversationRoster, ForbiddenOperationException (or no code): the app is not in this conversation. */
+  | { readonly kind: 'not-installed'; readonly scope?: 'conversation'; readonly detail: string }
+  /**
+   * 403 BotDisabledByAdmin: an admin disabled the app, so it is closed in every conversation of the
+   * team, not in one channel. Recorded as `not-installed` like the other.
+   */
+  | { readonly kind: 'not-installed'; readonly scope: 'app'; readonly detail: string }
   /** 403 ConversationBlockedByUser / MessageWritesBlocked. */
   | { readonly kind: 'blocked-by-user'; readonly detail: string }
   /** 404 ConversationNotFound. */
@@ -53,6 +58,9 @@ export type FailureReason =
  */
 export const UNTRUSTED_SERVICE_URL_CODE = 'UntrustedServiceUrl';
 
+/** The 403 code of an app a tenant admin disabled (TEAMS-FACTS, "Responses"). */
+const APP_DISABLED_CODE = 'BotDisabledByAdmin';
+
 /**
  * Where a recipient's delivery ends up; `pending` is the only state a send may still change.
  * `recalled`: delivered, then deleted from Teams by `POST .../recall`.
@@ -75,7 +83,7 @@ export function classifySendFailure(failure: {
   }
   if (statusCode === 403) {
     if (code === 'ConversationBlockedByUser' || code === 'MessageWritesBlocked') return { kind: 'blocked-by-user', detail };
-    return { kind: 'not-installed', detail, ...(code !== undefined && { code }) };
+    return code === APP_DISABLED_CODE ? { kind: 'not-installed', scope: 'app', detail } : { kind: 'not-installed', detail };
   }
   if (statusCode === 404) return { kind: 'conversation-not-found', detail };
   if (statusCode === 408 || statusCode === 412 || statusCode === 502 || statusCode === 503 || statusCode === 504) {

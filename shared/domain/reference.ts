@@ -45,6 +45,12 @@ export interface TeamReference extends BotEndpointAddress {
   /** In Teams the General channel's id is the team id; kept explicitly for clarity. */
   readonly generalChannelId: string;
   readonly installed: boolean;
+  /**
+   * When the evidence behind `installed` was seen: an activity from the team (its receipt), or the
+   * start of the send Teams refused. A change with older evidence is not written, so a 403 that
+   * lands late does not undo a reinstall seen since. Absent on rows from before it was kept.
+   */
+  readonly installedAsOf?: string;
   readonly installedBy?: string;
   /** As for a user: installed through Graph, and its first post says why the app is there. */
   readonly firstMessagePending?: boolean;
@@ -66,5 +72,7 @@ export interface ConversationReference extends BotEndpointAddress {
    * channel sets it true again. Absent means reachable.
    */
   readonly reachable?: boolean;
+  /** When the evidence behind `reachable` was seen; ordered like `TeamReference.installedAsOf`. */
+  readonly reachableAsOf?: string;
   readonly updatedAt: string;
 }

@@ -33,16 +33,33 @@ export interface ConversationStore {
   findUser(recipient: UserRecipient): Promise<UserReference | undefined>;
   /** The first message after a proactive install reached them: later ones need not say why. Touches no other field. */
   markIntroduced(target: { readonly user: Pick<UserReference, 'userId' | 'aadObjectId'> } | { readonly teamId: string }): Promise<void>;
-  /** Creates or merges a team; one with an `aadGroupId` can be found by it too. */
+  /**
+   * Creates or merges a team; one with an `aadGroupId` can be found by it too. `installed` is
+   * written only if its `installedAsOf` is newer than the stored one (see `patchTeam`).
+   */
   saveTeam(team: TeamReference): Promise<void>;
-  /** Merges just these fields into a stored team (none of them read first); nothing when the team is unknown. */
-  patchTeam(teamId: string, patch: Partial<Pick<TeamReference, 'installed' | 'aadGroupId'>>): Promise<void>;
+  /**
+   * Creates a team the store does not know yet; false (and nothing written) when it knows it
+   * already, say from an activity that came in meanwhile: that one's fields are Teams' own.
+   */
+  addTeam(team: TeamReference): Promise<boolean>;
+  /**
+   * Merges just these fields into a stored team; nothing when the team is unknown. `installed` is
+   * ordered by the time of its evidence: written only if `installedAsOf` is newer than the stored
+   * one (either missing: written), under the row's ETag, so a late 403 never undoes a reinstall
+   * seen after the refused send started.
+   */
+  patchTeam(teamId: string, patch: Partial<Pick<TeamReference, 'installed' | 'installedAsOf' | 'aadGroupId' | 'firstMessagePending'>>): Promise<void>;
   /**
    * Whether the bot can post in a channel: false after Teams answered 403 there (a private or shared
-   * channel the app was not added to), true again once an activity comes from it. Writes only on a
-   * change; a channel not stored yet is stored (active) with the team's address.
+   * channel the app was not added to), true again once an activity comes from it. `asOf` is when
+   * that evidence was seen (the refused send's start, the activity's receipt): a change is written
+   * only if it is newer than the stored `reachableAsOf`, under the row's ETag. A channel not stored
+   * yet is stored (active) with the team's address.
    */
-  setChannelReachable(channel: BotEndpointAddress & { readonly channelId: string; readonly teamId: string }, reachable: boolean): Promise<void>;
+  setChannelReachable(channel: BotEndpointAddress & { readonly channelId: string; readonly teamId: string }, reachable: boolean, asOf: string): Promise<void>;
+  /** Marks a conversation the bot was refused in inactive; touches no other field, nothing when unknown. */
+  deactivateConversation(conversationId: string): Promise<void>;
   findTeam(teamId: string): Promise<TeamReference | undefined>;
   /** The team whose Entra group this is, once the bot has seen the team say so (or installed it there). */
   findTeamByGroup(aadGroupId: string): Promise<TeamReference | undefined>;
@@ -78,7 +95,7 @@ const CONVERSATION = 'conversation';
 const REWRITE_AFTER_MS = 60 * 60_000;
 /** How long a tenant's address read is reused. */
 const TENANT_CACHE_MS = 60_000;
-/** How many times `updateUser` reads again after another writer got there first. */
+/** How many times `updateUser` (or any read-then-write of one row) reads again after another writer got there first. */
 const MAX_UPDATE_ROUNDS = 6;
 const byAad = (aadObjectId: string) => `aad:${tableKey(aadObjectId.toLowerCase())}`;
 const byUserId = (userId: string) => `id:${tableKey(userId)}`;
@@ -210,33 +227,43 @@ export class TableConversationStore implements ConversationStore {
   }
 
   async saveTeam(team: TeamReference): Promise<void> {
-    await this.table.upsertEntity({ ...definedFields(team), partitionKey: TEAM, rowKey: tableKey(team.teamId) }, 'Merge');
-    const group = team.aadGroupId?.toLowerCase();
-    if (group !== undefined) {
-      await this.writeOnce(`group\n${group}\n${team.teamId}`, () =>
-        this.table.upsertEntity({ partitionKey: TEAM_BY_GROUP, rowKey: tableKey(group), teamId: team.teamId }, 'Replace'),
-      );
-    }
+    const fields: Record<string, unknown> = { ...definedFields(team) };
+    await this.mergeRow(TEAM, tableKey(team.teamId), (stored) => orderedBy(fields, 'installed', 'installedAsOf', stored));
+    await this.aliasGroup(team.teamId, team.aadGroupId);
   }
 
-  async patchTeam(teamId: string, patch: Partial<Pick<TeamReference, 'installed' | 'aadGroupId'>>): Promise<void> {
+  async addTeam(team: TeamReference): Promise<boolean> {
     try {
-      await this.table.updateEntity({ ...definedFields(patch), updatedAt: new Date().toISOString(), partitionKey: TEAM, rowKey: tableKey(teamId) }, 'Merge');
+      await this.table.createEntity({ ...definedFields(team), partitionKey: TEAM, rowKey: tableKey(team.teamId) });
     } catch (error) {
-      if (!isStatus(error, 404)) throw error;
-      return;
+      if (isStatus(error, 409)) return false;
+      throw error;
     }
-    const group = patch.aadGroupId?.toLowerCase();
-    if (group !== undefined) {
-      await this.writeOnce(`group\n${group}\n${teamId}`, () => this.table.upsertEntity({ partitionKey: TEAM_BY_GROUP, rowKey: tableKey(group), teamId }, 'Replace'));
-    }
+    await this.aliasGroup(team.teamId, team.aadGroupId);
+    return true;
   }
 
-  async setChannelReachable(channel: BotEndpointAddress & { readonly channelId: string; readonly teamId: string }, reachable: boolean): Promise<void> {
-    const rowKey = tableKey(channel.channelId);
-    const stored = await getEntityOrUndefined<Record<string, unknown>>(this.table, CONVERSATION, rowKey);
-    const updatedAt = new Date().toISOString();
-    if (stored === undefined) {
+  async patchTeam(teamId: string, patch: Partial<Pick<TeamReference, 'installed' | 'installedAsOf' | 'aadGroupId' | 'firstMessagePending'>>): Promise<void> {
+    let known = false;
+    await this.mergeRow(TEAM, tableKey(teamId), (stored) => {
+      known = stored !== undefined;
+      if (stored === undefined) return undefined;
+      const fields = orderedBy(definedFields(patch), 'installed', 'installedAsOf', stored);
+      return Object.keys(fields).length === 0 ? undefined : { ...fields, updatedAt: new Date().toISOString() };
+    });
+    if (known) await this.aliasGroup(teamId, patch.aadGroupId);
+  }
+
+  private async aliasGroup(teamId: string, aadGroupId: string | undefined): Promise<void> {
+    const group = aadGroupId?.toLowerCase();
+    if (group === undefined) return;
+    await this.writeOnce(`group\n${group}\n${teamId}`, () => this.table.upsertEntity({ partitionKey: TEAM_BY_GROUP, rowKey: tableKey(group), teamId }, 'Replace'));
+  }
+
+  async setChannelReachable(channel: BotEndpointAddress & { readonly channelId: string; readonly teamId: string }, reachable: boolean, asOf: string): Promise<void> {
+    await this.mergeRow(CONVERSATION, tableKey(channel.channelId), (stored) => {
+      const updatedAt = new Date().toISOString();
+      if (stored !== undefined) return isNewer(asOf, stored.reachableAsOf) ? { reachable, reachableAsOf: asOf, updatedAt } : undefined;
       const row: ConversationReference = {
         serviceUrl: channel.serviceUrl,
         tenantId: channel.tenantId,
@@ -246,18 +273,39 @@ export class TableConversationStore implements ConversationStore {
         teamId: channel.teamId,
         active: true,
         reachable,
+        reachableAsOf: asOf,
         updatedAt,
       };
+      return row;
+    });
+  }
+
+  async deactivateConversation(conversationId: string): Promise<void> {
+    try {
+      await this.table.updateEntity({ partitionKey: CONVERSATION, rowKey: tableKey(conversationId), active: false, updatedAt: new Date().toISOString() }, 'Merge');
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+    }
+  }
+
+  /**
+   * Reads one row and merges what `change` makes of it (undefined: nothing), created if it was not
+   * there, only if nobody wrote it in between (its ETag); on a conflict, reads and asks again.
+   */
+  private async mergeRow(partitionKey: string, rowKey: string, change: (stored: Record<string, unknown> | undefined) => object | undefined): Promise<void> {
+    for (let round = 0; round < MAX_UPDATE_ROUNDS; round++) {
+      const stored = await getEntityOrUndefined<Record<string, unknown>>(this.table, partitionKey, rowKey);
+      const fields = change(stored);
+      if (fields === undefined) return;
       try {
-        await this.table.createEntity({ ...row, partitionKey: CONVERSATION, rowKey });
+        if (stored === undefined) await this.table.createEntity({ ...fields, partitionKey, rowKey });
+        else await this.table.updateEntity({ ...fields, partitionKey, rowKey }, 'Merge', { etag: stored.etag });
         return;
       } catch (error) {
-        if (!isStatus(error, 409)) throw error;
+        if (!isConflict(error)) throw error;
       }
-    } else if ((stored.reachable !== false) === reachable) {
-      return;
     }
-    await this.table.updateEntity({ partitionKey: CONVERSATION, rowKey, reachable, updatedAt }, 'Merge');
+    throw new Error(`${partitionKey} ${rowKey} kept changing: not updated after ${MAX_UPDATE_ROUNDS} rounds`);
   }
 
   async findTeam(teamId: string): Promise<TeamReference | undefined> {
@@ -337,6 +385,22 @@ export class TableConversationStore implements ConversationStore {
   }
 }
 
+/**
+ * Whether evidence seen at `incoming` may replace what was seen at `stored`: strictly newer wins.
+ * A write that names no time, or a row that keeps none yet, is not ordered (written).
+ */
+function isNewer(incoming: unknown, stored: unknown): boolean {
+  if (typeof incoming !== 'string' || typeof stored !== 'string') return true;
+  const [a, b] = [Date.parse(incoming), Date.parse(stored)];
+  return Number.isNaN(a) || Number.isNaN(b) || a > b;
+}
+
+/** `fields` without the ordered field and its time when the stored row has newer evidence for it. */
+function orderedBy(fields: Record<string, unknown>, field: string, asOf: string, stored: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (stored === undefined || fields[field] === undefined || isNewer(fields[asOf], stored[asOf])) return fields;
+  const { [field]: _value, [asOf]: _time, ...rest } = fields;
+  return rest;
+}
 
 function pick<T extends object>(entity: Record<string, unknown>, keys: readonly (keyof T)[]): T {
   const out: Record<string, unknown> = {};
@@ -359,6 +423,6 @@ const toUser = (e: Record<string, unknown>) =>
     'updatedAt',
   ]);
 const toTeam = (e: Record<string, unknown>) =>
-  pick<TeamReference>(e, [...ADDRESS, 'teamId', 'aadGroupId', 'name', 'generalChannelId', 'installed', 'installedBy', 'firstMessagePending', 'updatedAt']);
+  pick<TeamReference>(e, [...ADDRESS, 'teamId', 'aadGroupId', 'name', 'generalChannelId', 'installed', 'installedAsOf', 'installedBy', 'firstMessagePending', 'updatedAt']);
 const toConversation = (e: Record<string, unknown>) =>
-  pick<ConversationReference>(e, [...ADDRESS, 'conversationId', 'kind', 'teamId', 'name', 'userId', 'active', 'reachable', 'updatedAt']);
+  pick<ConversationReference>(e, [...ADDRESS, 'conversationId', 'kind', 'teamId', 'name', 'userId', 'active', 'reachable', 'reachableAsOf', 'updatedAt']);

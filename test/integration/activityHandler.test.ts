@@ -26,6 +26,7 @@ import { DEFAULT_PACING_POLICY } from '../../shared/pacing/tenantTimeline';
 import type { JobQueue } from '../../shared/queue/jobQueue';
 import { TableTimelineStore } from '../../shared/stores/timelineStore';
 import { storageConnectionString, uniqueName } from '../support/azurite';
+import { LOCAL_SERVICE_URL_TRUST } from '../../shared/teams/trustedServiceUrl';
 
 const APP = DEFAULT_APP_NAME;
 const SERVICE_URL = 'https://smba.trafficmanager.net/emea/';
@@ -131,6 +132,8 @@ function build(allowedTenants: readonly string[] = []): { bot: Bot; log: Recordi
     log,
     receipts: new TableReadReceiptStore(tables),
     deliveries: new TableDeliveryStore(tables),
+    // Activities here name loopback and Teams' hosts.
+    serviceUrls: LOCAL_SERVICE_URL_TRUST,
   });
   const bot: Bot = {
     async handle(activity) {
@@ -423,10 +426,13 @@ describe('team install', () => {
       aadGroupId: install.channelData?.team?.aadGroupId,
       generalChannelId: w.teamId,
       installed: true,
+      // When the install was seen: a 403 from a send that started before it does not undo it.
+      installedAsOf: expect.any(String) as unknown,
       installedBy: INSTALLER.name,
       updatedAt: expect.any(String) as unknown,
     });
     isoNow(team?.updatedAt);
+    isoNow(team?.installedAsOf);
     // A `team` recipient named by the team's Entra group id finds the same team.
     expect(await conversations.findTeamByGroup((install.channelData?.team?.aadGroupId as string).toUpperCase())).toEqual(team);
     expect(await conversations.findConversation(w.teamId)).toMatchObject({ kind: 'channel', teamId: w.teamId, active: true, tenantId: w.tenantId });

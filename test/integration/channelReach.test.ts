@@ -25,7 +25,8 @@ describe('a channel is not a team', () => {
     connector = await startFakeConnector();
     pipeline = await startTestPipeline({
       env: { SEND_RATE_PER_SECOND: '1000' },
-      sender: new BotbuilderTeamsSender(createCloudAdapter({}), { botAppId: '', requestTimeoutMs: 5_000 }),
+      // Long enough for a post Teams holds while an activity comes in (see `refusedLate`).
+      sender: new BotbuilderTeamsSender(createCloudAdapter({}), { botAppId: '', requestTimeoutMs: 20_000 }),
     });
     pipeline.startWorker();
   });
@@ -153,6 +154,94 @@ describe('a channel is not a team', () => {
     connector.script({ op: 'createConversation', conversationId: standard }, [{ status: 403, code: 'BotDisabledByAdmin' }]);
     expect((await notify([{ type: 'channel', teamId, channelId: standard }]))[0]).toMatchObject({ status: 'failed', reason: 'not-installed' });
     expect(await pipeline.services.conversations.findTeam(teamId)).toMatchObject({ installed: false });
+  });
+
+  it('a 403 on a channel named by its conversation id closes the channel, as for a channel recipient, not as if it were deleted', async () => {
+    const teamId = await installedTeam();
+    const privateChannel = channel();
+    await activityFrom(teamId, { channelId: privateChannel });
+    connector.script({ op: 'send', conversationId: privateChannel }, [{ status: 403, code: 'BotNotInConversationRoster' }]);
+    expect((await notify([{ type: 'conversation', conversationId: privateChannel }]))[0]).toMatchObject({ status: 'failed', reason: 'not-installed' });
+    expect(await pipeline.services.conversations.findConversation(privateChannel)).toMatchObject({ active: true, reachable: false });
+    expect(await pipeline.services.conversations.findTeam(teamId)).toMatchObject({ installed: true });
+
+    connector.reset();
+    const [byChannel] = await notify([{ type: 'channel', teamId, channelId: privateChannel }]);
+    expect(byChannel).toMatchObject({ status: 'failed', reason: 'not-installed' });
+    expect(byChannel?.detail).toContain('cannot post in this channel');
+    expect(connector.calls).toHaveLength(0);
+  });
+
+  it('a 403 in General named by its conversation id means the app left the team: no channel of it is sent to', async () => {
+    const teamId = await installedTeam();
+    const standard = channel();
+    await activityFrom(teamId, { channelId: teamId, eventType: 'teamRenamed' });
+    await activityFrom(teamId, { channelId: standard });
+    connector.script({ op: 'send', conversationId: teamId }, [{ status: 403, code: 'BotNotInConversationRoster' }]);
+    expect((await notify([{ type: 'conversation', conversationId: teamId }]))[0]).toMatchObject({ status: 'failed', reason: 'not-installed' });
+    expect(await pipeline.services.conversations.findTeam(teamId)).toMatchObject({ installed: false });
+
+    connector.reset();
+    const [team, byId] = await notify([{ type: 'team', teamId }, { type: 'conversation', conversationId: standard }]);
+    for (const refused of [team, byId]) expect(refused).toMatchObject({ status: 'failed', reason: 'not-installed', detail: 'the app was removed from this team' });
+    expect(connector.calls).toHaveLength(0);
+  });
+
+  /** Sends to one recipient whose post Teams holds 4 s and then refuses with 403; resolves once the post is on the wire. */
+  async function refusedLate(recipient: object, postedTo: string): Promise<{ outcome: Promise<RecipientRow[]> }> {
+    connector.script({ op: 'createConversation', conversationId: postedTo }, [{ delayMs: 4_000, then: { status: 403, code: 'BotNotInConversationRoster' } }]);
+    const outcome = notify([recipient]);
+    await eventually(async () => (postsTo(postedTo).length > 0 ? true : undefined), 20_000, 'the post to be on the wire');
+    // Wrapped: an async function would wait for a promise it returns.
+    return { outcome };
+  }
+
+  it('a 403 that lands after the channel reopened does not close it again: the reopening is newer evidence', async () => {
+    const teamId = await installedTeam();
+    const privateChannel = channel();
+    const refused = await refusedLate({ type: 'channel', teamId, channelId: privateChannel }, privateChannel);
+    // While the post hangs, the app is added to the channel and someone posts there.
+    await activityFrom(teamId, { channelId: privateChannel, thread: true });
+    expect(postsTo(privateChannel)[0]?.status).toBe(0); // still unanswered: the 403 lands after the activity
+    expect((await refused.outcome)[0]).toMatchObject({ status: 'failed', reason: 'not-installed' });
+    expect(await pipeline.services.conversations.findConversation(privateChannel)).toMatchObject({ reachable: true });
+
+    connector.reset();
+    expect((await notify([{ type: 'channel', teamId, channelId: privateChannel }]))[0]).toMatchObject({ status: 'delivered' });
+  });
+
+  it('a 403 in General that lands after the team was seen again does not mark it uninstalled', async () => {
+    const teamId = await installedTeam();
+    const refused = await refusedLate({ type: 'team', teamId }, teamId);
+    await activityFrom(teamId, { channelId: teamId, eventType: 'teamRenamed' });
+    expect(postsTo(teamId)[0]?.status).toBe(0); // still unanswered: the 403 lands after the activity
+    expect((await refused.outcome)[0]).toMatchObject({ status: 'failed', reason: 'not-installed' });
+    expect(await pipeline.services.conversations.findTeam(teamId)).toMatchObject({ installed: true });
+  });
+
+  it('evidence is ordered by when it was seen, whichever write lands last', async () => {
+    const store = pipeline.services.conversations;
+    const teamId = await installedTeam();
+    const privateChannel = channel();
+    const address = { serviceUrl: connector.serviceUrl, tenantId: TENANT, botId: BOT, channelId: privateChannel, teamId };
+    const [earlier, later] = ['2026-01-01T10:00:00.000Z', '2026-01-01T10:00:01.000Z'];
+    await store.setChannelReachable(address, true, later);
+    await store.setChannelReachable(address, false, earlier);
+    expect(await store.findConversation(privateChannel)).toMatchObject({ reachable: true, reachableAsOf: later });
+    await store.setChannelReachable(address, false, '2026-01-01T10:00:02.000Z');
+    expect(await store.findConversation(privateChannel)).toMatchObject({ reachable: false });
+
+    await store.patchTeam(teamId, { installed: true, installedAsOf: later });
+    await store.patchTeam(teamId, { installed: false, installedAsOf: earlier });
+    expect(await store.findTeam(teamId)).toMatchObject({ installed: true, installedAsOf: later });
+  });
+
+  it('a team added where Teams\' own activity stored it first keeps what Teams said', async () => {
+    const store = pipeline.services.conversations;
+    const teamId = await installedTeam();
+    const added = await store.addTeam({ teamId, generalChannelId: teamId, serviceUrl: 'https://smba.trafficmanager.net/teams/', tenantId: TENANT, botId: BOT, installed: true, updatedAt: new Date().toISOString() });
+    expect(added).toBe(false);
+    expect(await store.findTeam(teamId)).toMatchObject({ serviceUrl: connector.serviceUrl });
   });
 });
 

@@ -59,6 +59,13 @@ describe('classifySendFailure', () => {
     expect(kind({ statusCode: 403, ...(code !== undefined && { code }), message: 'm' })).toBe('not-installed');
   });
 
+  it('403 BotDisabledByAdmin is the app closed everywhere (scope app); any other 403 closes one conversation', () => {
+    expect(classifySendFailure({ statusCode: 403, code: 'BotDisabledByAdmin', message: 'm' })).toEqual({ kind: 'not-installed', scope: 'app', detail: '403 BotDisabledByAdmin m' });
+    for (const code of ['BotNotInConversationRoster', 'ForbiddenOperationException', undefined]) {
+      expect(classifySendFailure({ statusCode: 403, ...(code !== undefined && { code }), message: 'm' })).not.toHaveProperty('scope');
+    }
+  });
+
   it('404 → conversation-not-found', () => {
     expect(kind({ statusCode: 404, code: 'ConversationNotFound', message: 'gone' })).toBe('conversation-not-found');
   });
