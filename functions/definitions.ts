@@ -15,6 +15,7 @@ import { health } from './handlers/health';
 import { openApi } from './handlers/openApi';
 import { postNotification } from './handlers/postNotification';
 import { sweepStuck } from './handlers/sweepStuck';
+import { statusPage } from './handlers/statusPage';
 import { purgeExpired } from './handlers/purgeExpired';
 
 /** The app setting prefix of the Service Bus connection (identity-based: `...__fullyQualifiedNamespace`). */
@@ -70,6 +71,8 @@ export const functionDefinitions: readonly FunctionDefinition[] = [
   { kind: 'http', name: 'redriveDeadLetter', methods: ['POST'], route: 'deadletters/{id}/redrive', authLevel: 'admin', handler: withProblemDetails(redriveDeadLetter) },
   { kind: 'http', name: 'redriveNotificationDeadLetters', methods: ['POST'], route: 'deadletters/redrive', authLevel: 'admin', handler: withProblemDetails(redriveNotificationDeadLetters) },
   { kind: 'http', name: 'health', methods: ['GET'], route: 'health', authLevel: 'anonymous', handler: withProblemDetails(health) },
+  // The status page (HTML), keyed like the API: `?code=` carries the key on its links and fetches.
+  { kind: 'http', name: 'statusPage', methods: ['GET'], route: 'ui', authLevel: 'function', handler: withProblemDetails(statusPage) },
   // The OpenAPI document, built from this very table.
   { kind: 'http', name: 'openApi', methods: ['GET'], route: 'openapi.json', authLevel: 'anonymous', handler: withProblemDetails(openApi(() => functionDefinitions)) },
   // Anonymous at the host: Bot Framework JWTs, checked by the adapter, are this endpoint's key.

@@ -147,6 +147,16 @@ export const operationDocs: Readonly<Record<string, OperationDoc>> = {
       503: { description: 'A dependency does not answer; the problem has `dependencies` and `failing`', body: 'problem' },
     },
   },
+  statusPage: {
+    summary: 'Status page (HTML)',
+    description:
+      'A page for people, not a JSON API: recent notifications (7 days, newest 20) with a progress bar, status and rate; with `?id=`, that notification\'s failures by reason and its recipients, filterable by `?status=` and `?reason=`. Open it with the key as `?code=`, which its links and fetches carry along; it refreshes itself every 2 s while a send runs, and lists dead letters (with redrive) when the key is the admin key. `text/html`, `cache-control: no-store`, a CSP with a nonce.',
+    tag: 'operations',
+    responses: {
+      200: { description: 'The page (`text/html`)' },
+      400: invalid('A malformed `id`, `status` or `reason`'),
+    },
+  },
   openApi: {
     summary: 'This document',
     description: 'The OpenAPI 3.1 document of this API, generated from the schemas the handlers validate with (anonymous).',

@@ -113,6 +113,11 @@ export interface NotificationStore {
   idempotencyKeysBefore(before: string, continuationToken?: string, pageSize?: number, after?: string): Promise<Page<IdempotencyRow>>;
   /** Deletes a key row as read, unless it was written again since. */
   dropIdempotencyRow(row: IdempotencyRow): Promise<void>;
+  /**
+   * For the status page: up to `limit` records created at or after `since` (ISO 8601), newest
+   * first; those the purge has begun on left out. The ids' time prefix bounds the scan.
+   */
+  listRecent(since: string, limit: number): Promise<NotificationRecord[]>;
 }
 
 /** The last notification id and Idempotency-Key row the retention purge looked at, each undefined at the start. */
@@ -493,6 +498,19 @@ export class TableNotificationStore implements NotificationStore {
       // Gone already, or bound anew meanwhile: either way not ours to release any more.
       if (!isStatus(error, 404) && !isStatus(error, 412)) throw error;
     }
+  }
+
+  async listRecent(since: string, limit: number): Promise<NotificationRecord[]> {
+    const idFrom = `${ID_PREFIX}${Math.max(0, Date.parse(since)).toString(36).padStart(9, '0')}`;
+    // Table Storage lists in ascending key order only: read the window (capped), keep the newest.
+    const filter = `PartitionKey ge '${idFrom}' and PartitionKey lt 'o' and RowKey eq ''`;
+    const newest: NotificationRecord[] = [];
+    for await (const e of this.notifications.listEntities<NotificationEntity>({ queryOptions: { filter } })) {
+      if (e.purging === true) continue;
+      newest.push(toRecord(e.partitionKey, e));
+      if (newest.length > limit) newest.shift();
+    }
+    return newest.reverse();
   }
 }
 

@@ -107,6 +107,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
       'redriveDeadLetter',
       'redriveNotificationDeadLetters',
       'retryNotification',
+      'statusPage',
       'sweepStuck',
     ]);
     for (const r of app.core.registered) expect(typeof r.callback).toBe('function');
@@ -123,6 +124,7 @@ describe('Azure Functions registration (functions/index.ts)', () => {
     ['redriveDeadLetter', ['POST'], 'deadletters/{id}/redrive', 'admin'],
     ['redriveNotificationDeadLetters', ['POST'], 'deadletters/redrive', 'admin'],
     ['health', ['GET'], 'health', 'anonymous'],
+    ['statusPage', ['GET'], 'ui', 'function'],
     ['openApi', ['GET'], 'openapi.json', 'anonymous'],
     ['botMessages', ['POST'], 'messages', 'anonymous'],
   ])('%s is an httpTrigger %p on route %s with authLevel %s and an http output', (name, methods, route, authLevel) => {
