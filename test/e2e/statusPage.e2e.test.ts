@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { startFunctionHost } from '../../local/functionHost';
+import { silentLogger } from '../../shared/logger';
 import { startFakeConnector, type FakeConnector } from '../support/fakeConnector';
 import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
 import { findChromium } from '../support/playgroundBrowser';
@@ -92,4 +94,24 @@ describe('the status page during a send', () => {
     expect(final.counts).toMatchObject({ delivered: PEOPLE, failed: 1 });
     await page.close();
   }, 120_000);
+
+  it('opened with the admin key, lists the dead letters (their text as text) and redrives one from its button', async () => {
+    const adminKey = `admin-${pipeline.functionKey}`;
+    const adminHost = await startFunctionHost({ port: 0, functionKey: pipeline.functionKey, adminKey, log: silentLogger });
+    const page = await browser.newPage();
+    try {
+      await pipeline.queue.deadLetter({ body: '{"not":"a job"}', reason: 'invalid-job', description: '<img src=x> not a job' });
+      await page.goto(`${adminHost.url}/api/ui?code=${encodeURIComponent(adminKey)}`);
+      const letter = page.locator('#deadletters-body tr', { hasText: 'invalid-job' });
+      await letter.waitFor({ timeout: 15_000 });
+      expect(await letter.textContent()).toContain('invalid-job: <img src=x> not a job');
+      expect(await page.locator('#deadletters-body img').count()).toBe(0);
+      // A poison body has nothing to send: the redrive is refused, and the button says why.
+      await letter.getByRole('button', { name: 'Redrive' }).click();
+      await letter.locator('button', { hasText: 'not a notification job' }).waitFor({ timeout: 15_000 });
+    } finally {
+      await page.close();
+      await adminHost.close();
+    }
+  }, 60_000);
 });
