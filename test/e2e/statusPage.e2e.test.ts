@@ -8,7 +8,8 @@ import { eventually, startTestPipeline, type TestPipeline } from '../support/pip
 import { findChromium } from '../support/playgroundBrowser';
 
 /** The issue's proof, committed: the page during a send. */
-const SCREENSHOT = resolve(__dirname, '../../docs/status-page.png');
+// Written where test output goes (git-ignored); docs/status-page.png is a copy of one such run.
+const SCREENSHOT = resolve(__dirname, '../../test-results/status-page.png');
 const TENANT = 'status-page-tenant';
 const BOT = 'bot-1';
 const PEOPLE = 12;
