@@ -4,6 +4,11 @@
  * a process of its own, which counts a sliding second per tenant and answers 429 past its limit.
  * The pipeline is configured for 50 a second; the tenant allows 30, then 50.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAzurite, type RunningAzurite } from '../../local/azurite';
+import { freePort } from '../support/freePort';
 import { startTeamsLikeConnectorProcess } from '../support/teamsLikeConnectorProcess';
 import type { PerSecond, TeamsLikeConnector } from '../support/teamsLikeConnector';
 import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
@@ -13,15 +18,22 @@ const TENANT = 'tenant-adaptive';
 describe('the adaptive send rate, against a connector whose limit changes', () => {
   let connector: TeamsLikeConnector;
   let pipeline: TestPipeline;
+  // An Azurite of its own: the run's shared one holds every earlier suite's data by now, and its
+  // slower table calls late in a full `npm test` would measure the emulator, not the pacing.
+  let azurite: RunningAzurite;
+  const location = mkdtempSync(join(tmpdir(), 'teams-notify-adaptive-'));
 
   beforeAll(async () => {
+    azurite = await startAzurite({ ports: { blob: await freePort(), queue: await freePort(), table: await freePort() }, location });
     connector = await startTeamsLikeConnectorProcess({ defaults: { rps: 30, latencyMs: 30, jitterMs: 10 } });
-    pipeline = await startTestPipeline({ env: { SEND_RATE_PER_SECOND: '50' } });
+    pipeline = await startTestPipeline({ env: { SEND_RATE_PER_SECOND: '50' }, storageConnectionString: azurite.connectionString });
     pipeline.startWorker();
   }, 60_000);
   afterAll(async () => {
     await pipeline?.stop();
     await connector?.stop();
+    await azurite?.stop();
+    rmSync(location, { recursive: true, force: true });
   });
 
   async function seedUsers(from: number, count: number): Promise<string[]> {

@@ -30,9 +30,11 @@ export async function startTestPipeline(options: {
   sender?: TeamsSender;
   delivery?: Partial<DeliveryOptions>;
   log?: Logger;
+  /** Another Azurite than the run's shared one (a suite that measures speed wants one of its own). */
+  storageConnectionString?: string;
 } = {}): Promise<TestPipeline> {
   const name = uniqueName();
-  const connectionString = storageConnectionString();
+  const connectionString = options.storageConnectionString ?? storageConnectionString();
   const config = loadConfig({ STORAGE_CONNECTION_STRING: connectionString, TABLE_PREFIX: name, ...options.env });
   const queue = new StorageQueueJobQueue(connectionString, { deliveries: `${name}-jobs`, deadLetters: `${name}-deadletter` });
   const log = options.log ?? silentLogger;
