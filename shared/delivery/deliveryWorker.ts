@@ -60,7 +60,9 @@ export class DeliveryWorker {
       return { kind: 'dead-lettered', reason: 'invalid-job', detail: parsed.reason };
     }
     const { job } = parsed;
-    const notification = await this.notification(job.notificationId);
+    // A cancel pass must see the cancel that queued it: a record cached just before the DELETE
+    // (by the plan job, say) would make it pass the notification by as not cancelled.
+    const notification = await this.notification(job.notificationId, job.kind === 'cancel');
     if (notification === undefined) {
       log.warn(`job for unknown notification ${job.notificationId} dropped`);
       return { kind: 'ignored', why: 'the notification does not exist' };
@@ -183,9 +185,9 @@ export class DeliveryWorker {
    * Notification records change only when cancelled, so a short cache saves a read per recipient;
    * short enough that a cancel reaches warm workers within seconds.
    */
-  private async notification(id: string): Promise<NotificationRecord | undefined> {
+  private async notification(id: string, fresh = false): Promise<NotificationRecord | undefined> {
     const cached = this.records.get(id);
-    if (cached !== undefined && Date.now() - cached.readAt < RECORD_CACHE_MS) return cached.record;
+    if (!fresh && cached !== undefined && Date.now() - cached.readAt < RECORD_CACHE_MS) return cached.record;
     const record = await this.deps.notifications.get(id);
     if (record !== undefined) {
       if (this.records.size >= 1000) this.records.delete(this.records.keys().next().value as string);
