@@ -100,9 +100,12 @@ describe('the adaptive send rate, against a connector whose limit changes', () =
     const high = (await connector.stats({ perConversation: false })).tenants[TENANT];
     if (high === undefined) throw new Error('the connector saw nothing of the tenant');
     expect(high.deliveries).toMatchObject({ messages: 2_400, duplicates: 0 });
-    // Probing past the old ceiling (seldom, since 429s confirmed it), it finds the new limit: the
-    // last seconds run well above 30.
-    expect(mean(high.perSecond.slice(-9, -1))).toBeGreaterThan(36);
+    // Probing past the old ceiling (seldom, since 429s confirmed it), it finds the new limit: for
+    // five seconds running it sends well above 30, which a rate held at the old ceiling never does.
+    // The best five seconds, not the last: late in a full `npm test` on 2 cores the climb is slower
+    // and the tail is the drain of the last slices (the last nine seconds there averaged 29 to 32).
+    const fiveSecondMeans = high.perSecond.slice(0, -1).map((_, i, all) => (i + 5 <= all.length ? mean(all.slice(i, i + 5)) : 0));
+    expect(Math.max(...fiveSecondMeans)).toBeGreaterThan(36);
     expect(high.throttled).toBeLessThanOrEqual(30);
   }, 300_000);
 });
