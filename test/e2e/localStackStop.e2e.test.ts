@@ -17,6 +17,7 @@ import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { Tables } from '../../shared/stores/tables';
 import { startFakeConnector, type FakeConnector } from '../support/fakeConnector';
 import { freePort } from '../support/freePort';
+import { onOutputLines } from '../support/outputLines';
 import { eventually } from '../support/pipeline';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -78,16 +79,7 @@ describe('npm start under load, stopped with Ctrl-C', () => {
       },
     });
     const lines: string[] = [];
-    for (const stream of [child.stdout, child.stderr]) {
-      let buffer = '';
-      stream?.setEncoding('utf8');
-      stream?.on('data', (chunk: string) => {
-        buffer += chunk;
-        const parts = buffer.split('\n');
-        buffer = parts.pop() ?? '';
-        lines.push(...parts);
-      });
-    }
+    onOutputLines([child.stdout, child.stderr], (line) => lines.push(line));
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     const stack = { child, lines, exited };
     running.push(stack);

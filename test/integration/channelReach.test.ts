@@ -17,18 +17,24 @@ interface RecipientRow {
   detail?: string;
 }
 
+/** The pipeline with its worker running, at a rate no test here waits on. */
+async function workingPipeline(requestTimeoutMs: number): Promise<TestPipeline> {
+  const pipeline = await startTestPipeline({
+    env: { SEND_RATE_PER_SECOND: '1000' },
+    sender: new BotbuilderTeamsSender(createCloudAdapter({}), { botAppId: '', requestTimeoutMs }),
+  });
+  pipeline.startWorker();
+  return pipeline;
+}
+
 describe('a channel is not a team', () => {
   let connector: FakeConnector;
   let pipeline: TestPipeline;
 
   beforeAll(async () => {
     connector = await startFakeConnector();
-    pipeline = await startTestPipeline({
-      env: { SEND_RATE_PER_SECOND: '1000' },
-      // Long enough for a post Teams holds while an activity comes in (see `refusedLate`).
-      sender: new BotbuilderTeamsSender(createCloudAdapter({}), { botAppId: '', requestTimeoutMs: 20_000 }),
-    });
-    pipeline.startWorker();
+    // Long enough for a post Teams holds while an activity comes in (see `refusedLate`).
+    pipeline = await workingPipeline(20_000);
   });
   afterAll(async () => {
     await pipeline.stop();
@@ -251,11 +257,7 @@ describe('user references are written under ETags, never from a stale read', () 
 
   beforeAll(async () => {
     connector = await startFakeConnector();
-    pipeline = await startTestPipeline({
-      env: { SEND_RATE_PER_SECOND: '1000' },
-      sender: new BotbuilderTeamsSender(createCloudAdapter({}), { botAppId: '', requestTimeoutMs: 10_000 }),
-    });
-    pipeline.startWorker();
+    pipeline = await workingPipeline(10_000);
   });
   afterAll(async () => {
     await pipeline.stop();

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HOST_CHILD_READY_PREFIX, type HostChildArgument } from './hostChild';
+import { onOutputLines } from './outputLines';
 
 export interface HostChild {
   /** The function host's base URL (`http://127.0.0.1:<port>`). */
@@ -37,19 +38,10 @@ export async function startHostChild(argument: HostChildArgument, env: Readonly<
   );
   let ready: ((url: string) => void) | undefined;
   const url = new Promise<string>((resolve) => (ready = resolve));
-  for (const stream of [child.stdout, child.stderr]) {
-    let buffer = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      buffer += chunk;
-      const parts = buffer.split('\n');
-      buffer = parts.pop() ?? '';
-      for (const line of parts) {
-        if (line.startsWith(HOST_CHILD_READY_PREFIX)) ready?.((JSON.parse(line.slice(HOST_CHILD_READY_PREFIX.length)) as { url: string }).url);
-        else lines.push(line);
-      }
-    });
-  }
+  onOutputLines([child.stdout, child.stderr], (line) => {
+    if (line.startsWith(HOST_CHILD_READY_PREFIX)) ready?.((JSON.parse(line.slice(HOST_CHILD_READY_PREFIX.length)) as { url: string }).url);
+    else lines.push(line);
+  });
   const kill = async (): Promise<void> => {
     if (exit === undefined) child.kill('SIGKILL');
     await exited;
