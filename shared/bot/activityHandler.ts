@@ -1,5 +1,5 @@
 import { conversationSubject, userSubject } from '../domain/optOut';
-import type { ConversationKind, UserReference } from '../domain/reference';
+import { channelOf, type ConversationKind, type UserReference } from '../domain/reference';
 import { welcomeKeys, type WelcomeContent } from '../domain/welcomeJob';
 import type { Logger } from '../logger';
 import {
@@ -104,9 +104,7 @@ export class TeamsActivityHandler implements ActivityHandler {
     const lastRead = value?.lastReadMessageId;
     if (context.kind !== 'personal' || typeof lastRead !== 'string') return [];
     const at = new Date().toISOString();
-    const tenantId = tenantOf(context.activity);
-    if (tenantId === undefined) return [];
-    const read = await this.deps.receipts.takeReadUpTo(tenantId, context.activity.conversation.id, lastRead);
+    const read = await this.deps.receipts.takeReadUpTo(context.address.tenantId, context.activity.conversation.id, lastRead);
     for (const message of read) {
       // A message being edited or recalled right now is kept for the next receipt.
       if ((await this.deps.deliveries.markRead(message.notificationId, message.recipientKey, at)) === 'busy') await this.deps.receipts.recordSent([message]);
@@ -341,7 +339,7 @@ class ActivityContext {
     const type = activity.conversation.conversationType;
     this.kind = type === 'channel' || type === 'groupChat' ? type : activity.channelData?.team?.id !== undefined ? 'channel' : 'personal';
     this.teamId = activity.channelData?.team?.id;
-    this.channelId = this.kind === 'channel' && this.teamId !== undefined ? activity.conversation.id.split(';messageid=')[0] : undefined;
+    this.channelId = this.kind === 'channel' && this.teamId !== undefined ? channelOf(activity.conversation.id) : undefined;
     this.address = { serviceUrl: activity.serviceUrl, tenantId, botId: activity.recipient.id };
   }
 

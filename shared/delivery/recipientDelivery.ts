@@ -3,12 +3,12 @@ import type { DeliveryRecord, NotificationRecord } from '../domain/notification'
 import { conversationSubject, userSubject } from '../domain/optOut';
 import type { SendFailure, SendOutcome } from '../domain/outcome';
 import type { TargetRecipient } from '../domain/recipient';
-import type { TeamReference, UserReference } from '../domain/reference';
+import { channelOf, type TeamReference, type UserReference } from '../domain/reference';
 import type { Logger } from '../logger';
 import { renderMessage } from '../messages/renderMessage';
 import type { BotEndpointAddress, OutgoingMessage } from '../teams/teamsSender';
 import { throttleDelayMs, transientDelayMs } from './backoff';
-import { channelOf, landingOf, resolveTarget, type InstallTarget, type Landing, type ResolvedTarget, type SendableTarget } from './resolveTarget';
+import { landingOf, resolveTarget, type InstallTarget, type Landing, type ResolvedTarget, type SendableTarget } from './resolveTarget';
 import type { Route } from '../domain/route';
 import type { ConversationStore } from '../stores/conversationStore';
 import { EARLY_LIMIT_MS } from '../planning/planTargets';

@@ -1,6 +1,6 @@
 import type { FailureReason } from '../domain/outcome';
 import type { TargetRecipient } from '../domain/recipient';
-import type { TeamReference, UserReference } from '../domain/reference';
+import { channelOf, type TeamReference, type UserReference } from '../domain/reference';
 import type { Route } from '../domain/route';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { BotEndpointAddress } from '../teams/teamsSender';
@@ -164,12 +164,6 @@ async function tenantAddress(store: ConversationStore, tenantId: string, reach: 
 /** The route to carry in a slice; a 1:1 chat still to create is looked up at send time, since creating it stores the whole reference. */
 export function routeOf(target: ResolvedTarget): Route | undefined {
   return target.kind === 'conversation' || target.kind === 'new-thread' ? target : undefined;
-}
-
-/** The channel a channel conversation is in: a thread's id is the channel's with `;messageid=` after it. */
-export function channelOf(conversationId: string): string {
-  const thread = conversationId.indexOf(';messageid=');
-  return thread === -1 ? conversationId : conversationId.slice(0, thread);
 }
 
 function address(ref: BotEndpointAddress): BotEndpointAddress {

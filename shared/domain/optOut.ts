@@ -1,3 +1,4 @@
+import { channelOf } from './reference';
 /**
  * Who or what said `stop`. A user opts out of what is sent to them one to one; a channel or group
  * chat is muted for everyone in it, whoever said it. A union, not a flag, so a store or a check
@@ -23,5 +24,5 @@ export function userSubject(tenantId: string, userId: string): Extract<OptOutSub
  * the channel, so a `stop` in one thread covers every thread and every new post there.
  */
 export function conversationSubject(tenantId: string, conversationId: string): Extract<OptOutSubject, { kind: 'conversation' }> {
-  return { kind: 'conversation', tenantId, conversationId: conversationId.replace(/;messageid=.*$/, '') };
+  return { kind: 'conversation', tenantId, conversationId: channelOf(conversationId) };
 }

@@ -76,3 +76,9 @@ export interface ConversationReference extends BotEndpointAddress {
   readonly reachableAsOf?: string;
   readonly updatedAt: string;
 }
+
+/** The channel a channel conversation is in: a thread's id is the channel's with `;messageid=<root post id>` after it. */
+export function channelOf(conversationId: string): string {
+  const thread = conversationId.indexOf(';messageid=');
+  return thread === -1 ? conversationId : conversationId.slice(0, thread);
+}

@@ -79,8 +79,6 @@ export interface DeliveryStore {
    * and the caller keeps the message for the next receipt. `done` also for a row gone or read already.
    */
   markRead(notificationId: string, recipientKey: string, at: string): Promise<'done' | 'busy'>;
-  /** Ends every row still pending and not claimed by a worker; returns how many. */
-  endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number>;
   /**
    * One page of the pending rows: those nobody holds end with this status (a transaction per page
    * when no row changed meanwhile, else row by row under each row's ETag, so a worker's claim wins).
@@ -289,17 +287,6 @@ export class TableDeliveryStore implements DeliveryStore {
     for await (const entity of rows) yield toRecord(entity, entity.etag);
   }
 
-  async endUnclaimed(notificationId: string, status: 'failed' | 'skipped', reason: FailureReason, detail: string): Promise<number> {
-    let ended = 0;
-    const now = Date.now();
-    for await (const row of this.pending(notificationId)) {
-      if (row.leaseUntil !== undefined && Date.parse(row.leaseUntil) > now) continue;
-      // A worker that claimed the row meanwhile wins: its etag check makes ours stale.
-      const result = await this.update(row, { status, reason, detail });
-      if (result.kind === 'updated') ended += 1;
-    }
-    return ended;
-  }
 
   async endUnclaimedPage(
     notificationId: string,
