@@ -10,15 +10,36 @@ export type BodyResult = { readonly ok: true; readonly value: unknown } | { read
 
 /** Reads a JSON body, refusing what is not JSON (415), too large (413) or malformed (400). */
 export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<BodyResult> {
-  const contentType = request.headers.get('content-type') ?? '';
-  if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType.trim())) {
-    return { ok: false, response: problem(415, `send the body as application/json (got ${contentType === '' ? 'no content-type' : JSON.stringify(contentType.slice(0, 100))})`) };
-  }
-  const declared = Number(request.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    return { ok: false, response: problem(413, `the body is ${declared} bytes; the limit is ${maxBytes}`) };
-  }
+  const refused = contentTypeProblem(request) ?? declaredSizeProblem(request, maxBytes);
+  if (refused !== undefined) return { ok: false, response: refused };
+  return parseJsonText(await request.text(), maxBytes);
+}
+
+/** For a body that may be left out: none at all (or only white space) reads as `{}`; anything else as `readJsonBody`. */
+export async function readOptionalJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<BodyResult> {
+  const tooLarge = declaredSizeProblem(request, maxBytes);
+  if (tooLarge !== undefined) return { ok: false, response: tooLarge };
+  // Read once, within the size check: a blank body needs no content type.
   const text = await request.text();
+  if (text.trim() === '') return { ok: true, value: {} };
+  const wrongType = contentTypeProblem(request);
+  if (wrongType !== undefined) return { ok: false, response: wrongType };
+  return parseJsonText(text, maxBytes);
+}
+
+function contentTypeProblem(request: HttpRequest): HttpResponseInit | undefined {
+  const contentType = request.headers.get('content-type') ?? '';
+  if (/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType.trim())) return undefined;
+  return problem(415, `send the body as application/json (got ${contentType === '' ? 'no content-type' : JSON.stringify(contentType.slice(0, 100))})`);
+}
+
+function declaredSizeProblem(request: HttpRequest, maxBytes: number): HttpResponseInit | undefined {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  return Number.isFinite(declared) && declared > maxBytes ? problem(413, `the body is ${declared} bytes; the limit is ${maxBytes}`) : undefined;
+}
+
+/** The body's text as JSON: its real size (413), empty or malformed (400), depth and prototype keys (400). */
+function parseJsonText(text: string, maxBytes: number): BodyResult {
   const size = Buffer.byteLength(text, 'utf8');
   if (size > maxBytes) return { ok: false, response: problem(413, `the body is ${size} bytes; the limit is ${maxBytes}`) };
   if (text.trim() === '') return { ok: false, response: problem(400, 'the body is empty', { errors: [{ path: '', message: 'expected a JSON object' }] }) };
@@ -34,13 +55,6 @@ export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYT
   const shape = jsonShapeProblem(value);
   if (shape !== undefined) return { ok: false, response: problem(400, `the body is refused: ${shape.path === '' ? '' : `${shape.path} `}${shape.message}`, { errors: [shape] }) };
   return { ok: true, value };
-}
-
-/** For a body that may be left out: none at all (or only white space) reads as `{}`; anything else as `readJsonBody`. */
-export async function readOptionalJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<BodyResult> {
-  const text = await request.clone().text();
-  if (text.trim() === '') return { ok: true, value: {} };
-  return readJsonBody(request, maxBytes);
 }
 
 export type ValidatedBody<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly response: HttpResponseInit };
