@@ -98,14 +98,10 @@ export class ServiceBusDeadLetters implements DeadLetters {
   async remove(id: string): Promise<boolean> {
     const where = this.parse(id);
     if (where === undefined) return false;
-    const receiver = this.client.createReceiver(where.source.queue, {
-      receiveMode: 'peekLock',
-      skipParsingBodyAsJson: true,
-      ...(where.source.subQueue && { subQueueType: 'deadLetter' as const }),
-    });
     // Receive no further than the letter: only those before it are passed over (and counted).
     const ahead = await this.countBefore(where.source, where.sequence);
     if (ahead === undefined) return false;
+    const receiver = this.receiverFor(where.source);
     const passed: ServiceBusReceivedMessage[] = [];
     try {
       while (passed.length <= ahead) {
@@ -165,14 +161,18 @@ export class ServiceBusDeadLetters implements DeadLetters {
   private peeker(source: Source): ServiceBusReceiver {
     let receiver = this.peekers.get(source.name);
     if (receiver === undefined) {
-      receiver = this.client.createReceiver(source.queue, {
-        receiveMode: 'peekLock',
-        skipParsingBodyAsJson: true,
-        ...(source.subQueue && { subQueueType: 'deadLetter' as const }),
-      });
+      receiver = this.receiverFor(source);
       this.peekers.set(source.name, receiver);
     }
     return receiver;
+  }
+
+  private receiverFor(source: Source): ServiceBusReceiver {
+    return this.client.createReceiver(source.queue, {
+      receiveMode: 'peekLock',
+      skipParsingBodyAsJson: true,
+      ...(source.subQueue && { subQueueType: 'deadLetter' as const }),
+    });
   }
 }
 
