@@ -1,13 +1,11 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { EditedReceipt } from '../../shared/domain/notificationReceipt';
-import { z } from 'zod';
-import { messageSchema, type Message } from '../../shared/domain/message';
+import type { Message } from '../../shared/domain/message';
 import { problem } from '../../shared/http/problem';
 import { readValidatedBody } from '../../shared/http/readJsonBody';
-import { editNotification as edit } from '../../shared/requests/amendNotification';
+import { editNotification as edit, editRequestSchema } from '../../shared/requests/amendNotification';
 import { services } from '../../shared/services';
 
-export const editRequestSchema = z.object({ message: messageSchema }).strict();
 
 /** PATCH /api/notifications/{id}: a new version of the message, put in place of what Teams has. */
 export async function editNotification(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

@@ -1,16 +1,11 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { RetryingReceipt } from '../../shared/domain/notificationReceipt';
-import { z } from 'zod';
 import { fieldErrors, problem } from '../../shared/http/problem';
 import { readOptionalJsonBody } from '../../shared/http/readJsonBody';
-import { retryNotification as retry } from '../../shared/requests/retryNotification';
+import { retryNotification as retry, retryRequestSchema } from '../../shared/requests/retryNotification';
 import { services } from '../../shared/services';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
-export const retryRequestSchema = z
-  .object({ expiresAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional() })
-  .strict()
-  .refine((r) => r.expiresAt === undefined || Date.parse(r.expiresAt) > Date.now(), { message: 'expiresAt must be in the future', path: ['expiresAt'] });
 
 /** POST /api/notifications/{id}/retry: send again to the recipients that failed for a reason that can change. */
 export async function retryNotification(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

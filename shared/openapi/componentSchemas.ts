@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { editRequestSchema } from '../../functions/handlers/editNotification';
+import { editRequestSchema } from '../requests/amendNotification';
 import { redriveAllSchema } from '../requests/deadLetterQuery';
-import { retryRequestSchema } from '../../functions/handlers/retryNotification';
+import { retryRequestSchema } from '../requests/retryNotification';
 import { incomingActivitySchema } from '../bot/activitySchema';
 import { healthReportSchema } from '../domain/healthReport';
 import { messageSchema } from '../domain/message';

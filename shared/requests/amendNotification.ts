@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import type { AmendAction, AmendJob } from '../domain/job';
-import type { Message } from '../domain/message';
+import { messageSchema, type Message } from '../domain/message';
 import type { JobQueue } from '../queue/jobQueue';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
@@ -17,6 +18,9 @@ export interface AmendDependencies {
 
 export type EditResult = { readonly kind: 'accepted'; readonly version: number } | { readonly kind: 'not-found' } | { readonly kind: 'recalled' };
 export type RecallResult = { readonly kind: 'accepted' } | { readonly kind: 'not-found' };
+
+/** The body of `PATCH /api/notifications/{id}`: the next version of the message. */
+export const editRequestSchema = z.object({ message: messageSchema }).strict();
 
 /**
  * `PATCH`: the new message becomes the notification's next version at once (recipients not sent

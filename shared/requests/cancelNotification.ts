@@ -1,4 +1,4 @@
-import { CANCELLED, firstCancelPass, laterCancelPass } from '../cancelling/cancelPass';
+import { CANCELLED, DEFAULT_CANCEL_PASS_OPTIONS, firstCancelPass, laterCancelPass } from '../cancelling/cancelPass';
 import type { CancelJob } from '../domain/job';
 import type { JobQueue } from '../queue/jobQueue';
 import type { DeliveryStore } from '../stores/deliveryStore';
@@ -38,9 +38,6 @@ export async function cancelNotification(
   // Should this enqueue fail (or the process die before it), the caller's 5xx invites a retry; a
   // planner that meets the cancel queues the entries pass itself, and the sweeper starts a pass for
   // a cancelled notification it finds still planning, or with pending rows nobody moves.
-  if (pass !== undefined) await deps.queue.enqueue([{ job: pass, ...(pass.pass > 0 && { notBefore: new Date(now + CANCEL_REPASS_MS) }) }]);
+  if (pass !== undefined) await deps.queue.enqueue([{ job: pass, ...(pass.pass > 0 && { notBefore: new Date(now + DEFAULT_CANCEL_PASS_OPTIONS.passIntervalMs) }) }]);
   return { kind: 'cancelled', already };
 }
-
-/** A row held at the DELETE is looked at again this long after (its worker settles it meanwhile). */
-const CANCEL_REPASS_MS = 10_000;

@@ -1,8 +1,15 @@
+import { z } from 'zod';
 import type { JobQueue } from '../queue/jobQueue';
 import type { NotificationStore } from '../stores/notificationStore';
 import { firstWatch } from '../callbacks/callbackDelivery';
 
 export type RetryResult = { readonly kind: 'accepted'; readonly replayed: boolean } | { readonly kind: 'not-found' } | { readonly kind: 'closed'; readonly why: 'cancelled' | 'recalled' };
+
+/** The optional body of `POST .../retry`: a new `expiresAt` for recipients that ended `expired`. */
+export const retryRequestSchema = z
+  .object({ expiresAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional() })
+  .strict()
+  .refine((r) => r.expiresAt === undefined || Date.parse(r.expiresAt) > Date.now(), { message: 'expiresAt must be in the future', path: ['expiresAt'] });
 
 /**
  * `POST .../retry`: re-queues the recipients that failed for a reason that can change (see
