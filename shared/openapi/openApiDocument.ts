@@ -1,5 +1,6 @@
 import type { FunctionDefinition, HttpFunctionDefinition } from '../../functions/definitions';
 import { MAX_BODY_BYTES } from '../http/readJsonBody';
+import { DEFAULT_LIST_LIMIT, DEFAULT_REDRIVE_LIMIT, MAX_LIST_LIMIT, MAX_REDRIVE_LIMIT } from '../requests/deadLetterQuery';
 import { componentJsonSchemas, type JsonSchema } from './componentSchemas';
 import { operationDocs, type HeaderName, type OperationDoc, type ParameterName, type ResponseDoc } from './operations';
 
@@ -31,7 +32,8 @@ const parameters: Record<ParameterName, Record<string, unknown>> = {
   PageSize: { name: 'pageSize', in: 'query', required: false, description: 'Recipient rows per page', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
   StatusContinuationToken: { name: 'continuationToken', in: 'query', required: false, description: 'From the previous page', schema: { type: 'string' } },
   DeadLetterNotificationId: { name: 'notificationId', in: 'query', required: false, description: 'Only the letters of this notification', schema: { type: 'string', pattern: '^[a-z0-9]{1,64}$' } },
-  DeadLetterLimit: { name: 'limit', in: 'query', required: false, description: 'Letters per call (`pageSize` is read too)', schema: { type: 'integer', minimum: 1, maximum: 500 } },
+  DeadLetterListLimit: { name: 'limit', in: 'query', required: false, description: `Letters per page (\`pageSize\` is read too; default ${DEFAULT_LIST_LIMIT})`, schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT } },
+  DeadLetterRedriveLimit: { name: 'limit', in: 'query', required: false, description: `Letters redriven per call (\`pageSize\` is read too; default ${DEFAULT_REDRIVE_LIMIT})`, schema: { type: 'integer', minimum: 1, maximum: MAX_REDRIVE_LIMIT } },
   DeadLetterContinuationToken: { name: 'continuationToken', in: 'query', required: false, description: 'From the previous answer', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,2000}$' } },
 };
 

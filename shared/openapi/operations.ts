@@ -7,7 +7,7 @@ import type { SchemaName } from './componentSchemas';
  */
 
 export type HeaderName = 'Location' | 'IdempotentReplayed' | 'RetryAfter';
-export type ParameterName = 'IdempotencyKey' | 'DryRun' | 'PageSize' | 'StatusContinuationToken' | 'DeadLetterNotificationId' | 'DeadLetterLimit' | 'DeadLetterContinuationToken';
+export type ParameterName = 'IdempotencyKey' | 'DryRun' | 'PageSize' | 'StatusContinuationToken' | 'DeadLetterNotificationId' | 'DeadLetterListLimit' | 'DeadLetterRedriveLimit' | 'DeadLetterContinuationToken';
 
 export interface ResponseDoc {
   readonly description: string;
@@ -110,7 +110,7 @@ export const operationDocs: Readonly<Record<string, OperationDoc>> = {
     summary: 'List parked jobs',
     description: 'Jobs the queue gave up on, a page at a time, optionally of one notification. Admin key.',
     tag: 'operations',
-    parameters: ['DeadLetterNotificationId', 'DeadLetterLimit', 'DeadLetterContinuationToken'],
+    parameters: ['DeadLetterNotificationId', 'DeadLetterListLimit', 'DeadLetterContinuationToken'],
     responses: { 200: { description: 'A page of dead letters', body: 'DeadLetterPage' }, 400: invalid('A bad query parameter') },
   },
   redriveDeadLetter: {
@@ -129,7 +129,7 @@ export const operationDocs: Readonly<Record<string, OperationDoc>> = {
     summary: "Put a notification's parked jobs back on the queue",
     description: '`notificationId` (and `limit`, `continuationToken`) in the query or a JSON body; `limit` letters at a time, `continuationToken` goes on with the rest. Admin key.',
     tag: 'operations',
-    parameters: ['DeadLetterNotificationId', 'DeadLetterLimit', 'DeadLetterContinuationToken'],
+    parameters: ['DeadLetterNotificationId', 'DeadLetterRedriveLimit', 'DeadLetterContinuationToken'],
     requestBody: { schema: 'RedriveAllRequest', required: false },
     responses: {
       202: { description: 'What was redriven and what was refused', body: 'RedriveAllResult' },
