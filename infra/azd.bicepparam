@@ -28,6 +28,7 @@ param instanceMemoryMB = any(int(readEnvironmentVariable('INSTANCE_MEMORY_MB', '
 param tenantRatePerSecond = int(readEnvironmentVariable('TENANT_RATE_PER_SECOND', '50'))
 param maxDeliveryAttempts = int(readEnvironmentVariable('MAX_DELIVERY_ATTEMPTS', '6'))
 param allowedTenantIds = readEnvironmentVariable('ALLOWED_TENANT_IDS', '')
+param teamsServiceUrlHosts = readEnvironmentVariable('TEAMS_SERVICE_URL_HOSTS', '')
 param tablePrefix = readEnvironmentVariable('TABLE_PREFIX', '')
 param welcomePersonalText = readEnvironmentVariable('WELCOME_PERSONAL_TEXT', '')
 param welcomeTeamText = readEnvironmentVariable('WELCOME_TEAM_TEXT', '')
