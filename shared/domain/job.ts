@@ -209,7 +209,15 @@ export interface CancelJob {
   readonly faults?: number;
 }
 
-export type Job = DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob | RetryJob | WatchJob | CallbackJob | CancelJob;
+/**
+ * What every job may carry besides its step: the W3C `traceparent` of the span that enqueued it
+ * (see `TracedJobQueue`), so one notification's accept, fan-out and deliveries are one trace.
+ */
+export interface JobTrace {
+  readonly trace?: string;
+}
+
+export type Job = (DeliverJob | ExpandJob | PlanJob | SliceJob | AmendJob | AmendSliceJob | RetryJob | WatchJob | CallbackJob | CancelJob) & JobTrace;
 
 const eventBase = { id: z.string().min(1), notificationId: z.string().min(1), occurredAt: z.string().min(1) };
 const countsSchema = z.record(z.string(), z.number());
@@ -225,6 +233,8 @@ const counters = {
   notificationId: z.string().min(1),
   hop: z.number().int().min(0).optional(),
   faults: z.number().int().min(0).optional(),
+  /** W3C traceparent: version, trace id, parent id, flags. */
+  trace: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/).optional(),
 };
 const base = { ...counters, recipientKey: z.string().min(1) };
 

@@ -1,0 +1,73 @@
+import { context, metrics, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+/** Where this process's metrics and spans go. */
+export type TelemetryExport =
+  /** Azure: Application Insights, as the managed identity when the connection string says AAD. */
+  | { readonly kind: 'azure-monitor'; readonly connectionString: string; readonly managedIdentityClientId?: string }
+  /** Locally, and only when asked (`OTEL_METRICS_EXPORTER=console`, `OTEL_TRACES_EXPORTER=console`). */
+  | { readonly kind: 'console'; readonly metrics: boolean; readonly traces: boolean }
+  | { readonly kind: 'off' };
+
+export type AzureMonitorExport = Extract<TelemetryExport, { kind: 'azure-monitor' }>;
+
+/** How often the console exporter prints the metrics. */
+const CONSOLE_METRICS_INTERVAL_MS = 10_000;
+
+/**
+ * The standard variables decide: Application Insights' connection string (set by the Bicep app
+ * settings), else OpenTelemetry's `OTEL_*_EXPORTER=console`, else nothing is exported and every
+ * instrument is a no-op.
+ */
+export function telemetryExportFrom(env: NodeJS.ProcessEnv): TelemetryExport {
+  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
+  if (connectionString !== undefined && connectionString !== '') {
+    // Local auth is off on the Application Insights resource (infra/): telemetry is sent as the
+    // user-assigned identity, which APPLICATIONINSIGHTS_AUTHENTICATION_STRING names for the host.
+    const aad = /(^|;)\s*Authorization=AAD\s*(;|$)/i.test(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '');
+    const clientId = env.AZURE_CLIENT_ID?.trim();
+    return { kind: 'azure-monitor', connectionString, ...(aad && clientId !== undefined && clientId !== '' && { managedIdentityClientId: clientId }) };
+  }
+  const asked = (name: string): boolean => (env[name] ?? '').split(',').map((part) => part.trim().toLowerCase()).includes('console');
+  const wanted = { metrics: asked('OTEL_METRICS_EXPORTER'), traces: asked('OTEL_TRACES_EXPORTER') };
+  return wanted.metrics || wanted.traces ? { kind: 'console', ...wanted } : { kind: 'off' };
+}
+
+export interface RunningTelemetry {
+  readonly exporting: TelemetryExport['kind'];
+  /** Flushes what is buffered and stops exporting (a host stopping). */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Registers the OpenTelemetry SDK for this process, once, before `createServices` takes its meter.
+ * Synchronous, so that nothing can be measured before it. Azure Monitor is its own module
+ * (`azureMonitor.ts`), loaded only where it is used: it pulls in instrumentations the local host
+ * never needs.
+ */
+export function startTelemetry(target: TelemetryExport, azureMonitor?: (target: AzureMonitorExport) => RunningTelemetry): RunningTelemetry {
+  switch (target.kind) {
+    case 'off':
+      return { exporting: 'off', shutdown: async () => undefined };
+    case 'azure-monitor':
+      if (azureMonitor === undefined) throw new Error('APPLICATIONINSIGHTS_CONNECTION_STRING is set, but this host cannot export to Azure Monitor');
+      return azureMonitor(target);
+    case 'console': {
+      const stops: (() => Promise<void>)[] = [];
+      if (target.metrics) {
+        const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis: CONSOLE_METRICS_INTERVAL_MS })] });
+        metrics.setGlobalMeterProvider(provider);
+        stops.push(() => provider.shutdown());
+      }
+      if (target.traces) {
+        const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new ConsoleSpanExporter())] });
+        context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+        trace.setGlobalTracerProvider(provider);
+        stops.push(() => provider.shutdown());
+      }
+      return { exporting: 'console', shutdown: async () => void (await Promise.all(stops.map((stop) => stop()))) };
+    }
+  }
+}
