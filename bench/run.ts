@@ -476,7 +476,7 @@ async function diagnose(stack: Stack, ids: readonly string[], afterMs: number): 
       token = page.continuationToken;
     } while (token !== undefined);
   }
-  const properties = await (stack.direct.queue as StorageQueueJobQueue).deliveries.getProperties();
+  const properties = await new StorageQueueJobQueue(stack.azurite.connectionString).deliveries.getProperties();
   return { afterMs, pending, queueMessages: properties.approximateMessagesCount ?? -1, sample };
 }
 

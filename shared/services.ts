@@ -39,6 +39,9 @@ import { BotbuilderTeamsSender } from './teams/botbuilder/botbuilderTeamsSender'
 import { createCloudAdapter } from './teams/botbuilder/cloudAdapter';
 import { serviceUrlTrustFrom } from './teams/trustedServiceUrl';
 import type { TeamsSender } from './teams/teamsSender';
+import { DeliveryMetrics } from './telemetry/deliveryMetrics';
+import { MeasuredTeamsSender } from './telemetry/measuredTeamsSender';
+import { TracedJobQueue } from './telemetry/tracedJobQueue';
 
 /** Everything the function handlers use, wired once per process from the settings. */
 export interface Services {
@@ -94,8 +97,12 @@ export function createServices(config: Config = loadConfig(), overrides: Service
       ? { kind: 'connectionString', connectionString: config.storageConnectionString, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) }
       : { kind: 'identity', endpoint: config.tableEndpoint as string, credential: credential as DefaultAzureCredential, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) },
   );
-  const queue = overrides.queue ?? createQueue(config, credential);
-  const deadLetters = overrides.deadLetters ?? deadLettersOf(queue);
+  const transport = overrides.queue ?? createQueue(config, credential);
+  const deadLetters = overrides.deadLetters ?? deadLettersOf(transport);
+  // Every job carries the trace of the span that enqueued it (the accept, a plan page, a slice).
+  const queue = new TracedJobQueue(transport);
+  // Made after startTelemetry (the entry points call it first): a meter taken before stays a no-op.
+  const metrics = new DeliveryMetrics();
   const notifications = new TableNotificationStore(tables);
   const deliveries = new TableDeliveryStore(tables);
   const conversations = new TableConversationStore(tables);
@@ -109,8 +116,10 @@ export function createServices(config: Config = loadConfig(), overrides: Service
       : { kind: 'identity', endpoint: config.blobEndpoint as string, credential: credential as DefaultAzureCredential, ...(config.tablePrefix !== undefined && { prefix: config.tablePrefix }) },
   );
   const pacer = new TenantPacer(new TableTimelineStore(tables), { ...DEFAULT_PACING_POLICY, maxRate: config.sendRatePerSecond });
+  metrics.observeTenants(() => pacer.readings());
   const adapter = createCloudAdapter(config);
-  const sender = overrides.sender ?? new BotbuilderTeamsSender(adapter, { botAppId: config.botAppId ?? '' });
+  // Every Bot Connector call is measured (duration, outcome, 429s), whoever makes it.
+  const sender = new MeasuredTeamsSender(overrides.sender ?? new BotbuilderTeamsSender(adapter, { botAppId: config.botAppId ?? '' }), metrics);
   const options: DeliveryOptions = {
     ...DEFAULT_DELIVERY_OPTIONS,
     maxAttempts: config.maxAttempts,

@@ -1,4 +1,5 @@
 import type { TimelineStore } from '../stores/timelineStore';
+import type { TenantReading } from '../telemetry/deliveryMetrics';
 import {
   backlogMs,
   dueAt,
@@ -17,6 +18,9 @@ import {
  * instance met reaches this one within it.
  */
 const STATE_CACHE_MS = 250;
+
+/** How recently a tenant must have been seen for its backlog and rate to be reported. */
+const READINGS_WINDOW_MS = 60_000;
 
 /**
  * Plans sends on the tenants' shared timelines (Table Storage) and tells this instance the rate
@@ -116,6 +120,22 @@ export class TenantPacer {
   /** How far ahead the tenant's bulk work is planned already: expansion waits rather than plan far ahead. */
   async backlogMs(tenantId: string): Promise<number> {
     return backlogMs(await this.state(tenantId), this.now());
+  }
+
+  /**
+   * Each tenant this instance has read or written in the last minute, with its backlog (sends
+   * planned and not yet due) and rate, from its copy of the shared timeline: no storage call, so
+   * a metrics collection costs nothing. Every instance working for a tenant sees the same timeline.
+   */
+  readings(within = READINGS_WINDOW_MS): TenantReading[] {
+    const now = this.now();
+    const readings: TenantReading[] = [];
+    for (const [tenantId, { state, readAt }] of this.cache) {
+      if (now - readAt > within) continue;
+      const rate = recover(state, now, this.policy).rate * this.policy.headroom;
+      readings.push({ tenantId, backlog: Math.round((backlogMs(state, now) * rate) / 1000), rate });
+    }
+    return readings;
   }
 
   private async state(tenantId: string): Promise<TimelineState> {
