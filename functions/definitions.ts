@@ -1,7 +1,7 @@
 import type { HttpMethod, HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { problem } from '../shared/http/problem';
 import { isConnectionFailure } from '../shared/http/connectionFailure';
-import { describeError } from '../shared/logger';
+import { functionLogger } from '../shared/telemetry/functionLogger';
 import { DELIVERY_QUEUE_NAME } from '../shared/queue/jobQueue';
 import { botMessages } from './handlers/botMessages';
 import { cancelNotification } from './handlers/cancelNotification';
@@ -89,7 +89,7 @@ export function withProblemDetails(handler: HttpHandler): HttpHandler {
     try {
       return await handler(request, context);
     } catch (error) {
-      context.error(`${context.functionName} failed (${context.invocationId}): ${describeError(error)}`);
+      functionLogger(context).error('failed', { invocationId: context.invocationId, error });
       const unavailable = isConnectionFailure(error);
       return problem(unavailable ? 503 : 500, unavailable ? 'a dependency did not answer; retry later (with the same Idempotency-Key)' : `internal error; invocation ${context.invocationId}`);
     }

@@ -6,6 +6,7 @@ import { functionDefinitions, type FunctionDefinition, type HttpFunctionDefiniti
 import { problem } from '../shared/http/problem';
 import { MAX_BODY_BYTES } from '../shared/http/readJsonBody';
 import { describeError, type Logger } from '../shared/logger';
+import { attachLogger, processLogger } from '../shared/telemetry/functionLogger';
 
 export interface LocalFunctionHostOptions {
   readonly port: number;
@@ -34,11 +35,11 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
   const routes = (options.definitions ?? functionDefinitions)
     .filter((d): d is HttpFunctionDefinition => d.kind === 'http')
     .map((definition) => ({ definition, pattern: routePattern(definition.route) }));
-  const log = options.log ?? console;
+  const log = options.log ?? processLogger;
 
   const server = createServer((req, res) => {
     void serve(req, res).catch((error: unknown) => {
-      log.error(`local host: request failed: ${describeError(error)}`);
+      log.error('local host: request failed', { error });
       if (!res.headersSent) send(res, problem(500, 'internal error in the local host'));
     });
   });
@@ -106,14 +107,32 @@ export async function startFunctionHost(options: LocalFunctionHostOptions): Prom
   };
 }
 
-/** An InvocationContext whose log calls go to our logger, as the host's go to Application Insights. */
+/**
+ * An InvocationContext whose lines go to our logger, as the host's go to Application Insights:
+ * `functionLogger(context)` gets `log` itself (fields and all); a bare `context.log(...)` is one
+ * line of its text arguments.
+ */
 export function invocationContext(functionName: string, log: Logger, triggerMetadata?: Record<string, unknown>): InvocationContext {
   const logHandler = (level: LogLevel, ...args: unknown[]): void => {
-    if (level === 'error' || level === 'critical') log.error(`[${functionName}]`, ...args);
-    else if (level === 'warning') log.warn(`[${functionName}]`, ...args);
-    else if (level !== 'debug' && level !== 'trace') log.log(`[${functionName}]`, ...args);
+    const fields = { functionName };
+    if (level === 'error' || level === 'critical') log.error(argumentsText(args), fields);
+    else if (level === 'warning') log.warn(argumentsText(args), fields);
+    else if (level !== 'debug' && level !== 'trace') log.log(argumentsText(args), fields);
   };
-  return new InvocationContext({ functionName, invocationId: randomUUID(), logHandler, ...(triggerMetadata !== undefined && { triggerMetadata }) });
+  const context = new InvocationContext({ functionName, invocationId: randomUUID(), logHandler, ...(triggerMetadata !== undefined && { triggerMetadata }) });
+  attachLogger(context, log);
+  return context;
+}
+
+/** Text as it is, errors described, any other object by its type only: it may hold a message body or a token. */
+function argumentsText(args: readonly unknown[]): string {
+  return args
+    .map((arg) => {
+      if (typeof arg === 'string' || typeof arg === 'number' || typeof arg === 'boolean') return String(arg);
+      if (arg instanceof Error) return describeError(arg);
+      return arg === undefined || arg === null ? String(arg) : `[${typeof arg}]`;
+    })
+    .join(' ');
 }
 
 /** `notifications/{id}` → /^\/api\/notifications\/(?<id>[^/]+)$/ */

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { functionDefinitions, type TimerFunctionDefinition } from '../functions/definitions';
 import { loadConfig, SETTINGS } from '../shared/config';
-import { describeError, lineLogger } from '../shared/logger';
+import { describeError } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
 import { startAzurite } from './azurite';
 import { startFunctionHost } from './functionHost';
 import { azuritePorts, packageRoot, startDeliveryTrigger } from './localStack';
+import { humanStream, localLogger } from './localLogger';
 import { DEFAULT_PLAYGROUND_CONFIG, installApp, startPlayground } from './playground';
 import { startTimers } from './timerTrigger';
 
@@ -46,14 +47,11 @@ async function main(): Promise<void> {
   const adminKey = generatedAdminKey ? randomBytes(18).toString('base64url') : (env.LOCAL_ADMIN_KEY as string);
   if (adminKey === functionKey) throw new Error('LOCAL_ADMIN_KEY must differ from LOCAL_FUNCTION_KEY: the function key must not open the admin endpoints');
   const started: Started[] = [];
-  const say = (line: string) => process.stdout.write(`${line}\n`);
-
-  // Every log line is one line; once stopping, only warnings and errors, so the stop reads as one line per component.
+  // With LOG_FORMAT=json stdout carries only JSON lines, and what we say to a person goes to stderr.
+  // (loadConfig below refuses a LOG_FORMAT that is neither text nor json.)
+  const human = humanStream(env[SETTINGS.logFormat] === 'json' ? 'json' : 'text');
+  const say = (line: string) => human.write(`${line}\n`);
   let stopping = false;
-  const log = lineLogger((level, line) => {
-    if (level === 'info' && stopping) return;
-    (level === 'info' ? process.stdout : process.stderr).write(`${line}\n`);
-  });
 
   const stopAll = async (code: number): Promise<never> => {
     if (stopping) {
@@ -88,6 +86,8 @@ async function main(): Promise<void> {
     started.push({ name: 'Azurite', stop: () => azurite.stop().then(() => 'stopped'), kill: () => void azurite.stop(0) });
 
     const config = loadConfig({ [SETTINGS.storageConnectionString]: azurite.connectionString, ...env });
+    // Every log line is one line; once stopping, only warnings and errors, so the stop reads as one line per component.
+    const log = localLogger({ format: config.logFormat, quiet: () => stopping });
     const queue = new StorageQueueJobQueue(config.storageConnectionString ?? azurite.connectionString);
     const services = createServices(config, { queue, log });
     useServices(services);
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       cwd: join(stateDir, '.playground'),
       config: teams,
       onOutput: (line: string) => {
-        if (/error/i.test(line) && !stopping) log.warn(`[playground] ${line}`);
+        if (/error/i.test(line) && !stopping) log.warn(`playground: ${line}`);
       },
     });
     started.push({ name: 'Playground', stop: () => playground.stop().then(() => 'stopped'), kill: () => void playground.stop() });

@@ -1,8 +1,9 @@
 import type { QueueClient } from '@azure/storage-queue';
 import type { QueueFunctionDefinition } from '../functions/definitions';
-import { describeError, type Logger } from '../shared/logger';
+import type { Logger } from '../shared/logger';
 import type { JobQueue } from '../shared/queue/jobQueue';
 import { decodeQueueBody } from '../shared/queue/storageQueueJobQueue';
+import { processLogger } from '../shared/telemetry/functionLogger';
 import { invocationContext } from './functionHost';
 
 export interface StorageQueueTriggerOptions {
@@ -49,7 +50,7 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
   const concurrency = options.concurrency ?? 16;
   const maxDeliveryCount = options.maxDeliveryCount ?? 10;
   const lockSeconds = options.lockSeconds ?? 300;
-  const log = options.log ?? console;
+  const log = options.log ?? processLogger;
   const { queue, definition } = options;
   let running = true;
   let inFlight = 0;
@@ -84,7 +85,7 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
     } catch (error) {
       // While stopping, a throw is the handler giving the job back unsent: no alarm, just hand it back.
       if (!running) returned += 1;
-      else log.error(`[${definition.name}] failed, redelivering: ${describeError(error)}`);
+      else log.error('failed, redelivering', { functionName: definition.name, error });
       await abandon(message);
       return;
     }
@@ -102,14 +103,14 @@ export function startStorageQueueTrigger(options: StorageQueueTriggerOptions): R
         try {
           received = (await queue.receiveMessages({ numberOfMessages: Math.min(32, room), visibilityTimeout: lockSeconds })).receivedMessageItems;
         } catch (error) {
-          log.warn(`[${definition.name}] receive failed, retrying: ${describeError(error)}`);
+          log.warn('receive failed, retrying', { functionName: definition.name, error });
         }
       }
       for (const message of received) {
         inFlight += 1;
         inHand.set(message.messageId, { popReceipt: message.popReceipt });
         void handleOne(message)
-          .catch((error: unknown) => log.error(`[${definition.name}] settling failed: ${describeError(error)}`))
+          .catch((error: unknown) => log.error('settling failed', { functionName: definition.name, error }))
           .finally(() => {
             inHand.delete(message.messageId);
             inFlight -= 1;

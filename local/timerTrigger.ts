@@ -1,6 +1,6 @@
 import type { Timer } from '@azure/functions';
 import type { TimerFunctionDefinition } from '../functions/definitions';
-import { describeError, type Logger } from '../shared/logger';
+import type { Logger } from '../shared/logger';
 import { invocationContext } from './functionHost';
 
 export interface RunningTimers {
@@ -25,7 +25,7 @@ export function startTimers(definitions: readonly TimerFunctionDefinition[], log
       last = now;
       const run = definition
         .handler(timer, invocationContext(definition.name, log))
-        .catch((error: unknown) => log.error(`[${definition.name}] failed: ${describeError(error)}`))
+        .catch((error: unknown) => log.error('failed', { functionName: definition.name, error }))
         .finally(() => {
           busy = false;
           running.delete(run);

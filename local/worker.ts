@@ -1,9 +1,10 @@
 import { loadConfig, SETTINGS } from '../shared/config';
-import { describeError, lineLogger } from '../shared/logger';
+import { describeError } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
 import { azuriteConnectionString } from './azurite';
 import { azuritePorts, packageRoot, startDeliveryTrigger } from './localStack';
+import { humanStream, localLogger } from './localLogger';
 
 /** How long deliveries in hand may take to finish on Ctrl-C before their messages are handed back. */
 const DRAIN_GRACE_MS = 5_000;
@@ -18,12 +19,11 @@ async function main(): Promise<void> {
   const env = process.env;
   const name = env.WORKER_NAME ?? `worker ${process.pid}`;
   let stopping = false;
-  const log = lineLogger((level, line) => {
-    if (level === 'info' && (stopping || env.WORKER_QUIET === 'true')) return;
-    (level === 'info' ? process.stdout : process.stderr).write(`[${name}] ${line}\n`);
-  });
   const connectionString = env[SETTINGS.storageConnectionString] ?? azuriteConnectionString(azuritePorts(env));
   const config = loadConfig({ ...env, [SETTINGS.storageConnectionString]: connectionString });
+  const log = localLogger({ format: config.logFormat, quiet: () => stopping || env.WORKER_QUIET === 'true', textPrefix: `[${name}] ` });
+  // With LOG_FORMAT=json stdout carries only JSON lines: what we say to a person goes to stderr.
+  const human = humanStream(config.logFormat);
   const queue = new StorageQueueJobQueue(connectionString);
   const services = createServices(config, { queue, log });
   useServices(services);
@@ -34,14 +34,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const trigger = startDeliveryTrigger(queue, config, log, packageRoot(__dirname));
-  process.stdout.write(`[${name}] taking jobs from ${queue.deliveries.url} (Ctrl-C stops it)\n`);
+  human.write(`[${name}] taking jobs from ${queue.deliveries.url} (Ctrl-C stops it)\n`);
 
   const stop = async (): Promise<void> => {
     if (stopping) process.exit(130);
     stopping = true;
     const report = await trigger.stop({ graceMs: DRAIN_GRACE_MS, interrupt: () => services.worker.stop() });
     await services.close();
-    process.stdout.write(`[${name}] stopped: ${report.finished} jobs in hand finished, ${report.returned} back in the queue\n`);
+    human.write(`[${name}] stopped: ${report.finished} jobs in hand finished, ${report.returned} back in the queue\n`);
     process.exit(0);
   };
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);

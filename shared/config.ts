@@ -62,6 +62,8 @@ export const SETTINGS = {
   retentionDays: 'RETENTION_DAYS',
   /** The furthest ahead a request's `sendAt` may be, in days; further is a 400. */
   sendAtHorizonDays: 'SEND_AT_HORIZON_DAYS',
+  /** How the local host writes log lines: `text` (default) or `json` (one JSON object a line). */
+  logFormat: 'LOG_FORMAT',
 } as const;
 
 /**
@@ -129,6 +131,7 @@ const configSchema = z.object({
   callbackSigningKey: z.string().min(32, 'must be at least 32 characters').optional(),
   retentionDays: intFrom(30, 1, 3650),
   sendAtHorizonDays: intFrom(30, 1, 3650),
+  logFormat: z.enum(['text', 'json']).default('text'),
 });
 
 export type Config = z.infer<typeof configSchema>;

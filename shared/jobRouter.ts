@@ -22,7 +22,7 @@ export class JobRouter {
     if (welcome === undefined) return this.worker.handle(body, log);
     if (welcome.ok) return this.welcomes.handle(welcome.job, log);
     await this.queue.deadLetter({ body: bodyText(body), reason: 'invalid-job', description: welcome.reason });
-    log.error(`dead-lettered a poison job: ${welcome.reason}`);
+    log.error(`dead-lettered a poison job: ${welcome.reason}`, { jobKind: 'welcome', outcome: 'dead-lettered', reason: 'invalid-job' });
     return { kind: 'dead-lettered', reason: 'invalid-job', detail: welcome.reason };
   }
 

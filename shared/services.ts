@@ -18,6 +18,7 @@ import { DEFAULT_DELIVERY_OPTIONS, DeliveryWorker, type DeliveryOptions } from '
 import { SendBudget } from './delivery/sendBudget';
 import type { NotificationRequest } from './domain/notificationRequest';
 import type { Logger } from './logger';
+import { processLogger } from './telemetry/functionLogger';
 import type { JobQueue } from './queue/jobQueue';
 import { hasDeadLetters, type DeadLetters } from './queue/deadLetters';
 import { ServiceBusJobQueue } from './queue/serviceBusJobQueue';
@@ -86,7 +87,8 @@ export interface ServiceOverrides {
 const SEND_BUDGET_BURST = 1;
 
 export function createServices(config: Config = loadConfig(), overrides: ServiceOverrides = {}): Services {
-  const log = overrides.log ?? console;
+  // Lines of no function (the bot endpoint's): Application Insights when configured, else the console.
+  const log = overrides.log ?? processLogger;
   const credential =
     config.tableEndpoint !== undefined || config.serviceBusNamespace !== undefined
       ? new DefaultAzureCredential(config.managedIdentityClientId !== undefined ? { managedIdentityClientId: config.managedIdentityClientId } : {})

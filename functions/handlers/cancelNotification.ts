@@ -3,6 +3,7 @@ import type { CancelledReceipt } from '../../shared/domain/notificationReceipt';
 import { cancelNotification as cancel } from '../../shared/requests/cancelNotification';
 import { problem } from '../../shared/http/problem';
 import { services } from '../../shared/services';
+import { functionLogger } from '../../shared/telemetry/functionLogger';
 
 /**
  * DELETE /api/notifications/{id}: stop what has not been sent yet (a scheduled send, a large
@@ -15,7 +16,7 @@ export async function cancelNotification(request: HttpRequest, context: Invocati
   await svc.ready();
   const result = await cancel(id, svc);
   if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
-  context.log(`notification ${id} cancelled${result.already ? ' again' : ''}: the recipients not sent are being skipped`);
+  functionLogger(context).log(`notification cancelled${result.already ? ' again' : ''}: the recipients not sent are being skipped`, { notificationId: id, outcome: 'cancelled' });
   const statusUrl = `/api/notifications/${id}`;
   return { status: 202, headers: { location: statusUrl }, jsonBody: { id, status: 'cancelled', statusUrl } satisfies CancelledReceipt };
 }

@@ -15,6 +15,7 @@ import {
 import { listDeadLetters as list } from '../../shared/requests/listDeadLetters';
 import { redriveDeadLetter as redriveOne, redriveNotification } from '../../shared/requests/redriveDeadLetters';
 import { services } from '../../shared/services';
+import { functionLogger } from '../../shared/telemetry/functionLogger';
 
 /** GET /api/deadletters?notificationId=&limit=&continuationToken=: parked jobs, a page at a time. */
 export async function listDeadLetters(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
@@ -41,7 +42,7 @@ export async function redriveDeadLetter(request: HttpRequest, context: Invocatio
     return problem(409, `not redriven: ${result.why}`, { type: problemType('not-redrivable'), title: 'The dead letter cannot be redriven safely', id: id.value, recipients: result.recipients });
   }
   const { kind: _kind, ...redriven } = result;
-  context.log(`dead letter ${id.value} redriven (${result.jobKind} of ${result.notificationId}; letter ${result.letter})`);
+  functionLogger(context).log(`dead letter ${id.value} redriven (letter ${result.letter})`, { notificationId: result.notificationId, jobKind: result.jobKind, outcome: 'redriven' });
   return { status: 202, jsonBody: { ...redriven, status: 'redriven' } };
 }
 
@@ -59,7 +60,7 @@ export async function redriveNotificationDeadLetters(request: HttpRequest, conte
   await svc.ready();
   const result = await refusingForeignTokens(() => redriveNotification(notificationId, { limit, ...(continuationToken !== undefined && { continuationToken }) }, svc));
   if (!result.ok) return result.response;
-  context.log(`dead letters of ${notificationId}: ${result.value.redriven} redriven (${result.value.kept} kept), ${result.value.refused} refused`);
+  functionLogger(context).log(`dead letters: ${result.value.redriven} redriven (${result.value.kept} kept), ${result.value.refused} refused`, { notificationId, outcome: 'redriven', count: result.value.redriven });
   return { status: 202, jsonBody: result.value };
 }
 

@@ -2,6 +2,7 @@ import type { InvocationContext } from '@azure/functions';
 import { BudgetClosedError } from '../../shared/delivery/sendBudget';
 import { describeError } from '../../shared/logger';
 import { services } from '../../shared/services';
+import { functionLogger } from '../../shared/telemetry/functionLogger';
 
 /**
  * The queue-triggered delivery: one job per message. Returning completes the message (retries are
@@ -11,16 +12,17 @@ import { services } from '../../shared/services';
  */
 export async function deliverJob(message: unknown, context: InvocationContext): Promise<void> {
   const svc = services();
+  const log = functionLogger(context);
   try {
     await svc.ready();
-    await svc.jobs.handle(message, context);
+    await svc.jobs.handle(message, log);
   } catch (error) {
     // The process is stopping and the job went unsent: back to the queue, not a failure to record.
     if (error instanceof BudgetClosedError) throw error;
     const deliveryCount = Number(context.triggerMetadata?.deliveryCount ?? 1);
     if (!(deliveryCount >= svc.config.maxDeliveryCount)) throw error;
     const reason = `the job failed on all ${deliveryCount} deliveries; last error: ${describeError(error)}`;
-    context.error(reason);
-    await svc.jobs.giveUp(message, reason, context);
+    log.error('the job failed on its last delivery; giving up', { count: deliveryCount, error });
+    await svc.jobs.giveUp(message, reason, log);
   }
 }

@@ -5,6 +5,7 @@ import { problem } from '../../shared/http/problem';
 import { readValidatedBody } from '../../shared/http/readJsonBody';
 import { editNotification as edit, editRequestSchema } from '../../shared/requests/amendNotification';
 import { services } from '../../shared/services';
+import { functionLogger } from '../../shared/telemetry/functionLogger';
 
 
 /** PATCH /api/notifications/{id}: a new version of the message, put in place of what Teams has. */
@@ -17,7 +18,7 @@ export async function editNotification(request: HttpRequest, context: Invocation
   const result = await edit(id, body.value.message as Message, svc);
   if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
   if (result.kind === 'recalled') return problem(409, 'the notification was recalled: there is nothing left to edit', { title: 'The notification was recalled' });
-  context.log(`notification ${id} edited: version ${result.version}`);
+  functionLogger(context).log(`notification edited: version ${result.version}`, { notificationId: id, outcome: 'edited', count: result.version });
   const statusUrl = `/api/notifications/${id}`;
   return { status: 202, headers: { location: statusUrl }, jsonBody: { id, version: result.version, statusUrl } satisfies EditedReceipt };
 }

@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { problem } from '../../shared/http/problem';
 import { services } from '../../shared/services';
+import { functionLogger } from '../../shared/telemetry/functionLogger';
 
 const CHECK_TIMEOUT_MS = 5_000;
 
@@ -15,7 +16,7 @@ export async function health(_request: HttpRequest, context: InvocationContext):
   // The endpoint is anonymous: callers learn what is down, the log learns why.
   const dependencies = Object.fromEntries(checks.map((c) => [c.name, c.ok ? 'ok' : 'unreachable']));
   if (failing.length === 0) return { status: 200, jsonBody: { status: 'ok', dependencies } };
-  context.warn(`health: ${failing.map((f) => `${f.name} (${f.ok ? '' : f.error})`).join(', ')} unreachable`);
+  functionLogger(context).warn(`health: ${failing.map((f) => f.name).join(', ')} unreachable`, { reason: failing.map((f) => `${f.name}: ${f.ok ? '' : f.error}`).join('; ') });
   return problem(503, `unreachable: ${failing.map((f) => f.name).join(', ')}`, { dependencies, failing: failing.map((f) => f.name) });
 }
 

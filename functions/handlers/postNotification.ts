@@ -6,6 +6,7 @@ import { notificationRequestSchema, sendAtBeyondHorizon, type NotificationReques
 import { problem } from '../../shared/http/problem';
 import { readValidatedBody } from '../../shared/http/readJsonBody';
 import { services } from '../../shared/services';
+import { functionLogger } from '../../shared/telemetry/functionLogger';
 import { defaultTenantId, runsInAzure } from '../../shared/config';
 import { checkCallbackUrl, resolveSafeAddress } from '../../shared/callbacks/callbackUrl';
 import type { Recipient } from '../../shared/domain/recipient';
@@ -82,7 +83,11 @@ export async function postNotification(request: HttpRequest, context: Invocation
     return problem(409, `Idempotency-Key "${idempotencyKey ?? ''}" was already used with a different body`);
   }
   const statusUrl = `/api/notifications/${result.id}`;
-  context.log(`notification ${result.id} ${result.replayed ? 'replayed' : result.status} (${input.recipients.length} recipient entries)`);
+  functionLogger(context).log(`notification ${result.replayed ? 'replayed' : result.status} (${input.recipients.length} recipient entries)`, {
+    notificationId: result.id,
+    outcome: result.replayed ? 'replayed' : result.status,
+    count: input.recipients.length,
+  });
   return {
     status: 202,
     headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) },
@@ -126,7 +131,7 @@ function refusal(refused: GuardRefusal, maxAudience: number | undefined, guard: 
 
 /** Graph could not count: the log gets what it said, the caller only what happened. */
 function unavailable(failure: Unavailable, context: InvocationContext): HttpResponseInit {
-  context.warn(failure.detail);
+  functionLogger(context).warn('Microsoft Graph could not count the audience', { reason: failure.detail });
   const response =
     failure.status === 502
       ? problem(502, 'Microsoft Graph refused to count the audience: the app may lack a Graph permission or its admin consent (see the README, Graph permissions)')

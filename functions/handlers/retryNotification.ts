@@ -4,6 +4,7 @@ import { fieldErrors, problem } from '../../shared/http/problem';
 import { readOptionalJsonBody } from '../../shared/http/readJsonBody';
 import { retryNotification as retry, retryRequestSchema } from '../../shared/requests/retryNotification';
 import { services } from '../../shared/services';
+import { functionLogger } from '../../shared/telemetry/functionLogger';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
@@ -27,7 +28,7 @@ export async function retryNotification(request: HttpRequest, context: Invocatio
   const result = await retry(id, { ...(parsed.data.expiresAt !== undefined && { expiresAt: parsed.data.expiresAt }), ...(key !== undefined && { key }) }, svc);
   if (result.kind === 'not-found') return problem(404, `no notification with id "${id}"`);
   if (result.kind === 'closed') return problem(409, `the notification was ${result.why}: nothing is sent again`, { title: `The notification was ${result.why}` });
-  context.log(`notification ${id}: resend to the failed ${result.replayed ? 'replayed' : 'started'}`);
+  functionLogger(context).log(`resend to the failed ${result.replayed ? 'replayed' : 'started'}`, { notificationId: id, outcome: result.replayed ? 'replayed' : 'retrying' });
   const statusUrl = `/api/notifications/${id}`;
   return { status: 202, headers: { location: statusUrl, ...(result.replayed && { 'idempotent-replayed': 'true' }) }, jsonBody: { id, status: 'retrying', statusUrl } satisfies RetryingReceipt };
 }

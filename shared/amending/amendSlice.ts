@@ -129,7 +129,7 @@ export class AmendSlice {
   private async failed(job: AmendSliceJob, row: DeliveryRecord, reason: FailureReason, detail: string, log: Logger): Promise<ItemResult> {
     const failure = { reason, detail };
     await this.deps.deliveries.update(row, job.action === 'edit' ? { editFailure: failure, leaseUntil: '' } : { recallFailure: failure, leaseUntil: '' });
-    log.warn(`${job.action} of ${row.recipientKey} in ${row.notificationId} failed (${reason}): ${detail}`);
+    log.warn(`${job.action} failed (${reason}): ${detail}`, { notificationId: row.notificationId, jobKind: job.kind, outcome: 'failed', reason, recipient: row.recipientKey });
     return 'failed';
   }
 

@@ -63,16 +63,16 @@ export class TeamsActivityHandler implements ActivityHandler {
     // activity introduces, would go to its serviceUrl with the bot's token.
     const refusal = this.deps.serviceUrls.refusal(activity.serviceUrl);
     if (refusal !== undefined) {
-      this.deps.log.warn(`activity ${activity.type} refused: ${refusal}`);
+      this.deps.log.warn(`activity ${activity.type} refused: ${refusal}`, { outcome: 'refused' });
       throw new RefusedActivity(refusal);
     }
     const tenantId = tenantOf(activity);
     if (tenantId === undefined) {
-      this.deps.log.warn(`activity ${activity.type} without a tenant id ignored`);
+      this.deps.log.warn(`activity ${activity.type} without a tenant id ignored`, { outcome: 'ignored' });
       return [];
     }
     if (this.deps.allowedTenants.length > 0 && !this.deps.allowedTenants.includes(tenantId.toLowerCase())) {
-      this.deps.log.warn(`activity ${activity.type} from tenant ${tenantId} refused: not in the allow-list`);
+      this.deps.log.warn(`activity ${activity.type} refused: its tenant is not in the allow-list`, { outcome: 'refused', reason: 'tenant-not-allowed', tenantId });
       return [];
     }
     const context = new ActivityContext(activity, tenantId);
@@ -124,7 +124,7 @@ export class TeamsActivityHandler implements ActivityHandler {
       if (member.id !== botId) await this.rememberUser(context, member, false);
     }
     for (const member of activity.membersRemoved ?? []) {
-      if (member.id !== botId) this.deps.log.log(`member ${member.id} left ${activity.conversation.id}`);
+      if (member.id !== botId) this.deps.log.log('a member left a conversation', { tenantId: context.tenantId, recipient: member.aadObjectId ?? member.id, conversation: activity.conversation.id });
     }
     return replies;
   }
@@ -181,7 +181,7 @@ export class TeamsActivityHandler implements ActivityHandler {
     }
     if (context.teamId !== undefined) await conversations.patchTeam(context.teamId, { installed: false, installedAsOf: now });
     await this.deps.welcomes.release(context.welcomeKey);
-    this.deps.log.log(`app removed from ${context.kind} ${activity.conversation.id} (tenant ${tenantId})`);
+    this.deps.log.log(`app removed from a ${context.kind}`, { tenantId, recipient: activity.conversation.id });
     return [];
   }
 
@@ -231,7 +231,7 @@ export class TeamsActivityHandler implements ActivityHandler {
           ...(name !== undefined && { name }),
           ...(activity.from.aadObjectId !== undefined && { aadObjectId: activity.from.aadObjectId }),
         });
-        this.deps.log.log(`${kind} ${conversation.conversationId} muted by ${activity.from.id} (tenant ${tenantId})`);
+        this.deps.log.log(`${kind} muted`, { outcome: 'muted', tenantId, recipient: activity.from.aadObjectId ?? activity.from.id, conversation: conversation.conversationId });
         return [mutedMessage(settings, kind, name)];
       }
       case 'start':

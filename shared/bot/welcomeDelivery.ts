@@ -27,7 +27,7 @@ export class WelcomeDelivery {
   async handle(job: WelcomeJob, log: Logger): Promise<WelcomeJobResult> {
     try {
       const result = await this.run(job, log);
-      log.log(`${describeWelcomeJob(job)}: ${Object.entries(result.results).map(([kind, n]) => `${n} ${kind}`).join(', ')}`);
+      log.log(`${describeWelcomeJob(job)}: ${Object.entries(result.results).map(([kind, n]) => `${n} ${kind}`).join(', ')}`, { jobKind: job.kind, outcome: result.kind, tenantId: job.tenantId, count: job.sends.length });
       return result;
     } catch (error) {
       // Stopping: back to the queue unsent, as for notification jobs.
@@ -43,7 +43,7 @@ export class WelcomeDelivery {
       const lease = await this.deps.welcomes.lease(send.key, send.claimId, this.deps.options.leaseMs);
       if (lease.kind === 'leased') await this.deps.welcomes.finish(send.key, send.claimId, { status: 'failed', reason: 'retries-exhausted', detail: reason });
     }
-    log.error(`${describeWelcomeJob(job)} gave up: ${reason}`);
+    log.error(`${describeWelcomeJob(job)} gave up: ${reason}`, { jobKind: job.kind, outcome: 'dead-lettered', reason: 'max-delivery-count', tenantId: job.tenantId, count: job.sends.length });
   }
 
   private async run(job: WelcomeJob, log: Logger): Promise<{ kind: 'welcomes'; results: Record<string, number> }> {
@@ -84,6 +84,6 @@ export class WelcomeDelivery {
 
   /** Our own storage or queue failed: a delayed copy of the whole job (welcomes already sent are done on their rows), see `retryAfterFault`. */
   private fault(job: WelcomeJob, error: unknown, log: Logger): Promise<WelcomeJobResult> {
-    return retryAfterFault(job, error, this.deps, describeWelcomeJob(job), (detail) => this.giveUp(job, JSON.stringify(job), detail, log), log);
+    return retryAfterFault(job, error, this.deps, (detail) => this.giveUp(job, JSON.stringify(job), detail, log), log);
   }
 }

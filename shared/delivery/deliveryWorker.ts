@@ -1,6 +1,6 @@
-import { describeJob, parseJob, type Job } from '../domain/job';
+import { parseJob, type Job } from '../domain/job';
 import type { DeliveryRecord, NotificationRecord } from '../domain/notification';
-import type { Logger } from '../logger';
+import { withFields, type Logger } from '../logger';
 import { bodyText, retryAfterFault } from '../queue/faultRetry';
 import { FanOutExpansion } from '../planning/fanOutExpansion';
 import { RequestPlanning } from '../planning/planRequest';
@@ -14,6 +14,7 @@ import { recipientFailedEvent } from '../callbacks/callbackEvent';
 import { SliceDelivery } from './sliceDelivery';
 import { BudgetClosedError } from './sendBudget';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
+import { jobLogFields, jobSummary, resultLogFields } from '../telemetry/jobLog';
 
 export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
 
@@ -56,24 +57,27 @@ export class DeliveryWorker {
     const parsed = parseJob(body);
     if (!parsed.ok) {
       await this.deps.queue.deadLetter({ body: bodyText(body), reason: 'invalid-job', description: parsed.reason });
-      log.error(`dead-lettered a poison job: ${parsed.reason}`);
+      log.error(`dead-lettered a poison job: ${parsed.reason}`, { outcome: 'dead-lettered', reason: 'invalid-job' });
       return { kind: 'dead-lettered', reason: 'invalid-job', detail: parsed.reason };
     }
     const { job } = parsed;
+    // Every line logged while the job runs names its notification, its kind and its recipient.
+    const jobLog = withFields(log, jobLogFields(job));
+    const began = Date.now();
     // A cancel pass must see the cancel that queued it: a record cached just before the DELETE
     // (by the plan job, say) would make it pass the notification by as not cancelled.
     const notification = await this.notification(job.notificationId, job.kind === 'cancel');
     if (notification === undefined) {
-      log.warn(`job for unknown notification ${job.notificationId} dropped`);
+      jobLog.warn('job for an unknown notification dropped', { outcome: 'ignored' });
       return { kind: 'ignored', why: 'the notification does not exist' };
     }
     try {
-      const result = await this.step(job, body, notification, log);
-      log.log(`${describeJob(job)}: ${describeResult(result)}`);
+      const result = await this.step(job, body, notification, jobLog);
+      jobLog.log(`${jobSummary(job)}: ${describeResult(result)}`, { ...resultLogFields(result), durationMs: Date.now() - began });
       return result;
     } finally {
       // The personal-chat messages this job sent, indexed for read receipts in one batch per tenant.
-      await this.deps.sentMessages.flush(log);
+      await this.deps.sentMessages.flush(jobLog);
     }
   }
 
@@ -97,7 +101,13 @@ export class DeliveryWorker {
         case 'slice':
           // Each recipient is a step of its own: a storage fault retries that recipient, not the slice.
           // Each step reads the record through the cache, so a cancel during the slice stops its later sends.
-          return await this.slices.run(job, async (deliver, row) => this.step(deliver, JSON.stringify(deliver), (await this.notification(job.notificationId)) ?? notification, log, row));
+          return await this.slices.run(job, async (deliver, row) => {
+            // Each recipient's step logs as a deliver job of its own, and its outcome gets a line (found by the recipient's hash).
+            const recipientLog = withFields(log, { ...jobLogFields(deliver), count: undefined });
+            const result = await this.step(deliver, JSON.stringify(deliver), (await this.notification(job.notificationId)) ?? notification, recipientLog, row);
+            recipientLog.log(`deliver: ${describeResult(result)}`, resultLogFields(result));
+            return result;
+          });
         case 'amend':
           return await this.amendPasses.run(job, notification);
         case 'amendSlice':
@@ -133,7 +143,7 @@ export class DeliveryWorker {
 
   /** Our own storage failed: a delayed copy, or after `maxFaults` a recorded status (see `retryAfterFault`). */
   private fault(job: Job, body: unknown, error: unknown, log: Logger): Promise<JobResult> {
-    return retryAfterFault(job, error, this.deps, describeJob(job), (detail) => this.giveUp(body, detail, log, 'too-many-errors'), log);
+    return retryAfterFault(job, error, this.deps, (detail) => this.giveUp(body, detail, log, 'too-many-errors'), log);
   }
 
   /**
@@ -148,7 +158,7 @@ export class DeliveryWorker {
     if (job.kind === 'plan') {
       // The entries not planned have no rows to fail: the operator finds the job in the dead letters.
       await this.deps.notifications.markPlanned(job.notificationId);
-      log.error(`planning ${job.notificationId} gave up at entry ${job.offset}: ${reason}`);
+      log.error(`planning gave up at entry ${job.offset}: ${reason}`, { ...jobLogFields(job), outcome: 'dead-lettered', reason: letterReason });
       return;
     }
     if (job.kind === 'amendSlice') {
@@ -167,7 +177,7 @@ export class DeliveryWorker {
     }
     if (job.kind === 'amend' || job.kind === 'retry' || job.kind === 'watch' || job.kind === 'cancel') {
       // Nothing of a recipient's to record: the operator finds the job in the dead letters.
-      log.error(`${describeJob(job)} gave up: ${reason}`);
+      log.error(`${jobSummary(job)} gave up: ${reason}`, { ...jobLogFields(job), outcome: 'dead-lettered', reason: letterReason });
       return;
     }
     const keys = job.kind === 'slice' ? job.sends.map((send) => send.recipientKey) : [job.recipientKey];

@@ -116,7 +116,7 @@ export class RecipientDelivery {
       return this.settlement.finish(row, 'failed', resolved.reason, resolved.detail, log);
     }
     if (!this.settlement.tenantAllowed(resolved.at.tenantId)) {
-      log.warn(`refused delivery to tenant ${resolved.at.tenantId}: not in the allow-list`);
+      log.warn('refused delivery: the tenant is not in the allow-list', { tenantId: resolved.at.tenantId, reason: 'tenant-not-allowed' });
       return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.at.tenantId} is not allowed`, log);
     }
     const untrusted = this.untrustedServiceUrl(resolved.at, log);
@@ -174,7 +174,7 @@ export class RecipientDelivery {
       case 'delivered': {
         progress.delivered = true;
         // Best effort, before the row is settled: a failure here must not make the delivered message look unsent.
-        if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn(`could not mark ${job.recipientKey} introduced: ${String(error)}`));
+        if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn('could not mark the recipient introduced', { recipient: job.recipientKey, error }));
         // Tried again through a storage outage while the claim holds: a failed write here would send it twice.
         const settled = await this.settlement.settleAccepted(row, {
           status: 'delivered',
@@ -230,7 +230,7 @@ export class RecipientDelivery {
     const outcome = await install.installer.install(target);
     switch (outcome.kind) {
       case 'installed':
-        log.log(`installed the app for ${target.kind === 'install-personal' ? 'a user' : 'a team'} through Graph (tenant ${tenantId})`);
+        log.log(`installed the app for ${target.kind === 'install-personal' ? 'a user' : 'a team'} through Graph`, { tenantId, outcome: 'installed' });
         return { kind: 'route', route: outcome.route };
       case 'failed':
         return { kind: 'result', result: await this.settlement.finish(row, 'failed', outcome.reason, outcome.detail, log) };
@@ -279,7 +279,7 @@ export class RecipientDelivery {
   private untrustedServiceUrl(at: BotEndpointAddress, log: Logger): string | undefined {
     const refusal = this.deps.serviceUrls.refusal(at.serviceUrl);
     if (refusal === undefined) return undefined;
-    log.warn(`refused to send to a stored reference in tenant ${at.tenantId}: ${refusal}`);
+    log.warn(`refused to send to a stored reference: ${refusal}`, { tenantId: at.tenantId, reason: 'untrusted-service-url' });
     return `not sent: ${refusal}. An activity from Teams refreshes the reference.`;
   }
 

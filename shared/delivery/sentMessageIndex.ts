@@ -25,6 +25,6 @@ export class SentMessageIndex {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    await this.store.recordSent(batch).catch((error: unknown) => log.warn(`could not index ${batch.length} sent messages for read receipts: ${String(error)}`));
+    await this.store.recordSent(batch).catch((error: unknown) => log.warn('could not index sent messages for read receipts', { count: batch.length, error }));
   }
 }

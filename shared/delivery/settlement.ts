@@ -2,7 +2,7 @@ import { DEFAULT_APP_NAME } from '../config';
 import type { Job } from '../domain/job';
 import type { DeliveryRecord } from '../domain/notification';
 import type { FailureReason } from '../domain/outcome';
-import { describeError, type Logger } from '../logger';
+import type { Logger } from '../logger';
 import type { JobQueue } from '../queue/jobQueue';
 import type { ConversationStore } from '../stores/conversationStore';
 import type { DeliveryChange, DeliveryStore } from '../stores/deliveryStore';
@@ -143,7 +143,7 @@ export class Settlement {
     const update = await this.deps.deliveries.update(row, final);
     if (update.kind === 'stale') {
       const fresh = await this.deps.deliveries.get(row.notificationId, row.recipientKey);
-      log.warn(`delivery row ${row.recipientKey} changed while we held it (now ${fresh?.status ?? 'gone'})`);
+      log.warn(`delivery row changed while we held it (now ${fresh?.status ?? 'gone'})`, { notificationId: row.notificationId, recipient: row.recipientKey });
       // Our lease ran out and another worker claimed the row: it is sending now and will settle it.
       // (A claim still ours means someone else wrote another field: the final status is still ours to write.)
       const heldByAnother = fresh?.leaseUntil !== undefined && fresh.leaseUntil !== row.leaseUntil && Date.parse(fresh.leaseUntil) > Date.now();
@@ -165,10 +165,10 @@ export class Settlement {
         return await this.settle(row, change, result, log);
       } catch (error) {
         if (Date.now() + pauseMs >= claimEnds) {
-          log.error(`${row.recipientKey}: Teams accepted the message but it could not be recorded as delivered before the claim ran out (${describeError(error)}); a copy of the job may send it again`);
+          log.error('Teams accepted the message but it could not be recorded as delivered before the claim ran out; a copy of the job may send it again', { notificationId: row.notificationId, recipient: row.recipientKey, error });
           throw error;
         }
-        log.warn(`could not record ${row.recipientKey} as delivered (${describeError(error)}); trying again while the claim holds`);
+        log.warn('could not record the recipient as delivered; trying again while the claim holds', { notificationId: row.notificationId, recipient: row.recipientKey, error });
         await new Promise((resolve) => setTimeout(resolve, pauseMs));
       }
     }

@@ -55,7 +55,7 @@ export async function sweepStuckDeliveries(deps: SweepDependencies, log: Logger,
     for (const entry of page.items) await sweepOne(entry, deps, options, now, tally);
     token = page.continuationToken;
   } while (token !== undefined);
-  if (tally.requeued + tally.failed > 0) log.warn(`sweeper: re-queued ${tally.requeued} and failed ${tally.failed} stuck recipients in ${tally.notifications} notifications`);
+  if (tally.requeued + tally.failed > 0) log.warn(`sweeper: re-queued ${tally.requeued} and failed ${tally.failed} stuck recipients in ${tally.notifications} notifications`, { count: tally.requeued + tally.failed });
   return tally;
 }
 

@@ -23,7 +23,6 @@ export async function retryAfterFault<J extends QueueJob>(
   job: J,
   error: unknown,
   deps: { readonly queue: JobQueue; readonly options: FaultRetryOptions },
-  describe: string,
   giveUp: (detail: string) => Promise<void>,
   log: Logger,
 ): Promise<FaultOutcome> {
@@ -33,7 +32,8 @@ export async function retryAfterFault<J extends QueueJob>(
     await giveUp(`failed ${faults} times; last error: ${message}`);
     return { kind: 'dead-lettered', reason: 'retries-exhausted', detail: message };
   }
-  log.warn(`${describe} failed (${message}); retrying later`);
+  // The job's ids are the logger's fields (see `withFields`): the text names none.
+  log.warn('job failed; retrying later', { count: faults, error });
   const delayMs = transientDelayMs(faults - 1, deps.options.backoff, deps.options.random);
   try {
     await deps.queue.enqueue([{ job: { ...job, faults }, notBefore: new Date(Date.now() + delayMs) }]);

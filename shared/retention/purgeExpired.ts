@@ -74,7 +74,7 @@ export async function purgeExpired(deps: PurgeDependencies, log: Logger, options
     ...(keys.resumeAfter !== undefined && { keysAfter: keys.resumeAfter }),
   });
   const result: PurgeResult = { purged: run.purged, rows: run.rows, kept: run.kept, orphanKeys: keys.dropped, more: run.more };
-  if (result.purged > 0 || result.more) log.log(`retention: purged ${result.purged} notifications (${result.rows} rows), kept ${result.kept} unfinished${result.more ? '; more next run' : ''}`);
+  if (result.purged > 0 || result.more) log.log(`retention: purged ${result.purged} notifications (${result.rows} rows), kept ${result.kept} unfinished${result.more ? '; more next run' : ''}`, { count: result.purged });
   return result;
 }
 
@@ -108,7 +108,7 @@ async function purgeNotifications(deps: PurgeDependencies, log: Logger, options:
         done = record.id;
         continue;
       }
-      if (verdict === 'abandoned') log.warn(`retention: notification ${record.id} never finished; purged at twice the retention`);
+      if (verdict === 'abandoned') log.warn('retention: a notification never finished; purged at twice the retention', { notificationId: record.id, outcome: 'purged', reason: 'abandoned' });
     }
     // The key first, while it still names this notification; then the record leaves the API.
     if (record.idempotencyKey !== undefined) await deps.notifications.releaseIdempotencyKeyOf(record.idempotencyKey, record.id);

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startAzurite, type AzuritePorts, type RunningAzurite } from '../../local/azurite';
 import type { DeliveryRecord } from '../../shared/domain/notification';
+import { hashId } from '../../shared/logger';
 import type { UserReference } from '../../shared/domain/reference';
 import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
@@ -321,8 +322,9 @@ describe('crash and restart', () => {
     expect(host.exit).toBeUndefined();
     // The window, with storage away: Teams accepted a send whose `delivered` write could not land
     // before its claim ran out. The host says so for each such recipient (and only then may a copy send again).
-    const unrecorded = new Set(host.lines.filter((l) => l.includes('could not be recorded as delivered before the claim ran out')).map((l) => /(user:aad:[0-9a-z-]+)/.exec(l)?.[1]));
-    const keyOf = new Map(audience.users.map((u) => [u.personalConversationId, `user:aad:${(u.aadObjectId ?? '').toLowerCase()}`]));
+    // Lines name a recipient by the hash of their Entra object id (recipientHash=...), never by the id.
+    const unrecorded = new Set(host.lines.filter((l) => l.includes('could not be recorded as delivered before the claim ran out')).map((l) => /recipientHash=([0-9a-f]{16})/.exec(l)?.[1]));
+    const keyOf = new Map(audience.users.map((u) => [u.personalConversationId, hashId((u.aadObjectId ?? '').toLowerCase())]));
     const measured = await tally(audience, id, (conversationId) => (unrecorded.has(keyOf.get(conversationId)) ? undefined : 'its delivered write landed within the claim, yet it was sent again'));
     const outageS = ((backAt - stoppedAt) / 1000).toFixed(1);
     report('Azurite stopped 10 s', `stopped after ${sentAtStop} sends, unreachable for ${outageS} s (10 s down, then its start); ${sentDuringOutage} sends while it was down; done ${((doneAt - backAt) / 1000).toFixed(1)} s after it was back`, measured);

@@ -25,10 +25,11 @@ import {
 } from './arm';
 
 /**
- * Settings the code reads only outside Azure: connection strings, which Azure must not carry, and
- * the loopback stand-in for login.botframework.com that tests check Bot Framework tokens against.
+ * Settings the code reads only outside Azure: connection strings, which Azure must not carry, the
+ * loopback stand-in for login.botframework.com that tests check Bot Framework tokens against, and
+ * the local host's log format (Azure's logs go to Application Insights).
  */
-const LOCAL_ONLY = [SETTINGS.storageConnectionString, SETTINGS.serviceBusConnectionString, SETTINGS.botOpenIdMetadata] as const;
+const LOCAL_ONLY = [SETTINGS.storageConnectionString, SETTINGS.serviceBusConnectionString, SETTINGS.botOpenIdMetadata, SETTINGS.logFormat] as const;
 
 function appSettings(): Record<string, unknown> {
   const value = moduleParam('functionApp', 'appSettings');

@@ -9,7 +9,7 @@ import { TeamsActivityHandler } from '../../shared/bot/activityHandler';
 import { DEFAULT_APP_NAME } from '../../shared/config';
 import type { ChannelAccount, IncomingActivity } from '../../shared/bot/incomingActivity';
 import { conversationSubject, userSubject } from '../../shared/domain/optOut';
-import type { Logger } from '../../shared/logger';
+import type { LogFields, Logger } from '../../shared/logger';
 import { TableConversationStore } from '../../shared/stores/conversationStore';
 import { TableOptOutStore } from '../../shared/stores/optOutStore';
 import { Tables, tableKey } from '../../shared/stores/tables';
@@ -33,16 +33,17 @@ const SERVICE_URL = 'https://smba.trafficmanager.net/emea/';
 const NEW_SERVICE_URL = 'https://smba.trafficmanager.net/amer/';
 const BOT: ChannelAccount = { id: '28:5e2f8a1c-7d41-4b8e-9a3f-0c6d2e1b4a77', name: APP };
 
+/** Each line as its message and its fields (JSON), so a test can look for a tenant in either. */
 class RecordingLogger implements Logger {
   readonly lines: { level: 'log' | 'warn' | 'error'; text: string }[] = [];
-  log(...args: unknown[]): void {
-    this.lines.push({ level: 'log', text: args.map(String).join(' ') });
+  log(message: string, fields?: LogFields): void {
+    this.lines.push({ level: 'log', text: `${message} ${JSON.stringify(fields ?? {})}` });
   }
-  warn(...args: unknown[]): void {
-    this.lines.push({ level: 'warn', text: args.map(String).join(' ') });
+  warn(message: string, fields?: LogFields): void {
+    this.lines.push({ level: 'warn', text: `${message} ${JSON.stringify(fields ?? {})}` });
   }
-  error(...args: unknown[]): void {
-    this.lines.push({ level: 'error', text: args.map(String).join(' ') });
+  error(message: string, fields?: LogFields): void {
+    this.lines.push({ level: 'error', text: `${message} ${JSON.stringify(fields ?? {})}` });
   }
   warnings(): string[] {
     return this.lines.filter((l) => l.level === 'warn').map((l) => l.text);

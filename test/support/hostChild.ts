@@ -4,7 +4,7 @@ import { packageRoot, queueConcurrency } from '../../local/localStack';
 import { startStorageQueueTrigger } from '../../local/storageQueueTrigger';
 import { startTimers } from '../../local/timerTrigger';
 import { loadConfig, SETTINGS } from '../../shared/config';
-import { lineLogger } from '../../shared/logger';
+import { localLogger } from '../../local/localLogger';
 import { StorageQueueJobQueue } from '../../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../../shared/services';
 
@@ -22,6 +22,8 @@ export interface HostChildArgument {
   readonly lockSeconds: number;
   /** A recipient's claim (2 min in production): after a kill, a claimed recipient is sent again only once it runs out. */
   readonly leaseMs: number;
+  /** Print info lines too (stdout), not only warnings and errors: for a test that reads the whole log. */
+  readonly printInfo?: boolean;
 }
 
 /**
@@ -29,14 +31,13 @@ export interface HostChildArgument {
  * SIGKILL: the function host (HTTP), the queue trigger on Azurite and the timers, serving the very
  * handlers `npm start` serves. Only the lock and the claim are shorter, so that a test need not
  * wait minutes for a killed host's work to come back. Other settings come from the environment
- * (SEND_RATE_PER_SECOND, ...). Warnings and errors go to stderr, one line each.
+ * (SEND_RATE_PER_SECOND, LOG_FORMAT, ...). Warnings and errors go to stderr, one line each (JSON
+ * lines on stdout with LOG_FORMAT=json, as `npm start` writes them); info lines only with `printInfo`.
  */
 async function main(): Promise<void> {
   const argument = JSON.parse(process.argv[2] ?? '{}') as HostChildArgument;
-  const log = lineLogger((level, line) => {
-    if (level !== 'info') process.stderr.write(`${line}\n`);
-  });
   const config = loadConfig({ ...process.env, [SETTINGS.storageConnectionString]: argument.connectionString });
+  const log = localLogger({ format: config.logFormat, quiet: () => argument.printInfo !== true });
   const queue = new StorageQueueJobQueue(argument.connectionString);
   const services = createServices(config, { queue, log, delivery: { leaseMs: argument.leaseMs } });
   useServices(services);

@@ -4,7 +4,9 @@
  * says which recipient may be sent twice.
  */
 import type { DeliveryRecord } from '../../shared/domain/notification';
-import { lineLogger } from '../../shared/logger';
+import { hashId } from '../../shared/logger';
+import { jsonLine, lineLogSink } from '../../shared/telemetry/logLines';
+import { sinkLogger } from '../../shared/telemetry/sinkLogger';
 import { DEFAULT_DELIVERY_OPTIONS, Settlement, type JobResult } from '../../shared/delivery/settlement';
 import type { JobQueue } from '../../shared/queue/jobQueue';
 import type { ConditionalUpdate, DeliveryChange, DeliveryStore } from '../../shared/stores/deliveryStore';
@@ -51,21 +53,23 @@ describe('recording a message Teams accepted', () => {
   it('tries the delivered write again while storage is away and the claim holds', async () => {
     const { store, writes } = flakyDeliveries(2);
     const warnings: string[] = [];
-    const log = lineLogger((level, line) => level !== 'info' && warnings.push(line));
+    const log = sinkLogger((record) => record.level !== 'info' && warnings.push(jsonLine(record)));
     await expect(settlement(store).settleAccepted(claimedRow(30_000), CHANGE, DELIVERED, log)).resolves.toEqual(DELIVERED);
     expect(writes).toEqual([{ ...CHANGE, leaseUntil: '' }]);
     expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toMatch(/could not record user:aad:one as delivered .*trying again while the claim holds/);
+    expect(JSON.parse(warnings[0] ?? '')).toMatchObject({ message: 'could not record the recipient as delivered; trying again while the claim holds', recipientHash: hashId('one'), error: expect.stringContaining('ECONNREFUSED') });
+    expect(warnings.join('\n')).not.toContain('user:aad:one');
   });
 
   it('gives up when the claim runs out, and says the recipient may be sent again', async () => {
     const { store, writes } = flakyDeliveries(Infinity);
     const errors: string[] = [];
-    const log = lineLogger((level, line) => level === 'error' && errors.push(line));
+    const log = sinkLogger(lineLogSink('text', (level, line) => level === 'error' && errors.push(line)));
     const began = Date.now();
     await expect(settlement(store).settleAccepted(claimedRow(1_200), CHANGE, DELIVERED, log)).rejects.toThrow('ECONNREFUSED');
     expect(Date.now() - began).toBeLessThan(1_500);
     expect(writes).toEqual([]);
-    expect(errors).toEqual([expect.stringMatching(/^user:aad:one: Teams accepted the message but it could not be recorded as delivered before the claim ran out/)]);
+    // The line names the recipient by hash only: the operator hashes the person's id to find it.
+    expect(errors).toEqual([expect.stringMatching(new RegExp(`^Teams accepted the message but it could not be recorded as delivered before the claim ran out; .* recipientHash=${hashId('one')} error=`))]);
   });
 });

@@ -6,7 +6,7 @@ import { tenantOf, type IncomingActivity } from '../../bot/incomingActivity';
 import { RefusedActivity } from '../../bot/refusedActivity';
 import { ReplyNotSentError } from '../../bot/replyPacing';
 import { isConnectionFailure } from '../../http/connectionFailure';
-import { describeError, type Logger } from '../../logger';
+import type { Logger } from '../../logger';
 import type { OutgoingMessage } from '../teamsSender';
 import { readConnectorError } from './botbuilderTeamsSender';
 import type { TeamsCloudAdapter } from './cloudAdapter';
@@ -41,7 +41,7 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
       return { status: invokeResponse?.status ?? 200, ...(invokeResponse?.body !== undefined && { body: invokeResponse.body }) };
     } catch (error) {
       if (error instanceof AuthenticationError) {
-        this.log.warn(`bot endpoint refused an activity: ${describeError(error)}`);
+        this.log.warn('bot endpoint refused an activity', { outcome: 'refused', reason: 'authentication', error });
         return { status: 401 };
       }
       // The handler refused it (a serviceUrl outside Teams' hosts) and stored nothing: logged there.
@@ -49,10 +49,10 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
       if (error instanceof ReplyFailedError) {
         // The activity was valid and its effects are stored; the connector did not take the answer.
         // The turn fails (502, or 503 while Teams throttles the tenant) so the user sees it, rather than the answer vanishing.
-        this.log.warn(`bot endpoint: the reply to a ${activity.type} activity was not sent: ${describeError(error.cause)}`);
+        this.log.warn(`bot endpoint: the reply to a ${activity.type} activity was not sent`, { tenantId: tenantOf(activity), error: error.cause });
         return { status: error.cause instanceof ReplyNotSentError ? 503 : 502 };
       }
-      this.log.error(`bot endpoint failed on a ${activity.type} activity: ${describeError(error)}`);
+      this.log.error(`bot endpoint failed on a ${activity.type} activity`, { tenantId: tenantOf(activity), error });
       return { status: isConnectionFailure(error) ? 503 : 500 };
     }
   }
@@ -78,7 +78,7 @@ export class BotbuilderBotEndpoint implements BotEndpoint {
     } catch (error) {
       const failure = readConnectorError(error);
       if (failure.statusCode !== 429) throw error;
-      this.log.warn(`reply in ${activity.conversation.id} (tenant ${tenantId}) throttled by Teams; trying again after the pause`);
+      this.log.warn('a reply was throttled by Teams; trying again after the pause', { tenantId, recipient: activity.conversation.id, outcome: 'throttled' });
       await this.pacing.throttled(tenantId, failure.retryAfterMs);
       await this.pacing.beforeReply(tenantId);
       await context.sendActivity(toActivity(reply));
