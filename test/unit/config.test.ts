@@ -50,4 +50,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...local, SEND_RATE_PER_SECOND: '0' })).toThrow(/SEND_RATE_PER_SECOND/);
     expect(() => loadConfig({ ...local, MAX_DELIVERY_ATTEMPTS: 'many' })).toThrow(/MAX_DELIVERY_ATTEMPTS/);
   });
+
+  it('reads LOG_FORMAT as text (the default) or json, and refuses anything else at start', () => {
+    expect(loadConfig(local).logFormat).toBe('text');
+    expect(loadConfig({ ...local, LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(() => loadConfig({ ...local, LOG_FORMAT: 'xml' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...local, LOG_FORMAT: 'JSON' })).toThrow(/LOG_FORMAT/);
+  });
 });
