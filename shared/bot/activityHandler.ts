@@ -181,7 +181,7 @@ export class TeamsActivityHandler implements ActivityHandler {
     }
     if (context.teamId !== undefined) await conversations.patchTeam(context.teamId, { installed: false, installedAsOf: now });
     await this.deps.welcomes.release(context.welcomeKey);
-    this.deps.log.log(`app removed from a ${context.kind}`, { tenantId, recipient: activity.conversation.id });
+    this.deps.log.log(`app removed (${context.kind})`, { outcome: 'removed', tenantId, recipient: activity.conversation.id });
     return [];
   }
 

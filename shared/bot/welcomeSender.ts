@@ -139,7 +139,7 @@ export class WelcomeSender {
   /** Teams refused it for good (or retries ran out): recorded on the row, so the installation is not welcomed again. */
   private async fail(send: WelcomeSend, reason: string, detail: string, log: Logger): Promise<WelcomeResult> {
     await this.deps.welcomes.finish(send.key, send.claimId, { status: 'failed', reason, detail });
-    log.warn(`welcome to a ${send.to.conversationType} not sent: ${reason} ${detail}`, { jobKind: 'welcome', outcome: 'failed', reason, tenantId: send.to.tenantId, recipient: send.to.conversationId });
+    log.warn(`${send.to.conversationType} welcome not sent: ${reason} ${detail}`, { jobKind: 'welcome', outcome: 'failed', reason, tenantId: send.to.tenantId, recipient: send.to.conversationId });
     return { kind: 'failed', reason, detail };
   }
 }

@@ -64,11 +64,11 @@ export class Welcomes implements Welcomer {
         // Only an uninstall in the meantime takes it away; then there is nobody to welcome.
         if (lease.kind !== 'leased') return;
         const result = await this.sender.attempt(send, log, progress);
-        log.log(`welcome to a ${request.to.conversationType}: ${result.kind}`, { jobKind: 'welcome', outcome: result.kind, tenantId, recipient: request.to.conversationId });
+        log.log(`${request.to.conversationType} welcome: ${result.kind}`, { jobKind: 'welcome', outcome: result.kind, tenantId, recipient: request.to.conversationId });
         return;
       }
       await this.defer(send);
-      log.log(`welcome to a ${request.to.conversationType} queued for ${Math.round(waitMs)} ms from now`, { jobKind: 'welcome', outcome: 'queued', tenantId, recipient: request.to.conversationId });
+      log.log(`${request.to.conversationType} welcome queued for ${Math.round(waitMs)} ms from now`, { jobKind: 'welcome', outcome: 'queued', tenantId, recipient: request.to.conversationId });
     } catch (error) {
       // Neither sent nor queued: free the claim, so that Teams' redelivery of the failed turn welcomes.
       if (!progress.sent) await welcomes.release(request.key).catch(() => undefined);
