@@ -43,6 +43,8 @@ import type { TeamsSender } from './teams/teamsSender';
 import { DeliveryMetrics } from './telemetry/deliveryMetrics';
 import { MeasuredTeamsSender } from './telemetry/measuredTeamsSender';
 import { TracedJobQueue } from './telemetry/tracedJobQueue';
+import { ATTRIBUTE, SPAN } from './telemetry/names';
+import { inSpan } from './telemetry/tracing';
 
 /** Everything the function handlers use, wired once per process from the settings. */
 export interface Services {
@@ -61,6 +63,8 @@ export interface Services {
   readonly receipts: ReadReceiptStore;
   readonly pacer: TenantPacer;
   readonly sender: TeamsSender;
+  /** The pipeline's instruments (no-ops without an OpenTelemetry SDK). */
+  readonly metrics: DeliveryMetrics;
   /** Microsoft Graph (GRAPH_ENDPOINT), paced per tenant. */
   readonly graph: PacedGraph;
   /** Set when proactive install is on: how people the bot has not seen are reached. */
@@ -175,6 +179,7 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     ...(install !== undefined && { install }),
     ...(callbacks !== undefined && { callbacks }),
     serviceUrls,
+    metrics,
     options,
   });
   const settings = {
@@ -213,12 +218,19 @@ export function createServices(config: Config = loadConfig(), overrides: Service
     receipts,
     pacer,
     sender,
+    metrics,
     graph,
     reach,
     worker,
     jobs,
     bot,
-    accept: (request, idempotencyKey) => acceptNotification(request, idempotencyKey, { notifications, deliveries, queue, recipientLists }),
+    // The span every job of the notification continues: its plan, slices and deliveries.
+    accept: (request, idempotencyKey) =>
+      inSpan(SPAN.accept, { [ATTRIBUTE.recipients]: request.recipients.length }, async (span) => {
+        const result = await acceptNotification(request, idempotencyKey, { notifications, deliveries, queue, recipientLists });
+        span.setAttributes(result.kind === 'accepted' ? { [ATTRIBUTE.notificationId]: result.id, [ATTRIBUTE.outcome]: result.replayed ? 'replayed' : result.status } : { [ATTRIBUTE.outcome]: result.kind });
+        return result;
+      }),
     ready() {
       ready ??= Promise.all([tables.ensureCreated(), queue.ensureCreated(), recipientLists.ensureCreated()]).then(
         () => undefined,

@@ -33,6 +33,7 @@ export class AmendSlice {
     for (const item of job.items) {
       const result = await this.item(job, item, notification, log);
       results[result] = (results[result] ?? 0) + 1;
+      if (result === 'edited' || result === 'recalled' || result === 'failed') this.deps.metrics.amendedMessage(job.action, result === 'failed' ? 'failed' : 'done', job.tenantId);
     }
     return { kind: 'sliced', sends: job.items.length, results };
   }

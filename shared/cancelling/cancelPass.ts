@@ -1,11 +1,12 @@
 import type { CancelJob } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
-import { recipientKey, type Recipient } from '../domain/recipient';
+import { recipientKey, recipientTenant, type Recipient } from '../domain/recipient';
 import type { JobResult } from '../delivery/settlement';
 import type { JobQueue, QueuedJob } from '../queue/jobQueue';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
 import type { RecipientListStore } from '../stores/recipientListStore';
+import type { DeliveryMetrics } from '../telemetry/deliveryMetrics';
 
 /** How a cancelled recipient ends. */
 export const CANCELLED = { status: 'skipped', reason: 'cancelled', detail: 'the notification was cancelled' } as const;
@@ -29,6 +30,7 @@ export interface CancelPassDependencies {
   readonly notifications: NotificationStore;
   readonly deliveries: DeliveryStore;
   readonly recipientLists: RecipientListStore;
+  readonly metrics: DeliveryMetrics;
   readonly queue: JobQueue;
 }
 
@@ -66,6 +68,7 @@ export class CancelPass {
     const all = await entriesOf(notification, this.deps.recipientLists);
     const page = all.slice(offset, offset + this.options.entriesPerJob);
     const created = await this.deps.deliveries.createPending(job.notificationId, page.map((recipient) => ({ recipientKey: recipientKey(recipient), recipient, settled: CANCELLED })));
+    for (const recipient of page) if (created.has(recipientKey(recipient))) this.deps.metrics.ended(CANCELLED, recipientTenant(recipient));
     const nextOffset = offset + page.length;
     const more = nextOffset < all.length;
     if (!more) await this.deps.notifications.markPlanned(job.notificationId);
@@ -84,6 +87,8 @@ export class CancelPass {
     do {
       const page = await this.deps.deliveries.endUnclaimedPage(job.notificationId, CANCELLED, token, this.options.pageSize);
       ended += page.ended;
+      // A page of rows ended in one transaction: their tenants are not read, so they count as unknown.
+      this.deps.metrics.ended(CANCELLED, undefined, page.ended);
       held += page.held;
       token = page.continuationToken;
       pages += 1;

@@ -15,6 +15,9 @@ import { SliceDelivery } from './sliceDelivery';
 import { BudgetClosedError } from './sendBudget';
 import { describeResult, Settlement, type DeliveryDependencies, type JobResult } from './settlement';
 import { jobLogFields, jobSummary, resultLogFields } from '../telemetry/jobLog';
+import type { Attributes, Span } from '@opentelemetry/api';
+import { ATTRIBUTE, SPAN } from '../telemetry/names';
+import { inSpan, SpanKind } from '../telemetry/tracing';
 
 export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
 
@@ -61,6 +64,11 @@ export class DeliveryWorker {
       return { kind: 'dead-lettered', reason: 'invalid-job', detail: parsed.reason };
     }
     const { job } = parsed;
+    // The job continues the trace of whatever enqueued it: its notification's accept, plan or slice.
+    return inSpan(spanNameOf(job), jobSpanAttributes(job), async (span) => ended(span, await this.handleJob(job, body, log)), { parent: job.trace, kind: SpanKind.CONSUMER });
+  }
+
+  private async handleJob(job: Job, body: unknown, log: Logger): Promise<JobResult> {
     // Every line logged while the job runs names its notification, its kind and its recipient.
     const jobLog = withFields(log, jobLogFields(job));
     const began = Date.now();
@@ -101,13 +109,15 @@ export class DeliveryWorker {
         case 'slice':
           // Each recipient is a step of its own: a storage fault retries that recipient, not the slice.
           // Each step reads the record through the cache, so a cancel during the slice stops its later sends.
-          return await this.slices.run(job, async (deliver, row) => {
-            // Each recipient's step logs as a deliver job of its own, and its outcome gets a line (found by the recipient's hash).
-            const recipientLog = withFields(log, { ...jobLogFields(deliver), count: undefined });
-            const result = await this.step(deliver, JSON.stringify(deliver), (await this.notification(job.notificationId)) ?? notification, recipientLog, row);
-            recipientLog.log(`deliver: ${describeResult(result)}`, resultLogFields(result));
-            return result;
-          });
+          return await this.slices.run(job, (deliver, row) =>
+            // Each recipient's step is a span and logs as a deliver job of its own, and its outcome gets a line (found by the recipient's hash).
+            inSpan(SPAN.deliver, jobSpanAttributes(deliver), async (span) => {
+              const recipientLog = withFields(log, { ...jobLogFields(deliver), count: undefined });
+              const result = await this.step(deliver, JSON.stringify(deliver), (await this.notification(job.notificationId)) ?? notification, recipientLog, row);
+              recipientLog.log(`deliver: ${describeResult(result)}`, resultLogFields(result));
+              return ended(span, result);
+            }),
+          );
         case 'amend':
           return await this.amendPasses.run(job, notification);
         case 'amendSlice':
@@ -205,4 +215,34 @@ export class DeliveryWorker {
     }
     return record;
   }
+}
+
+/** Each recipient's delivery is a span of its own; plan and expand pages are the fan-out. */
+function spanNameOf(job: Job): string {
+  switch (job.kind) {
+    case 'deliver':
+      return SPAN.deliver;
+    case 'plan':
+    case 'expand':
+      return SPAN.plan;
+    case 'slice':
+      return SPAN.slice;
+    default:
+      return SPAN.job;
+  }
+}
+
+function jobSpanAttributes(job: Job): Attributes {
+  return {
+    [ATTRIBUTE.notificationId]: job.notificationId,
+    [ATTRIBUTE.jobKind]: job.kind,
+    ...(job.kind === 'slice' && { [ATTRIBUTE.tenantId]: job.tenantId, [ATTRIBUTE.recipients]: job.sends.length }),
+  };
+}
+
+/** The span says how its job ended (a `JobResult` kind: delivered, failed, skipped, rescheduled, ...). */
+function ended(span: Span, result: JobResult): JobResult {
+  span.setAttribute(ATTRIBUTE.outcome, result.kind);
+  if (result.kind === 'failed' || result.kind === 'skipped') span.setAttribute(ATTRIBUTE.reason, result.reason);
+  return result;
 }

@@ -111,16 +111,16 @@ export class RecipientDelivery {
     const resolved = job.route ?? (await resolveTarget(job.recipient, this.deps.conversations, this.deps.install?.reach));
     if (resolved.kind === 'unreachable') {
       if (resolved.tenantId !== undefined && !this.settlement.tenantAllowed(resolved.tenantId)) {
-        return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.tenantId} is not in ALLOWED_TENANT_IDS`, log);
+        return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.tenantId} is not in ALLOWED_TENANT_IDS`, log, row.attempts, resolved.tenantId);
       }
-      return this.settlement.finish(row, 'failed', resolved.reason, resolved.detail, log);
+      return this.settlement.finish(row, 'failed', resolved.reason, resolved.detail, log, row.attempts, resolved.tenantId);
     }
     if (!this.settlement.tenantAllowed(resolved.at.tenantId)) {
       log.warn('refused delivery: the tenant is not in the allow-list', { tenantId: resolved.at.tenantId, reason: 'tenant-not-allowed' });
-      return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.at.tenantId} is not allowed`, log);
+      return this.settlement.finish(row, 'failed', 'tenant-not-allowed', `tenant ${resolved.at.tenantId} is not allowed`, log, row.attempts, resolved.at.tenantId);
     }
     const untrusted = this.untrustedServiceUrl(resolved.at, log);
-    if (untrusted !== undefined) return this.settlement.finish(row, 'failed', 'untrusted-service-url', untrusted, log);
+    if (untrusted !== undefined) return this.settlement.finish(row, 'failed', 'untrusted-service-url', untrusted, log, row.attempts, resolved.at.tenantId);
     let target: SendableTarget;
     if (resolved.kind === 'install-personal' || resolved.kind === 'install-team') {
       const installed = await this.installFirst(job, row, resolved, log);
@@ -128,13 +128,13 @@ export class RecipientDelivery {
       target = installed.route;
       // The route may come from a reference Teams stored meanwhile: checked like any other.
       const refused = this.untrustedServiceUrl(target.at, log);
-      if (refused !== undefined) return this.settlement.finish(row, 'failed', 'untrusted-service-url', refused, log);
+      if (refused !== undefined) return this.settlement.finish(row, 'failed', 'untrusted-service-url', refused, log, row.attempts, target.at.tenantId);
     } else {
       target = resolved;
     }
     const landing = landingOf(target);
     const optedOut = await this.optedOut(target, landing);
-    if (optedOut !== undefined) return this.settlement.finish(row, 'skipped', 'opted-out', optedOut, log);
+    if (optedOut !== undefined) return this.settlement.finish(row, 'skipped', 'opted-out', optedOut, log, row.attempts, target.at.tenantId);
 
     const paused = this.deps.budget.pausedFor(target.at.tenantId);
     if (paused > this.deps.options.maxInlineWaitMs) {
@@ -160,7 +160,7 @@ export class RecipientDelivery {
         await this.deps.budget.wait(again.dueInMs);
       }
       if (notification.expiresAt !== undefined && Date.parse(notification.expiresAt) <= Date.now()) {
-        return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log);
+        return this.settlement.finish(row, 'failed', 'expired', `expired at ${notification.expiresAt} before it could be sent`, log, row.attempts, target.at.tenantId);
       }
     }
     const firstContact = target.kind !== 'create-personal' && target.firstContact === true;
@@ -173,6 +173,7 @@ export class RecipientDelivery {
     switch (outcome.kind) {
       case 'delivered': {
         progress.delivered = true;
+        this.deps.metrics.deliveredAfter((Date.now() - dueSince(notification)) / 1000, target.at.tenantId);
         // Best effort, before the row is settled: a failure here must not make the delivered message look unsent.
         if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn('could not mark the recipient introduced', { recipient: job.recipientKey, error }));
         // Tried again through a storage outage while the claim holds: a failed write here would send it twice.
@@ -202,7 +203,7 @@ export class RecipientDelivery {
         return this.retry(job, row, attempts.count, target, outcome, log);
       default:
         await this.forgetReference(job.recipient, target, outcome, sentAt);
-        return this.settlement.finish(row, 'failed', outcome.kind, outcome.detail, log, attempts.count);
+        return this.settlement.finish(row, 'failed', outcome.kind, outcome.detail, log, attempts.count, target.at.tenantId);
     }
   }
 
@@ -437,4 +438,10 @@ function findTeamOf(recipient: TargetRecipient, conversations: ConversationStore
   if (recipient.type === 'channel') return conversations.findTeam(recipient.teamId);
   if (recipient.type !== 'team') return Promise.resolve(undefined);
   return recipient.aadGroupId !== undefined ? conversations.findTeamByGroup(recipient.aadGroupId) : conversations.findTeam(recipient.teamId);
+}
+
+/** When a notification was due to go: its accept, or its sendAt if later (the start of its delivery latency). */
+function dueSince(notification: NotificationRecord): number {
+  const accepted = Date.parse(notification.createdAt);
+  return notification.sendAt !== undefined ? Math.max(accepted, Date.parse(notification.sendAt)) : accepted;
 }

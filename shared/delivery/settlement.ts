@@ -21,6 +21,8 @@ import type { ServiceUrlTrust } from '../teams/trustedServiceUrl';
 import type { Reach } from './resolveTarget';
 import { CALLBACK_WINDOW_MS, type CallbackResult } from '../callbacks/callbackDelivery';
 import type { CallbackSender } from '../callbacks/callbackSender';
+import type { DeliveryMetrics } from '../telemetry/deliveryMetrics';
+import { recipientTenant } from '../domain/recipient';
 
 export interface DeliveryOptions {
   /** Send attempts per recipient that may fail transiently before `retries-exhausted`. */
@@ -79,6 +81,8 @@ export interface DeliveryDependencies {
   readonly callbacks?: CallbackSender;
   /** Which serviceUrls a stored reference may send to (TEAMS_SERVICE_URL_HOSTS). Required: a worker that trusted every host would fail open. */
   readonly serviceUrls: ServiceUrlTrust;
+  /** Outcomes, latencies and throttling, for operators' charts (no-ops without an OpenTelemetry SDK). */
+  readonly metrics: DeliveryMetrics;
   /** Set when proactive install is on (GRAPH_PROACTIVE_INSTALL): reaches people and teams the bot has never seen. */
   readonly install?: { readonly installer: ProactiveInstall; readonly reach: Reach };
   readonly options: DeliveryOptions;
@@ -106,7 +110,7 @@ export type JobResult =
  * Shared by delivering to one recipient and expanding a fan-out entry.
  */
 export class Settlement {
-  constructor(private readonly deps: Pick<DeliveryDependencies, 'deliveries' | 'queue' | 'options'>) {}
+  constructor(private readonly deps: Pick<DeliveryDependencies, 'deliveries' | 'queue' | 'options' | 'metrics'>) {}
 
   /**
    * A delayed copy for a retry that changed the job (attempt or throttle count), then the claim is
@@ -133,23 +137,32 @@ export class Settlement {
     return this.finish(row, 'failed', 'retries-exhausted', detail, log, attempts);
   }
 
-  finish(row: DeliveryRecord, status: 'failed' | 'skipped', reason: FailureReason, detail: string, log: Logger, attempts = row.attempts): Promise<JobResult> {
-    return this.settle(row, { status, reason, detail, attempts }, { kind: status, reason, detail }, log);
+  /** `tenantId`: the tenant the recipient was found in, when known (the metrics' dimension). */
+  finish(row: DeliveryRecord, status: 'failed' | 'skipped', reason: FailureReason, detail: string, log: Logger, attempts = row.attempts, tenantId?: string): Promise<JobResult> {
+    return this.settle(row, { status, reason, detail, attempts }, { kind: status, reason, detail }, log, tenantId);
   }
 
   /** Writes a final status; the etag is ours while we hold the lease, so a conflict is worth a warning. */
-  async settle(row: DeliveryRecord, change: DeliveryChange, result: JobResult, log: Logger): Promise<JobResult> {
+  async settle(row: DeliveryRecord, change: DeliveryChange, result: JobResult, log: Logger, tenantId?: string): Promise<JobResult> {
     const final = { ...change, leaseUntil: '' };
     const update = await this.deps.deliveries.update(row, final);
+    if (update.kind !== 'stale') this.counted(row, change, tenantId);
     if (update.kind === 'stale') {
       const fresh = await this.deps.deliveries.get(row.notificationId, row.recipientKey);
       log.warn(`delivery row changed while we held it (now ${fresh?.status ?? 'gone'})`, { notificationId: row.notificationId, recipient: row.recipientKey });
       // Our lease ran out and another worker claimed the row: it is sending now and will settle it.
       // (A claim still ours means someone else wrote another field: the final status is still ours to write.)
       const heldByAnother = fresh?.leaseUntil !== undefined && fresh.leaseUntil !== row.leaseUntil && Date.parse(fresh.leaseUntil) > Date.now();
-      if (fresh !== undefined && fresh.status === 'pending' && !heldByAnother) await this.deps.deliveries.update(fresh, final);
+      if (fresh !== undefined && fresh.status === 'pending' && !heldByAnother && (await this.deps.deliveries.update(fresh, final)).kind !== 'stale') this.counted(row, change, tenantId);
     }
     return result;
+  }
+
+  /** A final status written: counted once, by the write that made it. */
+  private counted(row: DeliveryRecord, change: DeliveryChange, tenantId: string | undefined): void {
+    const tenant = tenantId ?? change.sentVia?.tenantId ?? recipientTenant(row.recipient);
+    if (change.status === 'delivered') this.deps.metrics.ended({ status: 'delivered' }, tenant);
+    else if ((change.status === 'failed' || change.status === 'skipped') && change.reason !== undefined) this.deps.metrics.ended({ status: change.status, reason: change.reason }, tenant);
   }
 
   /**

@@ -2,6 +2,8 @@ import { firstCancelPass } from '../cancelling/cancelPass';
 import { firstJob } from '../domain/job';
 import type { Logger } from '../logger';
 import type { JobQueue } from '../queue/jobQueue';
+import type { DeliveryMetrics } from '../telemetry/deliveryMetrics';
+import { recipientTenant } from '../domain/recipient';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore, UnfinishedEntry } from '../stores/notificationStore';
 
@@ -29,7 +31,7 @@ export interface SweepResult {
   readonly finished: number;
 }
 
-type SweepDependencies = { readonly notifications: NotificationStore; readonly deliveries: DeliveryStore; readonly queue: JobQueue };
+type SweepDependencies = { readonly notifications: NotificationStore; readonly deliveries: DeliveryStore; readonly queue: JobQueue; readonly metrics: DeliveryMetrics };
 
 /**
  * The safety net behind "no recipient ends in silence". A recipient can be left pending with no
@@ -96,7 +98,10 @@ async function sweepOne(entry: UnfinishedEntry, deps: SweepDependencies, options
         detail: `no progress after ${sweeps} re-queues by the sweeper`,
         leaseUntil: '',
       });
-      if (ended.kind === 'updated') tally.failed += 1;
+      if (ended.kind === 'updated') {
+        tally.failed += 1;
+        deps.metrics.ended({ status: 'failed', reason: 'retries-exhausted' }, recipientTenant(row.recipient));
+      }
     } else {
       // A hop of its own, so Service Bus duplicate detection does not drop the re-queued job.
       const job = { ...firstJob(record.id, row.recipientKey, row.recipient), hop: 1_000_000 + sweeps };

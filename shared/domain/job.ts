@@ -233,8 +233,8 @@ const counters = {
   notificationId: z.string().min(1),
   hop: z.number().int().min(0).optional(),
   faults: z.number().int().min(0).optional(),
-  /** W3C traceparent: version, trace id, parent id, flags. */
-  trace: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/).optional(),
+  /** W3C traceparent (version, trace id, parent id, flags). Diagnostic only: a malformed one is dropped, never the job. */
+  trace: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/).optional().catch(undefined),
 };
 const base = { ...counters, recipientKey: z.string().min(1) };
 

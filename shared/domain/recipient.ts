@@ -131,3 +131,8 @@ export function recipientKey(recipient: Recipient): string {
       return `organization:${(recipient.tenantId ?? '').toLowerCase()}`;
   }
 }
+
+/** The tenant a recipient names, if it names one (the request's `tenantId`, or a fan-out entry's). */
+export function recipientTenant(recipient: Recipient): string | undefined {
+  return 'tenantId' in recipient && typeof recipient.tenantId === 'string' ? recipient.tenantId : undefined;
+}

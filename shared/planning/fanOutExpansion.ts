@@ -1,7 +1,7 @@
 import type { ExpandJob, Job } from '../domain/job';
 import type { NotificationRecord } from '../domain/notification';
 import type { FailureReason, SendFailure } from '../domain/outcome';
-import { recipientKey, type DirectoryRecipient, type TargetRecipient } from '../domain/recipient';
+import { recipientKey, recipientTenant, type DirectoryRecipient, type TargetRecipient } from '../domain/recipient';
 import type { TeamReference, TeamsUserReference } from '../domain/reference';
 import type { Logger } from '../logger';
 import { PLAN_AHEAD_MS } from './planRequest';
@@ -64,7 +64,10 @@ export class FanOutExpansion {
     ];
     const cap = await this.withinAudience(notification, `${job.recipientKey}@${job.page}`, listed);
     const planned = await planTargets(notification, cap.within, `${job.recipientKey}@${job.page}`, this.deps);
-    if (cap.beyond.length > 0) await this.deps.deliveries.createPending(notification.id, cap.beyond);
+    if (cap.beyond.length > 0) {
+      const created = await this.deps.deliveries.createPending(notification.id, cap.beyond);
+      this.deps.metrics.ended({ status: 'skipped', reason: 'audience-exceeded' }, recipientTenant(job.recipient), created.size);
+    }
     const expanded = job.expanded + cap.within.length;
     const more = page.continuationToken !== undefined && cap.beyond.length === 0;
     const jobs: QueuedJob[] = [...planned.slices];

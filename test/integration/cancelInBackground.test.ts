@@ -17,6 +17,7 @@ import { BotbuilderTeamsSender } from '../../shared/teams/botbuilder/botbuilderT
 import { createCloudAdapter } from '../../shared/teams/botbuilder/cloudAdapter';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 import { startFakeConnector, type FakeConnector } from '../support/fakeConnector';
+import { DeliveryMetrics } from '../../shared/telemetry/deliveryMetrics';
 import { eventually, startTestPipeline, type TestPipeline } from '../support/pipeline';
 
 const HOUR = 3600_000;
@@ -104,7 +105,7 @@ describe('cancel: DELETE answers at once, the rest ends in the background, count
 
       const queue = new HeldQueue();
       await cancelNotification(id, { notifications, deliveries, queue });
-      const pass = new CancelPass({ notifications, deliveries, recipientLists: noLists, queue });
+      const pass = new CancelPass({ notifications, deliveries, recipientLists: noLists, queue, metrics: new DeliveryMetrics() });
       // The request ended the first page itself.
       const skippedAfterEachJob: number[] = [(await deliveries.counts(id)).counts.skipped];
       // The jobs due now, in order; a later pass (notBefore) is left on the queue.
@@ -168,7 +169,7 @@ describe('cancel: DELETE answers at once, the rest ends in the background, count
       // Still planning until the pass has given every entry its row: GET does not say a final count yet.
       expect(await notifications.get(id)).toMatchObject({ planning: true });
 
-      const pass = new CancelPass({ notifications, deliveries, recipientLists: noLists, queue });
+      const pass = new CancelPass({ notifications, deliveries, recipientLists: noLists, queue, metrics: new DeliveryMetrics() });
       for (let n = 0; queue.jobs[0] !== undefined && n < 20; n += 1) {
         const next = queue.jobs.shift() as QueuedJob;
         const record = await notifications.get(id);

@@ -6,6 +6,7 @@ import type { DeadLetter, JobQueue, QueuedJob } from '../../shared/queue/jobQueu
 import { TableDeliveryStore } from '../../shared/stores/deliveryStore';
 import { TableNotificationStore } from '../../shared/stores/notificationStore';
 import { Tables } from '../../shared/stores/tables';
+import { DeliveryMetrics } from '../../shared/telemetry/deliveryMetrics';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 
 /** Records what the sweeper enqueues, dropping repeated message ids as Service Bus would. */
@@ -27,12 +28,12 @@ class RecordingQueue implements JobQueue {
 const HOUR = 3600_000;
 
 describe('sweepStuckDeliveries: no recipient is left pending in silence', () => {
-  let deps: { notifications: TableNotificationStore; deliveries: TableDeliveryStore; queue: RecordingQueue };
+  let deps: { notifications: TableNotificationStore; deliveries: TableDeliveryStore; queue: RecordingQueue; metrics: DeliveryMetrics };
 
   beforeEach(async () => {
     const tables = new Tables({ kind: 'connectionString', connectionString: storageConnectionString(), prefix: uniqueName() });
     await tables.ensureCreated();
-    deps = { notifications: new TableNotificationStore(tables), deliveries: new TableDeliveryStore(tables), queue: new RecordingQueue() };
+    deps = { notifications: new TableNotificationStore(tables), deliveries: new TableDeliveryStore(tables), queue: new RecordingQueue(), metrics: new DeliveryMetrics() };
   });
 
   /** A notification whose rows were written but whose jobs never reached the queue (a crash while accepting). */

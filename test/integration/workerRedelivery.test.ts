@@ -21,6 +21,7 @@ import { BotbuilderTeamsSender } from '../../shared/teams/botbuilder/botbuilderT
 import { createCloudAdapter } from '../../shared/teams/botbuilder/cloudAdapter';
 import { storageConnectionString, uniqueName } from '../support/azurite';
 import { startFakeConnector, type FakeConnector } from '../support/fakeConnector';
+import { DeliveryMetrics } from '../../shared/telemetry/deliveryMetrics';
 import { LOCAL_SERVICE_URL_TRUST } from '../../shared/teams/trustedServiceUrl';
 
 /** A queue with Service Bus's duplicate detection: a second message with a known id is dropped. */
@@ -72,6 +73,7 @@ describe('the worker under Service Bus semantics (duplicate detection by message
       graph: new PacedGraph(new HttpGraph({ endpoint: 'http://127.0.0.1:9' }), new SendBudget(10)),
       // The fake connector listens on loopback.
       serviceUrls: LOCAL_SERVICE_URL_TRUST,
+      metrics: new DeliveryMetrics(),
       options: { ...DEFAULT_DELIVERY_OPTIONS, leaseMs: 60_000 },
     });
     connector.reset();

@@ -9,6 +9,7 @@ import { jsonLine, lineLogSink } from '../../shared/telemetry/logLines';
 import { sinkLogger } from '../../shared/telemetry/sinkLogger';
 import { DEFAULT_DELIVERY_OPTIONS, Settlement, type JobResult } from '../../shared/delivery/settlement';
 import type { JobQueue } from '../../shared/queue/jobQueue';
+import { DeliveryMetrics } from '../../shared/telemetry/deliveryMetrics';
 import type { ConditionalUpdate, DeliveryChange, DeliveryStore } from '../../shared/stores/deliveryStore';
 
 const DELIVERED: JobResult = { kind: 'delivered', activityId: 'act-1', conversationId: 'a:chat-1' };
@@ -46,7 +47,7 @@ function flakyDeliveries(failures: number): { store: DeliveryStore; writes: Deli
 }
 
 function settlement(store: DeliveryStore): Settlement {
-  return new Settlement({ deliveries: store, queue: {} as JobQueue, options: DEFAULT_DELIVERY_OPTIONS });
+  return new Settlement({ deliveries: store, queue: {} as JobQueue, options: DEFAULT_DELIVERY_OPTIONS, metrics: new DeliveryMetrics() });
 }
 
 describe('recording a message Teams accepted', () => {
