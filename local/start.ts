@@ -5,6 +5,8 @@ import { loadConfig, SETTINGS } from '../shared/config';
 import { describeError } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
+import { startAzureMonitor } from '../shared/telemetry/azureMonitor';
+import { startTelemetry, telemetryExportFrom } from '../shared/telemetry/startTelemetry';
 import { startAzurite } from './azurite';
 import { startFunctionHost } from './functionHost';
 import { azuritePorts, packageRoot, startDeliveryTrigger } from './localStack';
@@ -86,6 +88,10 @@ async function main(): Promise<void> {
     started.push({ name: 'Azurite', stop: () => azurite.stop().then(() => 'stopped'), kill: () => void azurite.stop(0) });
 
     const config = loadConfig({ [SETTINGS.storageConnectionString]: azurite.connectionString, ...env });
+    // Before the services take their meter: the console exporters when OTEL_*_EXPORTER=console asks,
+    // Application Insights when its connection string is set, as in Azure; else nothing.
+    const telemetry = startTelemetry(telemetryExportFrom(env), startAzureMonitor);
+    if (telemetry.exporting !== 'off') started.push({ name: 'Telemetry', stop: () => telemetry.shutdown().then(() => 'flushed') });
     // Every log line is one line; once stopping, only warnings and errors, so the stop reads as one line per component.
     const log = localLogger({ format: config.logFormat, quiet: () => stopping });
     const queue = new StorageQueueJobQueue(config.storageConnectionString ?? azurite.connectionString);

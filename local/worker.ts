@@ -2,6 +2,8 @@ import { loadConfig, SETTINGS } from '../shared/config';
 import { describeError } from '../shared/logger';
 import { StorageQueueJobQueue } from '../shared/queue/storageQueueJobQueue';
 import { createServices, useServices } from '../shared/services';
+import { startAzureMonitor } from '../shared/telemetry/azureMonitor';
+import { startTelemetry, telemetryExportFrom } from '../shared/telemetry/startTelemetry';
 import { azuriteConnectionString } from './azurite';
 import { azuritePorts, packageRoot, startDeliveryTrigger } from './localStack';
 import { humanStream, localLogger } from './localLogger';
@@ -24,6 +26,8 @@ async function main(): Promise<void> {
   const log = localLogger({ format: config.logFormat, quiet: () => stopping || env.WORKER_QUIET === 'true', textPrefix: `[${name}] ` });
   // With LOG_FORMAT=json stdout carries only JSON lines: what we say to a person goes to stderr.
   const human = humanStream(config.logFormat);
+  // Before the services take their meter, as `npm start` does.
+  const telemetry = startTelemetry(telemetryExportFrom(env), startAzureMonitor);
   const queue = new StorageQueueJobQueue(connectionString);
   const services = createServices(config, { queue, log });
   useServices(services);
@@ -41,6 +45,7 @@ async function main(): Promise<void> {
     stopping = true;
     const report = await trigger.stop({ graceMs: DRAIN_GRACE_MS, interrupt: () => services.worker.stop() });
     await services.close();
+    await telemetry.shutdown();
     human.write(`[${name}] stopped: ${report.finished} jobs in hand finished, ${report.returned} back in the queue\n`);
     process.exit(0);
   };
