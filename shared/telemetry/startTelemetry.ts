@@ -1,7 +1,9 @@
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { INSTRUMENTATION_SCOPE } from './names';
 
 /** Where this process's metrics and spans go. */
 export type TelemetryExport =
@@ -55,14 +57,15 @@ export function startTelemetry(target: TelemetryExport, azureMonitor?: (target: 
       if (azureMonitor === undefined) throw new Error('APPLICATIONINSIGHTS_CONNECTION_STRING is set, but this host cannot export to Azure Monitor');
       return azureMonitor(target);
     case 'console': {
+      const resource = resourceFromAttributes({ 'service.name': INSTRUMENTATION_SCOPE });
       const stops: (() => Promise<void>)[] = [];
       if (target.metrics) {
-        const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis: CONSOLE_METRICS_INTERVAL_MS })] });
+        const provider = new MeterProvider({ resource, readers: [new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis: CONSOLE_METRICS_INTERVAL_MS })] });
         metrics.setGlobalMeterProvider(provider);
         stops.push(() => provider.shutdown());
       }
       if (target.traces) {
-        const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new ConsoleSpanExporter())] });
+        const provider = new BasicTracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor(new ConsoleSpanExporter())] });
         context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
         trace.setGlobalTracerProvider(provider);
         stops.push(() => provider.shutdown());
