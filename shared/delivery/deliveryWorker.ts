@@ -17,7 +17,7 @@ import { describeResult, Settlement, type DeliveryDependencies, type JobResult }
 import { jobLogFields, jobSummary, resultLogFields } from '../telemetry/jobLog';
 import type { Attributes, Span } from '@opentelemetry/api';
 import { ATTRIBUTE, SPAN } from '../telemetry/names';
-import { inSpan, SpanKind } from '../telemetry/tracing';
+import { inSpan } from '../telemetry/tracing';
 
 export { DEFAULT_DELIVERY_OPTIONS, type DeliveryDependencies, type DeliveryOptions, type JobResult } from './settlement';
 
@@ -65,7 +65,8 @@ export class DeliveryWorker {
     }
     const { job } = parsed;
     // The job continues the trace of whatever enqueued it: its notification's accept, plan or slice.
-    return inSpan(spanNameOf(job), jobSpanAttributes(job), async (span) => ended(span, await this.handleJob(job, body, log)), { parent: job.trace, kind: SpanKind.CONSUMER });
+    // Internal, not a consumer span: in Azure the Functions host already records the invocation as a request.
+    return inSpan(spanNameOf(job), jobSpanAttributes(job), async (span) => ended(span, await this.handleJob(job, body, log)), { parent: job.trace });
   }
 
   private async handleJob(job: Job, body: unknown, log: Logger): Promise<JobResult> {
@@ -177,7 +178,8 @@ export class DeliveryWorker {
         const row = await this.deps.deliveries.get(job.notificationId, item.recipientKey);
         if (row?.status !== 'delivered') continue;
         const failure = { reason: 'retries-exhausted' as const, detail: reason };
-        await this.deps.deliveries.update(row, job.action === 'edit' ? { editFailure: failure, leaseUntil: '' } : { recallFailure: failure, leaseUntil: '' });
+        const updated = await this.deps.deliveries.update(row, job.action === 'edit' ? { editFailure: failure, leaseUntil: '' } : { recallFailure: failure, leaseUntil: '' });
+        if (updated.kind === 'updated') this.deps.metrics.amendedMessage(job.action, 'failed', job.tenantId);
       }
       return;
     }
@@ -196,7 +198,7 @@ export class DeliveryWorker {
       // A live claim means another copy of the job is sending right now: it will settle the row.
       const heldByAnother = row?.leaseUntil !== undefined && Date.parse(row.leaseUntil) > Date.now();
       if (row !== undefined && row.status === 'pending' && !heldByAnother) {
-        await this.settlement.finish(row, 'failed', 'retries-exhausted', reason, log);
+        await this.settlement.finish(row, 'failed', 'retries-exhausted', reason, log, row.attempts, job.kind === 'slice' ? job.tenantId : undefined);
       }
     }
   }

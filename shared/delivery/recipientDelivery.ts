@@ -173,7 +173,7 @@ export class RecipientDelivery {
     switch (outcome.kind) {
       case 'delivered': {
         progress.delivered = true;
-        this.deps.metrics.deliveredAfter((Date.now() - dueSince(notification)) / 1000, target.at.tenantId);
+        const deliveredAt = Date.now();
         // Best effort, before the row is settled: a failure here must not make the delivered message look unsent.
         if (firstContact) await this.introduced(job.recipient, target).catch((error: unknown) => log.warn('could not mark the recipient introduced', { recipient: job.recipientKey, error }));
         // Tried again through a storage outage while the claim holds: a failed write here would send it twice.
@@ -187,6 +187,8 @@ export class RecipientDelivery {
           landsIn: landing.kind,
           version: notification.messageVersion ?? 1,
         }, { kind: 'delivered', activityId: outcome.activityId, conversationId: outcome.conversationId }, log);
+        // Once it is recorded: a send whose record failed may be sent again, and would count twice.
+        this.deps.metrics.deliveredAfter((deliveredAt - dueSince(notification, row)) / 1000, target.at.tenantId);
         // Indexed once the row says delivered, so a read receipt never finds a row still being sent (written when the job ends).
         if (landing.kind === 'personal') {
           this.deps.sentMessages.add({ tenantId: target.at.tenantId, conversationId: outcome.conversationId, activityId: outcome.activityId, notificationId: job.notificationId, recipientKey: job.recipientKey });
@@ -440,8 +442,11 @@ function findTeamOf(recipient: TargetRecipient, conversations: ConversationStore
   return recipient.aadGroupId !== undefined ? conversations.findTeamByGroup(recipient.aadGroupId) : conversations.findTeam(recipient.teamId);
 }
 
-/** When a notification was due to go: its accept, or its sendAt if later (the start of its delivery latency). */
-function dueSince(notification: NotificationRecord): number {
-  const accepted = Date.parse(notification.createdAt);
-  return notification.sendAt !== undefined ? Math.max(accepted, Date.parse(notification.sendAt)) : accepted;
+/**
+ * When this recipient's message was due to go, the start of its delivery latency: the accept, or
+ * the sendAt if later, or the resend (or redrive) that reopened the row.
+ */
+function dueSince(notification: NotificationRecord, row: DeliveryRecord): number {
+  const times = [notification.createdAt, notification.sendAt, row.reopenedAt].filter((t): t is string => t !== undefined).map((t) => Date.parse(t));
+  return Math.max(...times);
 }

@@ -154,6 +154,8 @@ export class Settlement {
       // (A claim still ours means someone else wrote another field: the final status is still ours to write.)
       const heldByAnother = fresh?.leaseUntil !== undefined && fresh.leaseUntil !== row.leaseUntil && Date.parse(fresh.leaseUntil) > Date.now();
       if (fresh !== undefined && fresh.status === 'pending' && !heldByAnother && (await this.deps.deliveries.update(fresh, final)).kind !== 'stale') this.counted(row, change, tenantId);
+      // Our own write, landed on a try whose answer was lost (settleAccepted tries again): count it now.
+      else if (fresh?.status === 'delivered' && change.status === 'delivered' && fresh.activityId === change.activityId) this.counted(row, change, tenantId);
     }
     return result;
   }

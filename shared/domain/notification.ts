@@ -74,6 +74,8 @@ export interface DeliveryRecord {
   /** Once sent: where (to change or delete it later without reading the references again), and what kind of conversation it landed in. */
   readonly sentVia?: BotEndpointAddress;
   readonly landsIn?: ConversationKind;
+  /** When a resend or redrive made this failed row pending again (its delivery latency counts from then). */
+  readonly reopenedAt?: string;
   /** The message version Teams has (1 until an edit reaches it). */
   readonly version?: number;
   /** Why the last edit did not reach this recipient (cleared when one does). */

@@ -81,11 +81,13 @@ export class FanOutExpansion {
     if (cap.beyond.length > 0) {
       // Stopped at the cap: the entry stays in the status, saying so.
       const rest = page.continuationToken !== undefined ? '; later pages were not listed' : '';
-      await this.deps.deliveries.update(row, {
+      // The entry's own row ends skipped too: counted like any row that ends.
+      const ended = await this.deps.deliveries.update(row, {
         status: 'skipped',
         reason: 'audience-exceeded',
         detail: `reached maxAudience (${notification.maxAudience ?? 0}) after ${expanded} recipients from this entry; ${cap.beyond.length} more on its last page skipped${rest}`,
       });
+      if (ended.kind === 'updated') this.deps.metrics.ended({ status: 'skipped', reason: 'audience-exceeded' }, recipientTenant(job.recipient));
     } else if (!more) {
       // The fan-out entry is done: its recipients now stand in for it in counts and listings.
       await this.deps.deliveries.update(row, { expandedTo: expanded, status: 'delivered' });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AmendAction, AmendJob } from '../domain/job';
 import { messageSchema, type Message } from '../domain/message';
 import type { JobQueue } from '../queue/jobQueue';
+import type { DeliveryMetrics } from '../telemetry/deliveryMetrics';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
 import type { RecipientListStore } from '../stores/recipientListStore';
@@ -14,6 +15,7 @@ export interface AmendDependencies {
   readonly deliveries: DeliveryStore;
   readonly recipientLists: RecipientListStore;
   readonly queue: JobQueue;
+  readonly metrics: DeliveryMetrics;
 }
 
 export type EditResult = { readonly kind: 'accepted'; readonly version: number } | { readonly kind: 'not-found' } | { readonly kind: 'recalled' };

@@ -3,6 +3,7 @@ import type { CancelJob } from '../domain/job';
 import type { JobQueue } from '../queue/jobQueue';
 import type { DeliveryStore } from '../stores/deliveryStore';
 import type { NotificationStore } from '../stores/notificationStore';
+import type { DeliveryMetrics } from '../telemetry/deliveryMetrics';
 
 /** `already`: a DELETE before this one had cancelled it (this one runs another pass all the same). */
 export type CancelResult = { readonly kind: 'cancelled'; readonly already: boolean } | { readonly kind: 'not-found' };
@@ -17,7 +18,7 @@ export type CancelResult = { readonly kind: 'cancelled'; readonly already: boole
  */
 export async function cancelNotification(
   id: string,
-  deps: { readonly notifications: NotificationStore; readonly deliveries: DeliveryStore; readonly queue: JobQueue },
+  deps: { readonly notifications: NotificationStore; readonly deliveries: DeliveryStore; readonly queue: JobQueue; readonly metrics: DeliveryMetrics },
   now = Date.now(),
 ): Promise<CancelResult> {
   if (!/^[a-z0-9]{1,64}$/.test(id)) return { kind: 'not-found' };
@@ -27,6 +28,8 @@ export async function cancelNotification(
   // Read before the mark: a planner that sees the cancel stops, and the pass gives its entries rows.
   if (!already) await deps.notifications.markCancelled(id, new Date(now).toISOString());
   const first = await deps.deliveries.endUnclaimedPage(id, CANCELLED);
+  // Ended a page at once without reading them: their tenants are not known here.
+  deps.metrics.ended(CANCELLED, undefined, first.ended);
   const pass: CancelJob | undefined =
     record.planning === true
       ? firstCancelPass(id, now, true)

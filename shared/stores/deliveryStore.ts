@@ -30,6 +30,8 @@ export interface DeliveryChange {
   readonly sentVia?: BotEndpointAddress;
   readonly landsIn?: ConversationKind;
   readonly version?: number;
+  /** When a resend or redrive made a failed row pending again. */
+  readonly reopenedAt?: string;
   /** `null` clears it. */
   readonly editFailure?: { readonly reason: FailureReason; readonly detail: string } | null;
   readonly recallFailure?: { readonly reason: FailureReason; readonly detail: string } | null;
@@ -129,6 +131,7 @@ interface DeliveryEntity {
   recallReason?: FailureReason | '';
   recallDetail?: string;
   readAt?: string;
+  reopenedAt?: string;
 }
 
 const TRANSACTION_LIMIT = 100;
@@ -425,5 +428,6 @@ function toRecord(e: DeliveryEntity, etag: string): DeliveryRecord {
     ...(failureOf(e.editReason, e.editDetail) !== undefined && { editFailure: failureOf(e.editReason, e.editDetail) }),
     ...(failureOf(e.recallReason, e.recallDetail) !== undefined && { recallFailure: failureOf(e.recallReason, e.recallDetail) }),
     ...(e.readAt !== undefined && e.readAt !== '' && { readAt: e.readAt }),
+    ...(e.reopenedAt !== undefined && { reopenedAt: e.reopenedAt }),
   };
 }

@@ -8,5 +8,6 @@ import type { ConditionalUpdate, DeliveryStore } from './deliveryStore';
  * whichever path reopened it.
  */
 export function reopenDelivery(deliveries: DeliveryStore, row: DeliveryRecord): Promise<ConditionalUpdate> {
-  return deliveries.update(row, { status: 'pending', clearReason: true, attempts: 0, sweeps: 0, leaseUntil: '' });
+  // The time too: a resend's delivery latency counts from it, not from the first accept.
+  return deliveries.update(row, { status: 'pending', clearReason: true, attempts: 0, sweeps: 0, leaseUntil: '', reopenedAt: new Date().toISOString() });
 }

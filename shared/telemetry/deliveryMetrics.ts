@@ -54,25 +54,26 @@ export class DeliveryMetrics {
   /** A recipient's row took its final status (`count` rows at once, for passes that end many). */
   ended(end: RecipientEnd, tenantId: string | undefined, count = 1): void {
     if (count <= 0) return;
-    const tenant = { [ATTRIBUTE.tenantId]: tenantId ?? UNKNOWN_TENANT };
+    const tenant = { [ATTRIBUTE.tenantId]: tenantDimension(tenantId) };
     if (end.status === 'delivered') this.delivered.add(count, tenant);
     else (end.status === 'failed' ? this.failed : this.skipped).add(count, { ...tenant, [ATTRIBUTE.reason]: end.reason });
   }
 
   /** Teams accepted a message `seconds` after it was due to go (its accept, or its sendAt). */
   deliveredAfter(seconds: number, tenantId: string): void {
-    this.deliveryLatency.record(Math.max(0, seconds), { [ATTRIBUTE.tenantId]: tenantId });
+    this.deliveryLatency.record(Math.max(0, seconds), { [ATTRIBUTE.tenantId]: tenantDimension(tenantId) });
   }
 
   connectorCall(call: ConnectorCall): void {
-    const attributes: Attributes = { [ATTRIBUTE.tenantId]: call.tenantId, [ATTRIBUTE.operation]: call.operation, [ATTRIBUTE.outcome]: call.outcome };
+    const tenant = tenantDimension(call.tenantId);
+    const attributes: Attributes = { [ATTRIBUTE.tenantId]: tenant, [ATTRIBUTE.operation]: call.operation, [ATTRIBUTE.outcome]: call.outcome };
     this.sendDuration.record(call.durationMs, attributes);
-    if (call.outcome === 'throttled') this.throttled.add(1, { [ATTRIBUTE.tenantId]: call.tenantId, [ATTRIBUTE.operation]: call.operation });
+    if (call.outcome === 'throttled') this.throttled.add(1, { [ATTRIBUTE.tenantId]: tenant, [ATTRIBUTE.operation]: call.operation });
   }
 
   /** An edit or recall reached a recipient's message (`done`), or gave up on it (`failed`). */
   amendedMessage(action: AmendAction, outcome: 'done' | 'failed', tenantId: string): void {
-    this.amended.add(1, { [ATTRIBUTE.tenantId]: tenantId, [ATTRIBUTE.action]: action, [ATTRIBUTE.outcome]: outcome });
+    this.amended.add(1, { [ATTRIBUTE.tenantId]: tenantDimension(tenantId), [ATTRIBUTE.action]: action, [ATTRIBUTE.outcome]: outcome });
   }
 
   /** Reports the tenants' backlog and rate at each collection, as `read` gives them. */
@@ -82,7 +83,7 @@ export class DeliveryMetrics {
     this.meter.addBatchObservableCallback(
       (result) => {
         for (const reading of read()) {
-          const tenant = { [ATTRIBUTE.tenantId]: reading.tenantId };
+          const tenant = { [ATTRIBUTE.tenantId]: tenantDimension(reading.tenantId) };
           result.observe(backlog, reading.backlog, tenant);
           result.observe(rate, reading.rate, tenant);
         }
@@ -90,4 +91,9 @@ export class DeliveryMetrics {
       [backlog, rate],
     );
   }
+}
+
+/** One spelling per tenant: a request may name it in capitals, Teams writes it in lower case. */
+function tenantDimension(tenantId: string | undefined): string {
+  return tenantId === undefined || tenantId === '' ? UNKNOWN_TENANT : tenantId.toLowerCase();
 }

@@ -82,6 +82,7 @@ describe('cancel: DELETE answers at once, the rest ends in the background, count
           notifications: counted('notifications', notifications, calls),
           deliveries: counted('deliveries', deliveries, calls),
           queue: counted('queue', queue, calls),
+          metrics: new DeliveryMetrics(),
         });
         expect(result).toEqual({ kind: 'cancelled', already: false });
         expect(queue.jobs.map((j) => j.job.kind)).toEqual(['cancel']);
@@ -104,7 +105,7 @@ describe('cancel: DELETE answers at once, the rest ends in the background, count
       const lateRow = await deliveries.get(id, 'user:aad:' + `${id}-9`);
 
       const queue = new HeldQueue();
-      await cancelNotification(id, { notifications, deliveries, queue });
+      await cancelNotification(id, { notifications, deliveries, queue, metrics: new DeliveryMetrics() });
       const pass = new CancelPass({ notifications, deliveries, recipientLists: noLists, queue, metrics: new DeliveryMetrics() });
       // The request ended the first page itself.
       const skippedAfterEachJob: number[] = [(await deliveries.counts(id)).counts.skipped];

@@ -157,4 +157,29 @@ describe('telemetry of a real delivery (in-memory OpenTelemetry exporters)', () 
     expect(edits.length).toBeGreaterThanOrEqual(1);
     expect(edits.every((s) => s.spanContext().traceId !== traceId)).toBe(true);
   }, 90_000);
+
+  it('counts a cancelled send as skipped / cancelled, once per recipient, however its rows were ended', async () => {
+    const before = sum(await collected(), METRIC.skipped, { [ATTRIBUTE.reason]: 'cancelled' });
+    const post = await pipeline.api('/api/notifications', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        recipients: Object.values(people).map((p) => ({ type: 'user', aadObjectId: p.aadObjectId, tenantId: TENANT })),
+        message: { text: 'Maintenance tonight' },
+        sendAt: new Date(Date.now() + 3_600_000).toISOString(),
+      }),
+    });
+    expect(post.status).toBe(202);
+    const { id } = (await post.json()) as { id: string };
+    const worker = pipeline.startWorker();
+    expect((await pipeline.api(`/api/notifications/${id}`, { method: 'DELETE' })).status).toBe(202);
+    await eventually(async () => {
+      const body = (await (await pipeline.api(`/api/notifications/${id}`)).json()) as { counts: { skipped: number; pending: number } };
+      return body.counts.skipped === 3 && body.counts.pending === 0 ? true : undefined;
+    }, 30_000, 'all three skipped');
+    // A pass that finds nothing more to end must not count again.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await worker.stop();
+    expect(sum(await collected(), METRIC.skipped, { [ATTRIBUTE.reason]: 'cancelled' }) - before).toBe(3);
+  }, 60_000);
 });
