@@ -1,16 +1,10 @@
+// First, for its side effect: OpenTelemetry starts before anything else loads (see telemetry.ts).
+import { telemetry } from './telemetry';
 import { app } from '@azure/functions';
-import { startAzureMonitor } from '../shared/telemetry/azureMonitor';
-import { useLogSink } from '../shared/telemetry/functionLogger';
-import { otelLogSink } from '../shared/telemetry/otelLogSink';
-import { startTelemetry, telemetryExportFrom } from '../shared/telemetry/startTelemetry';
 import { functionDefinitions } from './definitions';
 
-// The Azure Functions entry point (package.json "main"). First the OpenTelemetry SDK, before any
-// service takes a meter (services are made on the first invocation): Application Insights when
-// the app settings give its connection string.
-const telemetry = startTelemetry(telemetryExportFrom(process.env), startAzureMonitor);
-// Log lines then go as OpenTelemetry log records, so their fields become customDimensions.
-if (telemetry.exporting === 'azure-monitor') useLogSink(otelLogSink());
+// The Azure Functions entry point (package.json "main"). Buffered telemetry is flushed as the
+// worker stops.
 app.hook.appTerminate(() => telemetry.shutdown());
 
 // Each definition becomes one function.

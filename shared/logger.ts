@@ -81,15 +81,16 @@ const MAX_ERROR_MESSAGE = 300;
  * One line for an error: its name, code, HTTP status and message. Never the error object itself:
  * SDK errors (RestError) carry the whole request and response, with headers, bodies and tokens.
  */
-export function describeError(error: unknown): string {
-  if (!(error instanceof Error) && (typeof error !== 'object' || error === null)) return oneLine(String(error), MAX_ERROR_MESSAGE);
+export function describeError(error: unknown, clean: (text: string) => string = (text) => text): string {
+  if (!(error instanceof Error) && (typeof error !== 'object' || error === null)) return oneLine(clean(String(error)), MAX_ERROR_MESSAGE);
   const fields = error as { name?: unknown; code?: unknown; statusCode?: unknown; status?: unknown; message?: unknown };
   const name = typeof fields.name === 'string' ? fields.name : 'Error';
   const code = typeof fields.code === 'string' || typeof fields.code === 'number' ? String(fields.code) : undefined;
   const status = typeof fields.statusCode === 'number' ? fields.statusCode : typeof fields.status === 'number' ? fields.status : undefined;
   const message = typeof fields.message === 'string' ? fields.message : '';
   const head = [name, status !== undefined ? String(status) : undefined, code].filter((part) => part !== undefined).join(' ');
-  return `${head}: ${oneLine(message, MAX_ERROR_MESSAGE)}`;
+  // Cleaned before it is cut: an id cut in half would no longer be recognised.
+  return `${head}: ${oneLine(clean(message), MAX_ERROR_MESSAGE)}`;
 }
 
 /** Line breaks become ` | ` so that one event stays one line in a terminal or a log file; longer than `max` is cut with `…`. */

@@ -3,6 +3,8 @@ import { BudgetClosedError } from '../../shared/delivery/sendBudget';
 import { describeError } from '../../shared/logger';
 import { services } from '../../shared/services';
 import { functionLogger } from '../../shared/telemetry/functionLogger';
+import { jobLogFields } from '../../shared/telemetry/jobLog';
+import { parseJob } from '../../shared/domain/job';
 
 /**
  * The queue-triggered delivery: one job per message. Returning completes the message (retries are
@@ -22,7 +24,8 @@ export async function deliverJob(message: unknown, context: InvocationContext): 
     const deliveryCount = Number(context.triggerMetadata?.deliveryCount ?? 1);
     if (!(deliveryCount >= svc.config.maxDeliveryCount)) throw error;
     const reason = `the job failed on all ${deliveryCount} deliveries; last error: ${describeError(error)}`;
-    log.error('the job failed on its last delivery; giving up', { count: deliveryCount, error });
+    const job = parseJob(message);
+    log.error('the job failed on its last delivery; giving up', { ...(job.ok && jobLogFields(job.job)), count: deliveryCount, error });
     await svc.jobs.giveUp(message, reason, log);
   }
 }

@@ -13,9 +13,13 @@ export function startAzureMonitor(target: AzureMonitorExport): RunningTelemetry 
       // Local auth is off on the Application Insights resource (infra/): the user-assigned identity sends.
       ...(target.managedIdentityClientId !== undefined && { credential: new ManagedIdentityCredential({ clientId: target.managedIdentityClientId }) }),
     },
-    // Our structured logs are few (a line per job, not per recipient) and are how an operator
-    // finds what happened: they are kept even when the trace they belong to is sampled out.
+    // Our structured logs are how an operator finds what happened: they are kept even when the
+    // trace they belong to is sampled out.
     enableTraceBasedSamplingForLogs: false,
+    // No automatic HTTP or Azure SDK spans: their URLs carry Entra object ids (Graph's
+    // /users/{id}), conversation ids (the Bot Connector's) and recipient keys (table rows), which
+    // nothing we write to Application Insights may hold. Our own spans say what happened.
+    instrumentationOptions: { http: { enabled: false }, azureSdk: { enabled: false } },
   });
   return { exporting: 'azure-monitor', shutdown: shutdownAzureMonitor };
 }

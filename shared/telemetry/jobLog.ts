@@ -43,7 +43,8 @@ export function jobSummary(job: Job): string {
     case 'watch':
       return 'watch for its end';
     case 'callback':
-      return `callback ${job.event.type} ${job.event.id} (attempt ${job.attempt + 1})`;
+      // Not the event's id: a recipient.failed event's id holds the recipient's key.
+      return `callback ${job.event.type} (attempt ${job.attempt + 1})`;
     case 'cancel':
       return job.offset !== undefined ? `cancel: entries from ${job.offset}` : `cancel pass ${job.pass} page ${job.page}`;
   }

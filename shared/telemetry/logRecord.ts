@@ -73,7 +73,8 @@ export function logRecord(level: LogLevel, message: string, fields: LogFields = 
   return {
     time: now.toISOString(),
     level,
-    message: scrubIds(oneLine(message, MAX_MESSAGE)),
+    // Scrubbed before it is cut: an id cut in half would no longer be recognised.
+    message: oneLine(scrubIds(message), MAX_MESSAGE),
     fields: writtenFields(fields),
     ...(traced && { traceId: span.traceId, spanId: span.spanId }),
   };
@@ -83,7 +84,7 @@ function writtenFields(fields: LogFields): WrittenFields {
   const written: Record<string, string | number> = {};
   for (const key of TEXT_FIELDS) {
     const value = fields[key];
-    if (typeof value === 'string' && value !== '') written[key] = FREE_TEXT.has(key) ? scrubIds(oneLine(value, MAX_FIELD)) : oneLine(value, MAX_FIELD);
+    if (typeof value === 'string' && value !== '') written[key] = oneLine(FREE_TEXT.has(key) ? scrubIds(value) : value, MAX_FIELD);
   }
   if (typeof fields.recipient === 'string' && fields.recipient !== '') written.recipientHash = hashId(recipientLogId(fields.recipient));
   if (typeof fields.conversation === 'string' && fields.conversation !== '') written.conversationHash = hashId(recipientLogId(fields.conversation));
@@ -91,7 +92,7 @@ function writtenFields(fields: LogFields): WrittenFields {
     const value = fields[key];
     if (typeof value === 'number' && Number.isFinite(value)) written[key] = key === 'durationMs' ? Math.round(value) : value;
   }
-  if (fields.error !== undefined) written.error = scrubIds(describeError(fields.error));
+  if (fields.error !== undefined) written.error = describeError(fields.error, scrubIds);
   return written as WrittenFields;
 }
 
@@ -106,6 +107,6 @@ const FREE_TEXT: ReadonlySet<string> = new Set(['reason']);
  */
 const ID_IN_TEXT = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b(?:29|a):[A-Za-z0-9_-]{10,}|\b19:[^\s,;'"()]+@thread[^\s,;'"()]*/gi;
 
-function scrubIds(text: string): string {
+export function scrubIds(text: string): string {
   return text.replace(ID_IN_TEXT, (id) => `#${hashId(recipientLogId(id))}`);
 }

@@ -28,8 +28,10 @@ export function telemetryExportFrom(env: NodeJS.ProcessEnv): TelemetryExport {
   if (connectionString !== undefined && connectionString !== '') {
     // Local auth is off on the Application Insights resource (infra/): telemetry is sent as the
     // user-assigned identity, which APPLICATIONINSIGHTS_AUTHENTICATION_STRING names for the host.
-    const aad = /(^|;)\s*Authorization=AAD\s*(;|$)/i.test(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '');
-    const clientId = env.AZURE_CLIENT_ID?.trim();
+    const authentication = env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '';
+    const aad = /(^|;)\s*Authorization=AAD\s*(;|$)/i.test(authentication);
+    // The identity the host is told to send as, else the app's own (AZURE_CLIENT_ID).
+    const clientId = /(?:^|;)\s*ClientId=([^;]+)/i.exec(authentication)?.[1]?.trim() ?? env.AZURE_CLIENT_ID?.trim();
     return { kind: 'azure-monitor', connectionString, ...(aad && clientId !== undefined && clientId !== '' && { managedIdentityClientId: clientId }) };
   }
   const asked = (name: string): boolean => (env[name] ?? '').split(',').map((part) => part.trim().toLowerCase()).includes('console');
@@ -45,9 +47,8 @@ export interface RunningTelemetry {
 
 /**
  * Registers the OpenTelemetry SDK for this process, once, before `createServices` takes its meter.
- * Synchronous, so that nothing can be measured before it. Azure Monitor is its own module
- * (`azureMonitor.ts`), loaded only where it is used: it pulls in instrumentations the local host
- * never needs.
+ * Synchronous, so that nothing can be measured before it. The Azure Monitor start is passed in
+ * (`azureMonitor.ts`), so this module and its tests do not load the distro.
  */
 export function startTelemetry(target: TelemetryExport, azureMonitor?: (target: AzureMonitorExport) => RunningTelemetry): RunningTelemetry {
   switch (target.kind) {

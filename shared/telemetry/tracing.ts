@@ -1,6 +1,7 @@
 import { context, defaultTextMapGetter, defaultTextMapSetter, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { describeError } from '../logger';
+import { scrubIds } from './logRecord';
 import { INSTRUMENTATION_SCOPE } from './names';
 
 /**
@@ -39,7 +40,7 @@ export function inSpan<T>(name: string, attributes: Attributes, work: (span: Spa
     try {
       return await work(span);
     } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error, scrubIds) });
       throw error;
     } finally {
       span.end();

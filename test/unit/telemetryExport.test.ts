@@ -19,6 +19,10 @@ describe('where telemetry goes (telemetryExportFrom)', () => {
         AZURE_CLIENT_ID: '1b2c',
       }),
     ).toEqual({ kind: 'azure-monitor', connectionString: CONNECTION, managedIdentityClientId: '1b2c' });
+    // The identity the authentication string names wins; AZURE_CLIENT_ID is the fallback.
+    expect(
+      telemetryExportFrom({ APPLICATIONINSIGHTS_CONNECTION_STRING: CONNECTION, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=9f8e' }),
+    ).toEqual({ kind: 'azure-monitor', connectionString: CONNECTION, managedIdentityClientId: '9f8e' });
     // Without AAD in the authentication string the exporter uses the connection string alone.
     expect(telemetryExportFrom({ APPLICATIONINSIGHTS_CONNECTION_STRING: CONNECTION, AZURE_CLIENT_ID: '1b2c' })).toEqual({ kind: 'azure-monitor', connectionString: CONNECTION });
   });
