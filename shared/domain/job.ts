@@ -385,28 +385,3 @@ export function jobMessageId(job: Job): string {
   const digest = createHash('sha256').update(`${job.notificationId}\n${step}`).digest('base64url');
   return `${job.notificationId.slice(0, 40)}-${digest}`;
 }
-
-/** A job in a log line: its kind, notification and what it is about. */
-export function describeJob(job: Job): string {
-  switch (job.kind) {
-    case 'deliver':
-    case 'expand':
-      return `${job.kind} ${job.notificationId} ${job.recipientKey}`;
-    case 'plan':
-      return `plan ${job.notificationId} from entry ${job.offset}`;
-    case 'slice':
-      return `slice ${job.notificationId} ${job.sliceId} (${job.sends.length} sends, tenant ${job.tenantId})`;
-    case 'amend':
-      return `${job.action} ${job.notificationId} pass ${job.pass} page ${job.page}`;
-    case 'amendSlice':
-      return `${job.action} slice ${job.notificationId} ${job.sliceId} (${job.items.length}, tenant ${job.tenantId})`;
-    case 'retry':
-      return `retry the failed of ${job.notificationId} (round ${job.round}, page ${job.page})`;
-    case 'watch':
-      return `watch ${job.notificationId} for its end`;
-    case 'callback':
-      return `callback ${job.event.type} ${job.event.id} (attempt ${job.attempt + 1})`;
-    case 'cancel':
-      return job.offset !== undefined ? `cancel ${job.notificationId}: entries from ${job.offset}` : `cancel ${job.notificationId} pass ${job.pass} page ${job.page}`;
-  }
-}
