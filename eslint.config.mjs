@@ -2,7 +2,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.azurite/**', 'devTools/**', 'coverage/**', '.tools/**', 'build/**', 'jest.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.azurite/**', 'devTools/**', 'coverage/**', '.tools/**', 'build/**', 'jest.config.js', 'test/support/timingFirstSequencer.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

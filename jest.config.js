@@ -8,4 +8,6 @@ module.exports = {
   // Azurite and the Playground are real processes: one global start, shared by every suite.
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
+  // Suites that measure rates against the clock go first (see the sequencer).
+  testSequencer: '<rootDir>/test/support/timingFirstSequencer.js',
 };
